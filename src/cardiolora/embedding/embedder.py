@@ -1,0 +1,145 @@
+"""Texts to unit-length vectors with a zoo model, optionally carrying a LoRA adapter."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from cardiolora.errors import CardioloraError
+from cardiolora.models import ModelSpec, load_sentence_transformer, resolve_model
+from cardiolora.models.registry import Role
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+
+logger = logging.getLogger(__name__)
+
+# Above this many texts a progress bar is shown unless the caller says otherwise.
+PROGRESS_THRESHOLD = 512
+
+
+def check_adapter_dir(adapter: str | Path) -> Path:
+    """An adapter directory as PEFT writes it, with safetensors weights (pickled weights are refused)."""
+    path = Path(adapter).expanduser()
+    if not path.is_dir():
+        raise CardioloraError(f"adapter directory {path} does not exist")
+    if not (path / "adapter_config.json").exists():
+        raise CardioloraError(f"{path} is not a PEFT adapter directory: it has no adapter_config.json")
+    if not (path / "adapter_model.safetensors").exists():
+        pickled = [p.name for p in path.glob("adapter_model.*")]
+        detail = f" (found {', '.join(pickled)}, which cardiolora never unpickles)" if pickled else ""
+        raise CardioloraError(f"{path} has no adapter_model.safetensors{detail}")
+    return path
+
+
+@dataclass
+class Embedder:
+    """Encodes texts into L2-normalized float32 embeddings.
+
+    Batching, length-sorted batches and the progress bar are sentence-transformers' ``encode``; this
+    class adds what that call leaves to the caller: the model's prompt for the role of the text, a
+    guaranteed unit norm and float32 output, input validation, and a description of what produced
+    the vectors (saved beside every result).
+
+    Example::
+
+        embedder = Embedder.load("minilm")
+        vectors = embedder.encode(["mitral stenosis", "aortic stenosis"])
+        cosine = float(vectors[0] @ vectors[1])
+    """
+
+    model: SentenceTransformer
+    spec: ModelSpec
+    source: str = ""
+    adapter: Path | None = None
+    batch_size: int = 32
+
+    @classmethod
+    def load(
+        cls,
+        model: str,
+        *,
+        adapter: str | Path | None = None,
+        device: str | None = None,
+        trust_remote_code: bool = False,
+        max_seq_length: int | None = None,
+        batch_size: int = 32,
+    ) -> Embedder:
+        """Load a zoo name, local model directory or locally cached hub id, plus an optional adapter."""
+        adapter_path = check_adapter_dir(adapter) if adapter is not None else None
+        resolved = resolve_model(model)
+        st_model = load_sentence_transformer(
+            resolved, device=device, trust_remote_code=trust_remote_code, max_seq_length=max_seq_length
+        )
+        if adapter_path is not None:
+            try:
+                st_model.load_adapter(str(adapter_path))
+            except (ValueError, RuntimeError, KeyError) as exc:
+                raise CardioloraError(
+                    f"adapter {adapter_path} does not fit model {resolved.spec.name!r}: {exc}"
+                ) from None
+        st_model.eval()
+        return cls(st_model, resolved.spec, resolved.source, adapter_path, batch_size)
+
+    @property
+    def dimension(self) -> int:
+        return int(self.model.get_embedding_dimension() or self.spec.dimension)
+
+    def encode(
+        self,
+        texts: Sequence[str],
+        *,
+        role: Role | None = "similarity",
+        batch_size: int | None = None,
+        show_progress: bool | None = None,
+    ) -> np.ndarray:
+        """Embed ``texts`` as an ``(n, dimension)`` float32 array of unit vectors.
+
+        Args:
+            texts: The texts; each must be a non-empty string.
+            role: Which of the model's prompts to prepend: ``similarity`` for symmetric pair scoring,
+                ``query`` or ``passage`` for retrieval, ``None`` for no prompt.
+            batch_size: Texts per forward pass (default: the embedder's ``batch_size``).
+            show_progress: Show a progress bar; by default only for more than 512 texts.
+        """
+        if isinstance(texts, str):
+            raise TypeError("encode() takes a sequence of texts, not a single string")
+        for index, text in enumerate(texts):
+            if not isinstance(text, str) or not text.strip():
+                raise CardioloraError(f"text {index} is empty or not a string")
+        if len(texts) == 0:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        if show_progress is None:
+            show_progress = len(texts) > PROGRESS_THRESHOLD
+        vectors = self.model.encode(
+            list(texts),
+            prompt=self.spec.prompt_for(role) or None,
+            batch_size=batch_size or self.batch_size,
+            show_progress_bar=show_progress,
+            convert_to_numpy=True,
+            normalize_embeddings=True,
+        )
+        vectors = np.asarray(vectors, dtype=np.float32)
+        # Normalize again in float32: a model's own Normalize may run in half precision.
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        return vectors / np.maximum(norms, 1e-12)
+
+    def describe(self) -> dict[str, Any]:
+        """What produced the embeddings, for the metadata saved beside results."""
+        return {
+            "name": self.spec.name,
+            "hub_id": self.spec.hub_id,
+            "source": self.source,
+            "family": self.spec.family,
+            "pooling": self.spec.pooling,
+            "dimension": self.dimension,
+            "parameters": sum(p.numel() for p in self.model.parameters()),
+            "max_seq_length": self.model.max_seq_length,
+            "prompts": dict(self.spec.prompts),
+            "adapter": str(self.adapter) if self.adapter else None,
+        }
