@@ -1,0 +1,256 @@
+"""The ``cardiolora`` command line: parses arguments, calls the Python API, prints the result."""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from cardiolora.errors import CardioloraError, InputError
+
+# Offline by design: nothing in cardiolora may reach a model hub.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+app = typer.Typer(
+    name="cardiolora",
+    help="Adapt transformer models to clinical cardiology with LoRA, evaluate them honestly, serve them.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+models_app = typer.Typer(help="The offline model zoo.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
+
+# Piped output (CI logs, files) gets a wide fixed width instead of rich's 80-column fallback.
+_WIDTH = None if sys.stdout.isatty() else 160
+console = Console(width=_WIDTH)
+err_console = Console(stderr=True, width=_WIDTH)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def user_errors(func: F) -> F:
+    """Report a :class:`CardioloraError` as one line on stderr and exit with its code (2)."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except CardioloraError as exc:
+            err_console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True, soft_wrap=True)
+            raise typer.Exit(exc.exit_code) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _quiet_libraries() -> None:
+    import transformers
+
+    transformers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+
+
+ModelOption = Annotated[
+    str, typer.Option("--model", "-m", help="Zoo name (see `cardiolora models list`), model directory or cached hub id.")
+]
+AdapterOption = Annotated[
+    Path | None, typer.Option("--adapter", "-a", help="A PEFT adapter directory (safetensors weights).")
+]
+TrustOption = Annotated[
+    bool, typer.Option("--trust-remote-code", help="Allow Python code shipped with the model to run.")
+]
+
+
+@models_app.command("list")
+@user_errors
+def models_list(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """List the zoo: family, size, pooling, source and whether the weights are on this machine."""
+    from cardiolora.models import MODEL_REGISTRY
+
+    rows = []
+    for spec in MODEL_REGISTRY.values():
+        source = spec.available_source()
+        rows.append(
+            {
+                "name": spec.name,
+                "hub_id": spec.hub_id,
+                "family": spec.family,
+                "parameters": spec.parameters,
+                "dimension": spec.dimension,
+                "pooling": spec.pooling,
+                "lora_targets": list(spec.lora_targets),
+                "source": (source or spec.sources[0]).describe(),
+                "available": source is not None,
+                "study_group": spec.study_group,
+            }
+        )
+    if as_json:
+        console.print_json(json.dumps(rows))
+        return
+    table = Table(title="cardiolora model zoo")
+    for column in ("name", "family", "params", "dim", "pooling", "LoRA targets", "source", "available"):
+        table.add_column(column, justify="right" if column in ("params", "dim") else "left")
+    for row in rows:
+        table.add_row(
+            row["name"],
+            row["family"],
+            f"{row['parameters'] / 1e6:,.0f}M",
+            str(row["dimension"]),
+            row["pooling"],
+            ",".join(row["lora_targets"]),
+            row["source"],
+            "[green]yes[/]" if row["available"] else "[red]no[/]",
+        )
+    console.print(table)
+
+
+def _read_texts(path: Path, field: str) -> list[str]:
+    if not path.exists():
+        raise InputError("file not found", path=path)
+    texts: list[str] = []
+    with open(path, encoding="utf-8") as handle:
+        for line_number, raw in enumerate(handle, start=1):
+            if not raw.strip():
+                continue
+            if path.suffix != ".jsonl":
+                texts.append(raw.strip())
+                continue
+            try:
+                record = json.loads(raw)
+            except json.JSONDecodeError as exc:
+                raise InputError(f"malformed JSON ({exc.msg})", path=path, line=line_number) from None
+            if not isinstance(record, dict) or field not in record:
+                raise InputError("missing required field", path=path, line=line_number, field=field)
+            value = record[field]
+            if not isinstance(value, str) or not value.strip():
+                raise InputError("must be a non-empty string", path=path, line=line_number, field=field)
+            texts.append(value)
+    if not texts:
+        raise InputError("no texts: the file is empty", path=path)
+    return texts
+
+
+@app.command()
+@user_errors
+def embed(
+    model: ModelOption,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output file: .npy (matrix) or .jsonl (text + vector).")],
+    texts: Annotated[list[str] | None, typer.Argument(help="Texts to embed (or use --input).")] = None,
+    input_file: Annotated[
+        Path | None, typer.Option("--input", "-i", help="A .txt file (one text a line) or .jsonl file.")
+    ] = None,
+    field: Annotated[str, typer.Option(help="The text field of a .jsonl input.")] = "text",
+    role: Annotated[str, typer.Option(help="Prompt role: similarity, query, passage or none.")] = "similarity",
+    adapter: AdapterOption = None,
+    batch_size: Annotated[int, typer.Option(min=1)] = 32,
+    trust_remote_code: TrustOption = False,
+) -> None:
+    """Embed texts into L2-normalized vectors, written as .npy or JSONL."""
+    import numpy as np
+
+    from cardiolora.embedding import Embedder
+    from cardiolora.io import atomic_path
+
+    if out.suffix not in (".npy", ".jsonl"):
+        raise CardioloraError(f"--out must end in .npy or .jsonl, got {out}")
+    if role not in ("similarity", "query", "passage", "none"):
+        raise CardioloraError(f"--role must be similarity, query, passage or none, got {role!r}")
+    if bool(texts) == (input_file is not None):
+        raise CardioloraError("give either texts as arguments or --input FILE, not both or neither")
+    items = _read_texts(input_file, field) if input_file is not None else list(texts or [])
+    for index, text in enumerate(items):
+        if not text.strip():
+            raise CardioloraError(f"text argument {index + 1} is empty")
+    _quiet_libraries()
+    embedder = Embedder.load(model, adapter=adapter, trust_remote_code=trust_remote_code, batch_size=batch_size)
+    vectors = embedder.encode(items, role=None if role == "none" else role)  # type: ignore[arg-type]
+    with atomic_path(out) as tmp:
+        if out.suffix == ".npy":
+            with open(tmp, "wb") as handle:
+                np.save(handle, vectors)
+        else:
+            with open(tmp, "w", encoding="utf-8") as handle:
+                for text, vector in zip(items, vectors, strict=True):
+                    handle.write(json.dumps({"text": text, "embedding": vector.tolist()}) + "\n")
+    console.print(f"wrote {len(items)} embeddings of dimension {vectors.shape[1]} to {out}")
+
+
+def _fmt(value: float | None, digits: int = 3) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def render_evaluation(result: dict[str, Any]) -> Table:
+    """A rich table of a results.json dictionary: one row per evaluation set."""
+    model = result["model"]
+    title = f"{model['name']}" + (f" + adapter {model['adapter']}" if model.get("adapter") else " (zero-shot)")
+    table = Table(title=title)
+    for column in ("eval set", "pairs", "similar", "different", "separation [95% CI]", "tier", "ROC-AUC",
+                   "negation gap", "negation acc."):  # fmt: skip
+        table.add_column(column, justify="left" if column == "eval set" else "right")
+    for evaluation in result["evaluations"]:
+        categories = evaluation["categories"]
+
+        def mean_sd(name: str, categories: dict[str, Any] = categories) -> str:
+            stats = categories.get(name)
+            return "n/a" if stats is None else f"{stats['mean']:.3f} ± {stats['sd']:.3f}"
+
+        low, high = evaluation["separation_ci"]
+        table.add_row(
+            evaluation["eval_set"]["name"],
+            str(evaluation["eval_set"]["n_pairs"]),
+            mean_sd("similar"),
+            mean_sd("different"),
+            f"{_fmt(evaluation['separation'])} [{_fmt(low)}, {_fmt(high)}]",
+            evaluation["tier"],
+            _fmt(evaluation["auc"]),
+            _fmt(evaluation["negation_gap"]),
+            _fmt(evaluation["negation_accuracy"]) + (f" (n={evaluation['n_negation_tests']})" if evaluation["n_negation_tests"] else ""),
+        )
+    return table
+
+
+@app.command()
+@user_errors
+def evaluate(
+    model: ModelOption = "minilm",
+    eval_sets: Annotated[
+        list[str] | None,
+        typer.Option("--eval-set", "-e", help="Bundled set name or JSONL path; repeatable. Default: cardiology."),
+    ] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write results JSON here.")] = None,
+    adapter: AdapterOption = None,
+    n_resamples: Annotated[int, typer.Option(min=100, help="Bootstrap resamples for the CI.")] = 5000,
+    seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
+    batch_size: Annotated[int, typer.Option(min=1)] = 32,
+    trust_remote_code: TrustOption = False,
+) -> None:
+    """Separation, its bootstrap CI, ROC-AUC and negation sensitivity of a model on evaluation sets."""
+    from cardiolora.embedding import Embedder
+    from cardiolora.evaluation import evaluate_embedder, load_eval_set
+
+    # Validate every input before loading the model: bad input fails fast and writes nothing.
+    sets = [load_eval_set(name) for name in (eval_sets or ["cardiology"])]
+    if out is not None and out.exists() and out.is_dir():
+        raise CardioloraError(f"--out {out} is a directory")
+    _quiet_libraries()
+    embedder = Embedder.load(model, adapter=adapter, trust_remote_code=trust_remote_code, batch_size=batch_size)
+    report = evaluate_embedder(embedder, sets, n_resamples=n_resamples, seed=seed)
+    result = report.to_dict()
+    console.print(render_evaluation(result))
+    if out is not None:
+        report.save(out)
+        console.print(f"results written to {out}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

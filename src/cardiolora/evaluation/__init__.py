@@ -1,0 +1,38 @@
+"""Evaluation: evaluation sets, the separation score with honest statistics, rank and negation metrics."""
+
+from cardiolora.evaluation.evalset import (
+    CATEGORIES,
+    EvalPair,
+    EvalSet,
+    NegationTest,
+    bundled_eval_sets,
+    load_eval_set,
+)
+from cardiolora.evaluation.evaluate import EvaluationReport, compute_metrics, evaluate_embedder, pair_cosines
+from cardiolora.evaluation.metrics import (
+    category_stats,
+    negation_scores,
+    roc_auc,
+    separation,
+    separation_ci,
+    tier,
+)
+
+__all__ = [
+    "CATEGORIES",
+    "EvalPair",
+    "EvalSet",
+    "EvaluationReport",
+    "NegationTest",
+    "bundled_eval_sets",
+    "category_stats",
+    "compute_metrics",
+    "evaluate_embedder",
+    "load_eval_set",
+    "negation_scores",
+    "pair_cosines",
+    "roc_auc",
+    "separation",
+    "separation_ci",
+    "tier",
+]

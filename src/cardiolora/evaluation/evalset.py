@@ -1,0 +1,143 @@
+"""Evaluation sets: pairs of clinical texts labelled by how they relate.
+
+One JSON object a line::
+
+    {"sentence1": "Mitral stenosis", "sentence2": "Aortic stenosis", "category": "similar", "domain": "valvular"}
+
+``category`` is one of ``similar`` (related concepts of one disease category), ``different``
+(unrelated categories), ``negation`` (a finding and its negation) or ``paraphrase`` (the finding
+and a true rewording). A ``paraphrase`` row and a ``negation`` row that share ``sentence1`` form a
+negation test. ``domain`` (optional) groups pairs for per-domain separation. Other keys (``id``,
+``note``...) are kept out of the metrics and ignored.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from cardiolora.errors import InputError, UnknownNameError
+from cardiolora.io import sha256_file
+
+CATEGORIES = ("similar", "different", "negation", "paraphrase")
+REQUIRED_FIELDS = ("sentence1", "sentence2", "category")
+
+
+def bundled_eval_sets() -> dict[str, Path]:
+    """The evaluation sets shipped with cardiolora, by name."""
+    root = resources.files("cardiolora") / "resources" / "evalsets"
+    return {Path(str(entry)).stem: Path(str(entry)) for entry in root.iterdir() if entry.name.endswith(".jsonl")}
+
+
+@dataclass(frozen=True)
+class EvalPair:
+    sentence1: str
+    sentence2: str
+    category: str
+    domain: str | None
+    line: int
+
+
+@dataclass(frozen=True)
+class NegationTest:
+    """A finding with a true paraphrase and a negation of it: the paraphrase should score higher."""
+
+    anchor: str
+    paraphrase: str
+    negation: str
+
+
+@dataclass(frozen=True)
+class EvalSet:
+    name: str
+    path: Path
+    sha256: str
+    pairs: tuple[EvalPair, ...]
+
+    def of_category(self, category: str) -> list[EvalPair]:
+        return [p for p in self.pairs if p.category == category]
+
+    def negation_tests(self) -> list[NegationTest]:
+        """Every (paraphrase, negation) combination that shares a ``sentence1``."""
+        paraphrases: dict[str, list[str]] = {}
+        for pair in self.of_category("paraphrase"):
+            paraphrases.setdefault(pair.sentence1, []).append(pair.sentence2)
+        return [
+            NegationTest(pair.sentence1, paraphrase, pair.sentence2)
+            for pair in self.of_category("negation")
+            for paraphrase in paraphrases.get(pair.sentence1, [])
+        ]
+
+    def sentences(self) -> list[str]:
+        """Every distinct text of the set, in first-seen order (each is embedded once)."""
+        seen: dict[str, None] = {}
+        for pair in self.pairs:
+            seen.setdefault(pair.sentence1)
+            seen.setdefault(pair.sentence2)
+        return list(seen)
+
+    def counts(self) -> dict[str, int]:
+        return {category: len(self.of_category(category)) for category in CATEGORIES}
+
+
+def _parse_line(raw: str, path: Path, line: int) -> EvalPair:
+    try:
+        record = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"malformed JSON ({exc.msg} at column {exc.colno})", path=path, line=line) from None
+    if not isinstance(record, dict):
+        raise InputError(f"expected a JSON object, got {type(record).__name__}", path=path, line=line)
+    for field in REQUIRED_FIELDS:
+        if field not in record:
+            raise InputError("missing required field", path=path, line=line, field=field)
+    for field in ("sentence1", "sentence2"):
+        value = record[field]
+        if not isinstance(value, str):
+            raise InputError(f"must be a string, got {type(value).__name__}", path=path, line=line, field=field)
+        if not value.strip():
+            raise InputError("must not be empty or whitespace", path=path, line=line, field=field)
+    category = record["category"]
+    if category not in CATEGORIES:
+        raise InputError(
+            f"unknown category {category!r}; expected one of {', '.join(CATEGORIES)}",
+            path=path,
+            line=line,
+            field="category",
+        )
+    domain = record.get("domain")
+    if domain is not None and (not isinstance(domain, str) or not domain.strip()):
+        raise InputError("must be a non-empty string when given", path=path, line=line, field="domain")
+    return EvalPair(record["sentence1"].strip(), record["sentence2"].strip(), category, domain, line)
+
+
+def load_eval_set(name_or_path: str | Path) -> EvalSet:
+    """Load and validate an evaluation set: a bundled name (``cardiology``...) or a JSONL path.
+
+    Raises :class:`InputError` naming the file, line and field of the first bad record.
+    """
+    bundled = bundled_eval_sets()
+    text = str(name_or_path)
+    if text in bundled:
+        path, name = bundled[text], text
+    else:
+        path = Path(name_or_path).expanduser()
+        name = path.stem
+        if not path.exists():
+            if path.suffix == "" and "/" not in text:
+                raise UnknownNameError("evaluation set", text, bundled, hint="Or pass the path of a JSONL file.")
+            raise InputError("file not found", path=path)
+        if not path.is_file():
+            raise InputError("not a file", path=path)
+    pairs: list[EvalPair] = []
+    try:
+        with open(path, encoding="utf-8") as handle:
+            for line_number, raw in enumerate(handle, start=1):
+                if raw.strip():
+                    pairs.append(_parse_line(raw, path, line_number))
+    except UnicodeDecodeError as exc:
+        raise InputError(f"not UTF-8 text ({exc.reason})", path=path) from None
+    if not pairs:
+        raise InputError("no pairs: the file is empty", path=path)
+    return EvalSet(name=name, path=path, sha256=sha256_file(path), pairs=tuple(pairs))

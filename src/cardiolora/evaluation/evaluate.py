@@ -1,0 +1,164 @@
+"""Evaluate an embedder on evaluation sets: cosines per pair, then the metrics of each set."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from cardiolora.evaluation.evalset import CATEGORIES, EvalSet
+from cardiolora.evaluation.metrics import (
+    category_stats,
+    negation_scores,
+    roc_auc,
+    separation,
+    separation_ci,
+    tier,
+)
+from cardiolora.io import write_json_atomic
+from cardiolora.versions import package_versions
+
+if TYPE_CHECKING:
+    from cardiolora.embedding import Embedder
+
+SCHEMA = "cardiolora.evaluation/v1"
+# Keys of one evaluation that are also copied to the top level of results.json (first set's values).
+HEADLINE_KEYS = (
+    "separation",
+    "separation_ci",
+    "auc",
+    "negation_gap",
+    "negation_accuracy",
+    "tier",
+    "categories",
+    "domains",
+    "eval_set",
+)
+
+
+def _nan_to_none(value: float) -> float | None:
+    return None if value is None or not np.isfinite(value) else float(value)
+
+
+def pair_cosines(embedder: Embedder, eval_set: EvalSet, batch_size: int | None = None) -> np.ndarray:
+    """The cosine of every pair of ``eval_set``, in file order; each distinct text is embedded once."""
+    texts = eval_set.sentences()
+    vectors = embedder.encode(texts, role="similarity", batch_size=batch_size)
+    index = {text: i for i, text in enumerate(texts)}
+    left = vectors[[index[p.sentence1] for p in eval_set.pairs]]
+    right = vectors[[index[p.sentence2] for p in eval_set.pairs]]
+    return np.einsum("ij,ij->i", left, right).astype(np.float64)
+
+
+def compute_metrics(
+    eval_set: EvalSet,
+    cosines: np.ndarray,
+    *,
+    n_resamples: int = 5000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """All metrics of one evaluation set from its per-pair cosines (see README: results schema)."""
+    cosines = np.asarray(cosines, dtype=np.float64)
+    if cosines.shape != (len(eval_set.pairs),):
+        raise ValueError(f"expected {len(eval_set.pairs)} cosines, got shape {cosines.shape}")
+    by_category = {c: cosines[[i for i, p in enumerate(eval_set.pairs) if p.category == c]] for c in CATEGORIES}
+    similar, different = by_category["similar"], by_category["different"]
+    has_both = similar.size > 0 and different.size > 0
+    sep = separation(similar, different) if has_both else float("nan")
+    low, high = separation_ci(similar, different, n_resamples=n_resamples, confidence=confidence, seed=seed)
+
+    cosine_of = {(p.sentence1, p.sentence2, p.category): cosines[i] for i, p in enumerate(eval_set.pairs)}
+    tests = eval_set.negation_tests()
+    paraphrase = np.array([cosine_of[(t.anchor, t.paraphrase, "paraphrase")] for t in tests])
+    negation = np.array([cosine_of[(t.anchor, t.negation, "negation")] for t in tests])
+    gap, accuracy = negation_scores(paraphrase, negation)
+
+    domains: dict[str, dict[str, Any]] = {}
+    for domain in sorted({p.domain for p in eval_set.pairs if p.domain}):
+        sims = np.array([c for c, p in zip(cosines, eval_set.pairs) if p.domain == domain and p.category == "similar"])
+        diffs = np.array(
+            [c for c, p in zip(cosines, eval_set.pairs) if p.domain == domain and p.category == "different"]
+        )
+        domains[domain] = {
+            "separation": _nan_to_none(separation(sims, diffs)) if sims.size and diffs.size else None,
+            "auc": _nan_to_none(roc_auc(sims, diffs)),
+            "n_similar": int(sims.size),
+            "n_different": int(diffs.size),
+        }
+
+    return {
+        "eval_set": {
+            "name": eval_set.name,
+            "path": str(eval_set.path),
+            "sha256": eval_set.sha256,
+            "n_pairs": len(eval_set.pairs),
+        },
+        "separation": _nan_to_none(sep),
+        "separation_ci": [_nan_to_none(low), _nan_to_none(high)],
+        "tier": tier(sep),
+        "auc": _nan_to_none(roc_auc(similar, different)),
+        "negation_gap": _nan_to_none(gap),
+        "negation_accuracy": _nan_to_none(accuracy),
+        "n_negation_tests": len(tests),
+        "categories": {c: category_stats(v).as_dict() for c, v in by_category.items() if v.size},
+        "domains": domains,
+        "pair_cosines": [float(c) for c in cosines],
+    }
+
+
+@dataclass
+class EvaluationReport:
+    """The evaluations of one model (and adapter) on one or more sets, as saved to results.json."""
+
+    model: dict[str, Any]
+    evaluations: list[dict[str, Any]]
+    settings: dict[str, Any]
+    versions: dict[str, str] = field(default_factory=package_versions)
+    created: str = field(default_factory=lambda: _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"))
+    command: str = field(default_factory=lambda: " ".join(Path(a).name if i == 0 else a for i, a in enumerate(sys.argv)))
+
+    def to_dict(self) -> dict[str, Any]:
+        headline = {k: self.evaluations[0][k] for k in HEADLINE_KEYS} if self.evaluations else {}
+        return {
+            "schema": SCHEMA,
+            **headline,
+            "model": self.model,
+            "adapter": self.model.get("adapter"),
+            "evaluations": self.evaluations,
+            "settings": self.settings,
+            "versions": self.versions,
+            "created": self.created,
+            "command": self.command,
+        }
+
+    def save(self, path: str | Path) -> Path:
+        return write_json_atomic(path, self.to_dict())
+
+
+def evaluate_embedder(
+    embedder: Embedder,
+    eval_sets: list[EvalSet],
+    *,
+    n_resamples: int = 5000,
+    confidence: float = 0.95,
+    seed: int = 0,
+    batch_size: int | None = None,
+) -> EvaluationReport:
+    """Evaluate one loaded embedder on every set (the model is loaded once for all of them)."""
+    evaluations = [
+        compute_metrics(
+            eval_set,
+            pair_cosines(embedder, eval_set, batch_size),
+            n_resamples=n_resamples,
+            confidence=confidence,
+            seed=seed,
+        )
+        for eval_set in eval_sets
+    ]
+    settings = {"n_resamples": n_resamples, "confidence": confidence, "seed": seed, "ci_method": "percentile"}
+    return EvaluationReport(model=embedder.describe(), evaluations=evaluations, settings=settings)
