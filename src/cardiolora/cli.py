@@ -67,6 +67,9 @@ AdapterOption = Annotated[
 TrustOption = Annotated[
     bool, typer.Option("--trust-remote-code", help="Allow Python code shipped with the model to run.")
 ]
+PrecisionOption = Annotated[
+    str, typer.Option("--precision", help="fp32, or bf16 autocast where the CPU/GPU runs it natively.")
+]
 
 
 @models_app.command("list")
@@ -154,6 +157,7 @@ def embed(
     adapter: AdapterOption = None,
     batch_size: Annotated[int, typer.Option(min=1)] = 32,
     trust_remote_code: TrustOption = False,
+    precision: PrecisionOption = "fp32",
 ) -> None:
     """Embed texts into L2-normalized vectors, written as .npy or JSONL."""
     import numpy as np
@@ -172,7 +176,9 @@ def embed(
         if not text.strip():
             raise CardioloraError(f"text argument {index + 1} is empty")
     _quiet_libraries()
-    embedder = Embedder.load(model, adapter=adapter, trust_remote_code=trust_remote_code, batch_size=batch_size)
+    embedder = Embedder.load(
+        model, adapter=adapter, trust_remote_code=trust_remote_code, batch_size=batch_size, precision=precision
+    )
     vectors = embedder.encode(items, role=None if role == "none" else role)  # type: ignore[arg-type]
     with atomic_path(out) as tmp:
         if out.suffix == ".npy":
@@ -233,6 +239,7 @@ def evaluate(
     seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
     batch_size: Annotated[int, typer.Option(min=1)] = 32,
     trust_remote_code: TrustOption = False,
+    precision: PrecisionOption = "fp32",
 ) -> None:
     """Separation, its bootstrap CI, ROC-AUC and negation sensitivity of a model on evaluation sets."""
     from cardiolora.embedding import Embedder
@@ -243,7 +250,9 @@ def evaluate(
     if out is not None and out.exists() and out.is_dir():
         raise CardioloraError(f"--out {out} is a directory")
     _quiet_libraries()
-    embedder = Embedder.load(model, adapter=adapter, trust_remote_code=trust_remote_code, batch_size=batch_size)
+    embedder = Embedder.load(
+        model, adapter=adapter, trust_remote_code=trust_remote_code, batch_size=batch_size, precision=precision
+    )
     report = evaluate_embedder(embedder, sets, n_resamples=n_resamples, seed=seed)
     result = report.to_dict()
     console.print(render_evaluation(result))

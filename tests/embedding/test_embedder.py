@@ -77,3 +77,19 @@ def test_adapter_directories_are_checked(tmp_path):
     (tmp_path / "adapter_model.bin").write_bytes(b"pickle")
     with pytest.raises(CardioloraError, match="never unpickles"):
         check_adapter_dir(tmp_path)
+
+
+def test_precision_is_validated(tiny_bert):
+    with pytest.raises(CardioloraError, match="precision"):
+        replace(tiny_bert, precision="fp8")
+
+
+def test_bf16_autocast_stays_close_to_fp32(tiny_bert):
+    from cardiolora.embedding.embedder import bf16_supported
+
+    if not bf16_supported("cpu"):
+        pytest.skip("this CPU has no native bf16")
+    fp32 = tiny_bert.encode(TEXTS)
+    bf16 = replace(tiny_bert, precision="bf16").encode(TEXTS)
+    assert bf16.dtype == np.float32
+    assert (fp32 * bf16).sum(1).min() > 0.99

@@ -21,6 +21,19 @@ logger = logging.getLogger(__name__)
 
 # Above this many texts a progress bar is shown unless the caller says otherwise.
 PROGRESS_THRESHOLD = 512
+PRECISIONS = ("fp32", "bf16")
+
+
+def bf16_supported(device: str) -> bool:
+    """Whether bf16 autocast runs natively here (CUDA with bf16, or a CPU with AVX-512 BF16 / AMX)."""
+    import torch
+
+    if device.startswith("cuda"):
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
 
 
 def check_adapter_dir(adapter: str | Path) -> Path:
@@ -58,6 +71,13 @@ class Embedder:
     source: str = ""
     adapter: Path | None = None
     batch_size: int = 32
+    precision: str = "fp32"
+
+    def __post_init__(self) -> None:
+        if self.precision not in PRECISIONS:
+            raise CardioloraError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+        if self.precision == "bf16" and not bf16_supported(str(self.model.device)):
+            raise CardioloraError(f"bf16 is not supported natively on {self.model.device} here; use fp32")
 
     @classmethod
     def load(
@@ -69,6 +89,7 @@ class Embedder:
         trust_remote_code: bool = False,
         max_seq_length: int | None = None,
         batch_size: int = 32,
+        precision: str = "fp32",
     ) -> Embedder:
         """Load a zoo name, local model directory or locally cached hub id, plus an optional adapter."""
         adapter_path = check_adapter_dir(adapter) if adapter is not None else None
@@ -84,7 +105,7 @@ class Embedder:
                     f"adapter {adapter_path} does not fit model {resolved.spec.name!r}: {exc}"
                 ) from None
         st_model.eval()
-        return cls(st_model, resolved.spec, resolved.source, adapter_path, batch_size)
+        return cls(st_model, resolved.spec, resolved.source, adapter_path, batch_size, precision)
 
     @property
     def dimension(self) -> int:
@@ -116,16 +137,26 @@ class Embedder:
             return np.zeros((0, self.dimension), dtype=np.float32)
         if show_progress is None:
             show_progress = len(texts) > PROGRESS_THRESHOLD
-        vectors = self.model.encode(
-            list(texts),
-            prompt=self.spec.prompt_for(role) or None,
-            batch_size=batch_size or self.batch_size,
-            show_progress_bar=show_progress,
-            convert_to_numpy=True,
-            normalize_embeddings=True,
-        )
-        vectors = np.asarray(vectors, dtype=np.float32)
-        # Normalize again in float32: a model's own Normalize may run in half precision.
+        import torch
+
+        # bf16 autocast runs the matrix products in bf16 (AMX / tensor cores) and keeps reductions
+        # such as layer norms in float32.
+        with torch.autocast(
+            device_type=self.model.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16"
+        ):
+            vectors = self.model.encode(
+                list(texts),
+                prompt=self.spec.prompt_for(role) or None,
+                batch_size=batch_size or self.batch_size,
+                show_progress_bar=show_progress,
+                # numpy has no bf16: bf16 results come back as a tensor and are cast below.
+                convert_to_tensor=self.precision == "bf16",
+                normalize_embeddings=False,
+            )
+        if not isinstance(vectors, np.ndarray):
+            vectors = vectors.float().cpu().numpy()
+        vectors = vectors.astype(np.float32, copy=False)
+        # Normalize in float32 here: a model's own Normalize may have run in bf16.
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
         return vectors / np.maximum(norms, 1e-12)
 
@@ -142,4 +173,5 @@ class Embedder:
             "max_seq_length": self.model.max_seq_length,
             "prompts": dict(self.spec.prompts),
             "adapter": str(self.adapter) if self.adapter else None,
+            "precision": self.precision,
         }
