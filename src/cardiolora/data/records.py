@@ -1,0 +1,123 @@
+"""Training pairs: the JSONL schema that crosses from data to training, read and written safely.
+
+One JSON object a line::
+
+    {"anchor": "Mitral stenosis", "positive": "Aortic stenosis", "negative": "Atrial flutter",
+     "source": "icd10cm", "relation": "category", "group": "icd10cm:I05.0", "category": "valvular"}
+
+``anchor`` and ``positive`` are required non-empty strings; ``negative`` is optional (a text that must
+sit further from the anchor than the positive does); ``source`` and ``relation`` say where the pair
+came from (data cards count them); ``group`` keeps pairs of one concept or document in one split;
+``category`` is the anchor's clinical category when known.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from cardiolora.errors import InputError
+from cardiolora.io import atomic_path
+
+TEXT_FIELDS = ("anchor", "positive", "negative")
+
+
+@dataclass(frozen=True)
+class PairRecord:
+    anchor: str
+    positive: str
+    negative: str | None = None
+    source: str = "user"
+    relation: str = "pair"
+    group: str | None = None
+    category: str | None = None
+
+    def texts(self) -> tuple[str, ...]:
+        return tuple(t for t in (self.anchor, self.positive, self.negative) if t)
+
+    def to_json(self) -> str:
+        return json.dumps({k: v for k, v in asdict(self).items() if v is not None}, ensure_ascii=False)
+
+
+def _validated(record: dict, path: Path, line: int, default_source: str) -> PairRecord:
+    for field in ("anchor", "positive"):
+        if field not in record or record[field] is None:
+            raise InputError("missing required field", path=path, line=line, field=field)
+    values = {}
+    for field in TEXT_FIELDS:
+        value = record.get(field)
+        if value is None or (field == "negative" and value == ""):
+            continue
+        if not isinstance(value, str):
+            raise InputError(f"must be a string, got {type(value).__name__}", path=path, line=line, field=field)
+        if not value.strip():
+            raise InputError("must not be empty or whitespace", path=path, line=line, field=field)
+        values[field] = value.strip()
+    extras = {}
+    for field in ("source", "relation", "group", "category"):
+        value = record.get(field)
+        if value is not None and not isinstance(value, str):
+            raise InputError("must be a string when given", path=path, line=line, field=field)
+        if value:
+            extras[field] = value
+    extras.setdefault("source", default_source)
+    return PairRecord(**values, **extras)
+
+
+def read_pairs(path: str | Path, *, default_source: str = "user") -> Iterator[PairRecord]:
+    """Stream validated pairs from JSONL or CSV (columns ``anchor``, ``positive``, optional ``negative``).
+
+    Raises :class:`InputError` naming file, line and field at the first bad record.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InputError("file not found", path=path)
+    if path.suffix.lower() == ".csv":
+        yield from _read_csv(path, default_source)
+        return
+    try:
+        with open(path, encoding="utf-8") as handle:
+            for line_number, raw in enumerate(handle, start=1):
+                if not raw.strip():
+                    continue
+                try:
+                    record = json.loads(raw)
+                except json.JSONDecodeError as exc:
+                    raise InputError(f"malformed JSON ({exc.msg})", path=path, line=line_number) from None
+                if not isinstance(record, dict):
+                    raise InputError("expected a JSON object", path=path, line=line_number)
+                yield _validated(record, path, line_number, default_source)
+    except UnicodeDecodeError as exc:
+        raise InputError(f"not UTF-8 text ({exc.reason})", path=path) from None
+
+
+def _read_csv(path: Path, default_source: str) -> Iterator[PairRecord]:
+    with open(path, encoding="utf-8", newline="") as handle:
+        reader = csv.DictReader(handle)
+        columns = reader.fieldnames or []
+        for required in ("anchor", "positive"):
+            if required not in columns:
+                found = ", ".join(columns) if columns else "none"
+                raise InputError(f"CSV lacks the required column (columns: {found})", path=path, line=1, field=required)
+        for row in reader:
+            yield _validated(dict(row), path, reader.line_num, default_source)
+
+
+def load_pairs(path: str | Path, **kwargs) -> list[PairRecord]:
+    pairs = list(read_pairs(path, **kwargs))
+    if not pairs:
+        raise InputError("no pairs: the file is empty", path=path)
+    return pairs
+
+
+def write_pairs(path: str | Path, pairs: Iterable[PairRecord]) -> int:
+    """Write pairs as JSONL atomically; returns how many were written."""
+    count = 0
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as handle:
+        for pair in pairs:
+            handle.write(pair.to_json() + "\n")
+            count += 1
+    return count
