@@ -9,7 +9,7 @@ from typing import Any
 
 from cardiolora.data.datacard import datacard, write_datacard
 from cardiolora.data.leakage import bundled_guard
-from cardiolora.data.ontology import OntologyRecipe, build_ontology_pairs, load_concepts
+from cardiolora.data.ontology import OntologyRecipe, build_ontology_pairs, dedup_pairs, load_concepts
 from cardiolora.data.records import PairRecord, write_pairs
 from cardiolora.errors import CardioloraError
 
@@ -32,11 +32,12 @@ def finish_dataset(
     exclude_eval: Sequence[str | Path] = (),
 ) -> DatasetResult:
     """Apply the leak guard (bundled evaluation sets + ``exclude_eval``), write pairs and data card."""
+    unique = dedup_pairs(pairs)
     guard = bundled_guard(exclude_eval)
-    kept, leaked = guard.filter(pairs)
+    kept, leaked = guard.filter(unique)
     if not kept:
         raise CardioloraError(f"no pairs left to write to {out} ({leaked} removed by the leak guard)")
-    removed = {**(removed or {}), "leaking_evaluation_texts": leaked}
+    removed = {**(removed or {}), "duplicates": len(pairs) - len(unique), "leaking_evaluation_texts": leaked}
     card = datacard(kept, name=name, settings=settings, removed=removed, leak_sources=guard.sources)
     path = Path(out)
     write_pairs(path, kept)
@@ -69,6 +70,5 @@ def build_ontology_dataset(
         "exclude_eval": [str(p) for p in exclude_eval],
     }
     return finish_dataset(
-        raw, out, name=Path(out).stem, settings=settings, exclude_eval=exclude_eval,
-        removed={"duplicates": 0},
+        raw, out, name=Path(out).stem, settings=settings, exclude_eval=exclude_eval
     )  # fmt: skip

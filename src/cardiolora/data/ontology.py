@@ -274,7 +274,7 @@ def _count(weight: float, rng: random.Random) -> int:
 
 
 def build_ontology_pairs(concepts: list[Concept], recipe: OntologyRecipe | None = None) -> list[PairRecord]:
-    """Draw pairs from ``concepts`` per ``recipe``; duplicates (by normalized texts) are dropped."""
+    """Draw pairs from ``concepts`` per ``recipe`` (duplicates are left for :func:`dedup_pairs`)."""
     recipe = recipe or OntologyRecipe()
     rng = random.Random(recipe.seed)
     negatives = _NegativeSampler(concepts, rng, recipe.hard_negative_rate)
@@ -348,7 +348,7 @@ def build_ontology_pairs(concepts: list[Concept], recipe: OntologyRecipe | None 
                 pairs.append(
                     PairRecord(anchor_text, positive_text, negative_text, concept.source, relation, concept.group, category)
                 )
-    return dedup_pairs(pairs)
+    return pairs
 
 
 def dedup_pairs(pairs: Iterable[PairRecord]) -> list[PairRecord]:

@@ -2,74 +2,27 @@
 
 from __future__ import annotations
 
-import functools
 import json
-import os
-import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from cardiolora.cli.common import (
+    AdapterOption,
+    ModelOption,
+    PrecisionOption,
+    TrustOption,
+    quiet_libraries,
+    app,
+    console,
+    user_errors,
+)
 from cardiolora.errors import CardioloraError, InputError
 
-# Offline by design: nothing in cardiolora may reach a model hub.
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-
-app = typer.Typer(
-    name="cardiolora",
-    help="Adapt transformer models to clinical cardiology with LoRA, evaluate them honestly, serve them.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-)
 models_app = typer.Typer(help="The offline model zoo.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
-
-# Piped output (CI logs, files) gets a wide fixed width instead of rich's 80-column fallback.
-_WIDTH = None if sys.stdout.isatty() else 160
-console = Console(width=_WIDTH)
-err_console = Console(stderr=True, width=_WIDTH)
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def user_errors(func: F) -> F:
-    """Report a :class:`CardioloraError` as one line on stderr and exit with its code (2)."""
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except CardioloraError as exc:
-            err_console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True, soft_wrap=True)
-            raise typer.Exit(exc.exit_code) from None
-
-    return wrapper  # type: ignore[return-value]
-
-
-def _quiet_libraries() -> None:
-    import transformers
-
-    transformers.utils.logging.set_verbosity_error()
-    transformers.utils.logging.disable_progress_bar()
-
-
-ModelOption = Annotated[
-    str, typer.Option("--model", "-m", help="Zoo name (see `cardiolora models list`), model directory or cached hub id.")
-]
-AdapterOption = Annotated[
-    Path | None, typer.Option("--adapter", "-a", help="A PEFT adapter directory (safetensors weights).")
-]
-TrustOption = Annotated[
-    bool, typer.Option("--trust-remote-code", help="Allow Python code shipped with the model to run.")
-]
-PrecisionOption = Annotated[
-    str, typer.Option("--precision", help="fp32, or bf16 autocast where the CPU/GPU runs it natively.")
-]
 
 
 @models_app.command("list")
@@ -175,7 +128,7 @@ def embed(
     for index, text in enumerate(items):
         if not text.strip():
             raise CardioloraError(f"text argument {index + 1} is empty")
-    _quiet_libraries()
+    quiet_libraries()
     embedder = Embedder.load(
         model, adapter=adapter, trust_remote_code=trust_remote_code, batch_size=batch_size, precision=precision
     )
@@ -249,7 +202,7 @@ def evaluate(
     sets = [load_eval_set(name) for name in (eval_sets or ["cardiology"])]
     if out is not None and out.exists() and out.is_dir():
         raise CardioloraError(f"--out {out} is a directory")
-    _quiet_libraries()
+    quiet_libraries()
     embedder = Embedder.load(
         model, adapter=adapter, trust_remote_code=trust_remote_code, batch_size=batch_size, precision=precision
     )

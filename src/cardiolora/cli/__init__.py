@@ -1,0 +1,7 @@
+"""The ``cardiolora`` command line. Each module registers its commands on :data:`app`."""
+
+from cardiolora.cli import data as _data  # noqa: F401  (registers `cardiolora data ...`)
+from cardiolora.cli import main as _main  # noqa: F401  (registers models, embed, evaluate)
+from cardiolora.cli.common import app
+
+__all__ = ["app"]

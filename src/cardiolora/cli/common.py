@@ -1,0 +1,70 @@
+"""What every command shares: the app, consoles, option types and the user-error wrapper."""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from cardiolora.errors import CardioloraError
+
+# Offline by design: nothing in cardiolora may reach a model hub.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+app = typer.Typer(
+    name="cardiolora",
+    help="Adapt transformer models to clinical cardiology with LoRA, evaluate them honestly, serve them.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+# Piped output (CI logs, files) gets a wide fixed width instead of rich's 80-column fallback.
+_WIDTH = None if sys.stdout.isatty() else 160
+console = Console(width=_WIDTH)
+err_console = Console(stderr=True, width=_WIDTH)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def user_errors(func: F) -> F:
+    """Report a :class:`CardioloraError` as one line on stderr and exit with its code (2)."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except CardioloraError as exc:
+            err_console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True, soft_wrap=True)
+            raise typer.Exit(exc.exit_code) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def quiet_libraries() -> None:
+    import transformers
+
+    transformers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+
+
+ModelOption = Annotated[
+    str, typer.Option("--model", "-m", help="Zoo name (see `cardiolora models list`), model directory or cached hub id.")
+]
+AdapterOption = Annotated[
+    Path | None, typer.Option("--adapter", "-a", help="A PEFT adapter directory (safetensors weights).")
+]
+TrustOption = Annotated[
+    bool, typer.Option("--trust-remote-code", help="Allow Python code shipped with the model to run.")
+]
+PrecisionOption = Annotated[
+    str, typer.Option("--precision", help="fp32, or bf16 autocast where the CPU/GPU runs it natively.")
+]
+
+
