@@ -95,3 +95,172 @@ def ontology(
             exclude_eval=exclude_eval or [],
         )
     print_datacard_summary(result)
+
+
+@data_app.command("corpus")
+@user_errors
+def corpus(
+    inputs: Annotated[list[Path], typer.Argument(help="Files (.txt .md .pdf .html .jsonl) or directories.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Sentences JSONL to write (card beside it).")],
+    min_words: Annotated[int, typer.Option(min=1)] = 4,
+    max_words: Annotated[int, typer.Option(min=1)] = 80,
+    near_duplicate_threshold: Annotated[float, typer.Option(min=0.1, max=1.0)] = 0.8,
+    no_near_duplicates: Annotated[bool, typer.Option(help="Skip MinHash near-duplicate removal.")] = False,
+    field: Annotated[str, typer.Option(help="Text field of .jsonl inputs.")] = "text",
+) -> None:
+    """Clean, split and deduplicate a corpus into sentences with their source, page and paragraph."""
+    from rich.progress import Progress
+
+    from cardiolora.data.build import build_corpus_dataset
+    from cardiolora.data.corpus import CorpusSettings, expand_inputs
+
+    if min_words > max_words:
+        raise CardioloraError(f"--min-words {min_words} is above --max-words {max_words}")
+    settings = CorpusSettings(
+        min_words=min_words,
+        max_words=max_words,
+        near_duplicate_threshold=near_duplicate_threshold,
+        near_duplicates=not no_near_duplicates,
+        jsonl_field=field,
+    )
+    files = expand_inputs(inputs)
+    with Progress(console=console, transient=True) as progress:
+        task = progress.add_task("reading corpus", total=len(files))
+        result = build_corpus_dataset(files, out, settings, progress=lambda _path: progress.advance(task))
+    card = result.card
+    console.print(
+        f"wrote {card['written']} sentences of {card['sentences_seen']} from {card['documents']} files to {out}; "
+        f"removed: {', '.join(f'{k} {v}' for k, v in card['removed'].items()) or 'none'}"
+    )
+    console.print(f"corpus card: {result.datacard_json}, {result.datacard_md}")
+
+
+@data_app.command("pairs")
+@user_errors
+def pairs(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Pairs JSONL to write (data card beside it).")],
+    corpus_file: Annotated[Path | None, typer.Option("--corpus", help="Sentences JSONL from `data corpus`.")] = None,
+    method: Annotated[str, typer.Option(help="neighbours or paraphrase (with --corpus).")] = "neighbours",
+    generator: Annotated[
+        str | None, typer.Option(help="Local causal LM for paraphrases: zoo name or directory.")
+    ] = None,
+    endpoint: Annotated[
+        str | None, typer.Option(help="OpenAI-compatible base URL for paraphrases (e.g. http://127.0.0.1:8000/v1).")
+    ] = None,
+    endpoint_model: Annotated[str, typer.Option(help="Model name sent to --endpoint.")] = "default",
+    api_key_env: Annotated[str, typer.Option(help="Environment variable holding the endpoint's API key.")] = "OPENAI_API_KEY",
+    limit: Annotated[int | None, typer.Option(min=1, help="Paraphrase at most this many sentences.")] = None,
+    user_file: Annotated[
+        Path | None, typer.Option("--user-file", help="Your pairs: JSONL or CSV with anchor, positive[, negative].")
+    ] = None,
+    exclude_eval: ExcludeEvalOption = None,
+) -> None:
+    """Pairs from a corpus (neighbouring sentences or generated paraphrases) or from your own file."""
+    import os
+
+    from rich.progress import Progress
+
+    from cardiolora.data import finish_dataset, load_pairs
+    from cardiolora.data.leakage import bundled_guard
+    from cardiolora.data.pairs import (
+        EndpointParaphraser,
+        LocalLMParaphraser,
+        neighbour_pairs,
+        paraphrase_pairs,
+        read_corpus,
+    )
+
+    if (corpus_file is None) == (user_file is None):
+        raise CardioloraError("give exactly one of --corpus or --user-file")
+    bundled_guard(exclude_eval or [])
+    settings: dict = {"builder": "pairs", "method": method if corpus_file else "user-file"}
+    removed: dict[str, int] = {}
+    if user_file is not None:
+        built = load_pairs(user_file)
+        settings["user_file"] = str(user_file)
+    elif method == "neighbours":
+        built = neighbour_pairs(read_corpus(corpus_file))
+        settings["corpus"] = str(corpus_file)
+    elif method == "paraphrase":
+        if (generator is None) == (endpoint is None):
+            raise CardioloraError("--method paraphrase needs exactly one of --generator or --endpoint")
+        records = list(read_corpus(corpus_file))  # validated in full before a model is loaded
+        if generator is not None:
+            paraphraser = LocalLMParaphraser(generator)
+        else:
+            paraphraser = EndpointParaphraser(endpoint, endpoint_model, os.environ.get(api_key_env))
+        total = min(len(records), limit or len(records))
+        with Progress(console=console, transient=True) as progress:
+            task = progress.add_task(f"paraphrasing with {paraphraser.name}", total=total)
+            built, rejected = paraphrase_pairs(
+                records, paraphraser, limit=limit, progress=lambda n: progress.advance(task, n)
+            )
+        removed.update({f"paraphrase_{k}": v for k, v in rejected.items()})
+        settings.update({"corpus": str(corpus_file), "generator": paraphraser.name, "limit": limit})
+    else:
+        raise CardioloraError(f"--method must be neighbours or paraphrase, got {method!r}")
+    if not built:
+        raise CardioloraError("no pairs were produced; nothing written")
+    result = finish_dataset(
+        built, out, name=out.stem, settings=settings, removed=removed, exclude_eval=exclude_eval or []
+    )
+    print_datacard_summary(result)
+
+
+@data_app.command("mine-negatives")
+@user_errors
+def mine_negatives(
+    pairs_file: Annotated[Path, typer.Argument(help="Pairs JSONL or CSV.")],
+    out: Annotated[Path, typer.Option("--out", "-o")],
+    method: Annotated[str, typer.Option(help="embedding (similarity band) or bm25.")] = "embedding",
+    model: Annotated[str | None, typer.Option("--model", "-m", help="Embedding model for --method embedding.")] = None,
+    max_score: Annotated[float, typer.Option(help="Skip candidates more similar to the anchor than this.")] = 0.85,
+    relative_margin: Annotated[float, typer.Option(help="Skip candidates within this share of the positive's score.")] = 0.05,
+    overwrite: Annotated[bool, typer.Option(help="Replace negatives the pairs already have.")] = False,
+    exclude_eval: ExcludeEvalOption = None,
+) -> None:
+    """Add a hard negative to each pair: by embedding similarity within a band, or by BM25."""
+    from cardiolora.data import finish_dataset, load_pairs
+    from cardiolora.data.leakage import bundled_guard
+    from cardiolora.data.negatives import mine_negatives as mine
+
+    if method == "embedding" and not model:
+        raise CardioloraError("--method embedding needs --model")
+    bundled_guard(exclude_eval or [])
+    pairs_in = load_pairs(pairs_file)
+    kwargs = {"overwrite": overwrite}
+    if method == "embedding":
+        kwargs.update(max_score=max_score, relative_margin=relative_margin)
+    with console.status(f"mining negatives ({method})..."):
+        mined = mine(pairs_in, method, model, **kwargs)
+    settings = {"builder": "mine-negatives", "input": str(pairs_file), "method": method, "model": model, **kwargs}
+    result = finish_dataset(mined, out, name=out.stem, settings=settings, exclude_eval=exclude_eval or [])
+    print_datacard_summary(result)
+
+
+@data_app.command("split")
+@user_errors
+def split(
+    pairs_file: Annotated[Path, typer.Argument(help="Pairs JSONL or CSV.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Directory for train/validation/test JSONL.")],
+    validation: Annotated[float, typer.Option(help="Share of groups for validation.")] = 0.05,
+    test: Annotated[float, typer.Option(help="Share of groups for test.")] = 0.0,
+    seed: int = 0,
+    exclude_eval: ExcludeEvalOption = None,
+) -> None:
+    """Seeded splits that keep each concept or paragraph in one split; the leak guard runs on each."""
+    from cardiolora.data import finish_dataset, load_pairs
+    from cardiolora.data.leakage import bundled_guard
+    from cardiolora.data.splits import split_pairs
+
+    bundled_guard(exclude_eval or [])
+    parts = split_pairs(load_pairs(pairs_file), validation=validation, test=test, seed=seed)
+    if out.exists() and any(out.iterdir()):
+        raise CardioloraError(f"{out} exists and is not empty; choose a new directory")
+    for name, part in parts.items():
+        if not part:
+            continue
+        settings = {"builder": "split", "input": str(pairs_file), "split": name, "validation": validation,
+                    "test": test, "seed": seed}  # fmt: skip
+        result = finish_dataset(part, out / f"{name}.jsonl", name=name, settings=settings, exclude_eval=exclude_eval or [])
+        console.print(f"{name}: {result.card['n_pairs']} pairs -> {result.path}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -72,3 +73,34 @@ def build_ontology_dataset(
     return finish_dataset(
         raw, out, name=Path(out).stem, settings=settings, exclude_eval=exclude_eval
     )  # fmt: skip
+
+
+def build_corpus_dataset(inputs: Sequence[str | Path], out: str | Path, settings=None, progress=None) -> DatasetResult:
+    """Clean, unique sentences of a corpus as JSONL, with a data card of what was removed and why."""
+    from cardiolora.data.corpus import CorpusSettings, build_corpus
+    from cardiolora.data.datacard import DATACARD_PACKAGES, datacard_paths
+    from cardiolora.io import write_json_atomic, write_text_atomic
+    from cardiolora.versions import package_versions
+
+    settings = settings or CorpusSettings()
+    stats = build_corpus(inputs, out, settings, progress=progress)
+    card = {
+        "schema": "cardiolora.corpuscard/v1",
+        "name": Path(out).stem,
+        **stats.as_dict(),
+        "settings": asdict(settings),
+        "inputs": [str(p) for p in inputs],
+        "command": " ".join(sys.argv),
+        "versions": package_versions(DATACARD_PACKAGES),
+    }
+    json_path, md_path = datacard_paths(out)
+    write_json_atomic(json_path, card)
+    removed = "\n".join(f"| {k} | {v} |" for k, v in card["removed"].items())
+    sources = "\n".join(f"| {k} | {v} |" for k, v in card["by_source"].items())
+    write_text_atomic(
+        md_path,
+        f"# Corpus card: {card['name']}\n\n{card['written']} sentences written of {card['sentences_seen']} seen, "
+        f"from {card['documents']} documents.\n\n```\n{card['command']}\n```\n\n## Removed\n\n| reason | sentences |\n"
+        f"|---|---|\n{removed}\n\n## By source\n\n| source | sentences |\n|---|---|\n{sources}\n",
+    )
+    return DatasetResult(Path(out), json_path, md_path, card)
