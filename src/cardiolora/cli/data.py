@@ -104,7 +104,7 @@ def corpus(
     out: Annotated[Path, typer.Option("--out", "-o", help="Sentences JSONL to write (card beside it).")],
     min_words: Annotated[int, typer.Option(min=1)] = 4,
     max_words: Annotated[int, typer.Option(min=1)] = 80,
-    near_duplicate_threshold: Annotated[float, typer.Option(min=0.1, max=1.0)] = 0.8,
+    near_duplicate_threshold: Annotated[float, typer.Option(min=0.1, max=1.0)] = 0.75,
     no_near_duplicates: Annotated[bool, typer.Option(help="Skip MinHash near-duplicate removal.")] = False,
     field: Annotated[str, typer.Option(help="Text field of .jsonl inputs.")] = "text",
 ) -> None:
