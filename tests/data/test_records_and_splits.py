@@ -1,0 +1,99 @@
+from __future__ import annotations
+
+import pytest
+
+from cardiolora.data.leakage import LeakGuard
+from cardiolora.data.negatives import mine_bm25, mine_embedding
+from cardiolora.data.records import PairRecord, load_pairs, write_pairs
+from cardiolora.data.splits import split_pairs
+from cardiolora.errors import CardioloraError, InputError
+
+
+def test_jsonl_and_csv_pairs_round_trip(tmp_path):
+    csv_file = tmp_path / "mine.csv"
+    csv_file.write_text('anchor,positive,negative\nMitral stenosis,"Narrowed mitral valve, rheumatic",\n'
+                        "Atrial flutter,Sawtooth flutter waves,Pericarditis\n")  # fmt: skip
+    pairs = load_pairs(csv_file)
+    assert pairs[0] == PairRecord("Mitral stenosis", "Narrowed mitral valve, rheumatic", None, "user")
+    assert pairs[1].negative == "Pericarditis"
+    out = tmp_path / "out.jsonl"
+    assert write_pairs(out, pairs) == 2
+    assert load_pairs(out) == pairs
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "line", "field"),
+    [
+        ("a.csv", "anchor,text\nx,y\n", 1, "positive"),
+        ("b.csv", "anchor,positive\nx,   \n", 2, "positive"),
+        ("c.jsonl", '{"anchor": "x", "positive": "y"}\n{"anchor": "x"}\n', 2, "positive"),
+        ("d.jsonl", '{"anchor": "", "positive": "y"}\n', 1, "anchor"),
+        ("e.jsonl", '{"anchor": "x", "positive": "y"}\n{oops\n', 2, None),
+        ("f.jsonl", '{"anchor": "x", "positive": 5}\n', 1, "positive"),
+    ],
+)
+def test_bad_pair_files_name_file_line_and_field(tmp_path, name, content, line, field):
+    path = tmp_path / name
+    path.write_text(content)
+    with pytest.raises(InputError) as info:
+        load_pairs(path)
+    assert (info.value.path, info.value.line, info.value.field) == (str(path), line, field)
+
+
+def test_empty_and_missing_pair_files(tmp_path):
+    (tmp_path / "empty.jsonl").write_text("\n")
+    with pytest.raises(InputError, match="empty"):
+        load_pairs(tmp_path / "empty.jsonl")
+    with pytest.raises(InputError, match="file not found"):
+        load_pairs(tmp_path / "none.jsonl")
+
+
+def test_leak_guard_catches_exact_and_near_duplicates():
+    guard = LeakGuard()
+    guard.add(["Severe aortic stenosis with a mean gradient of 45 mmHg"])
+    assert guard.leaks("severe aortic stenosis with a mean gradient of 45 mmHg.")
+    assert guard.leaks("Severe aortic stenosis with mean gradient of 45 mmHg")  # a word dropped
+    assert not guard.leaks("Severe mitral regurgitation with a flail posterior leaflet")
+    pairs = [PairRecord("a b c d", "Severe aortic stenosis with a mean gradient of 45 mmHg"), PairRecord("x y", "z w")]
+    kept, removed = guard.filter(pairs)
+    assert removed == 1 and kept == [pairs[1]]
+
+
+def _pairs(n: int) -> list[PairRecord]:
+    return [PairRecord(f"anchor {i}", f"positive {i}", group=f"concept-{i // 3}") for i in range(n)]
+
+
+def test_splits_are_seeded_and_keep_groups_together():
+    pairs = _pairs(3000)
+    first = split_pairs(pairs, validation=0.1, test=0.1, seed=1)
+    assert first == split_pairs(pairs, validation=0.1, test=0.1, seed=1)
+    assert first != split_pairs(pairs, validation=0.1, test=0.1, seed=2)
+    assert sum(len(v) for v in first.values()) == 3000
+    for name in ("validation", "test"):
+        assert 0.06 < len(first[name]) / 3000 < 0.14
+    groups = {name: {p.group for p in part} for name, part in first.items()}
+    assert not groups["train"] & groups["validation"] and not groups["train"] & groups["test"]
+    with pytest.raises(CardioloraError):
+        split_pairs(pairs, validation=0.6, test=0.5)
+
+
+def test_bm25_negatives_are_close_but_not_the_positive():
+    pairs = [
+        PairRecord("aortic valve stenosis", "narrowed aortic valve"),
+        PairRecord("aortic dissection", "tear in the aortic wall"),
+        PairRecord("atrial fibrillation", "irregularly irregular rhythm"),
+        PairRecord("pericardial effusion", "fluid around the heart"),
+    ]
+    mined = mine_bm25(pairs)
+    assert mined[0].negative == "tear in the aortic wall"
+    for pair in mined:
+        assert pair.negative and pair.negative != pair.positive
+
+
+def test_embedding_negatives_respect_the_band(tiny_model_dir):
+    pairs = [PairRecord(f"heart {w} pain", f"chest {w} murmur") for w in
+             ("mitral", "aortic", "valve", "atrial", "cardiac", "troponin", "syncope", "edema")]  # fmt: skip
+    mined = mine_embedding(pairs, str(tiny_model_dir("bert")), max_score=1.0, relative_margin=0.0)
+    assert all(p.negative and p.negative != p.positive for p in mined)
+    none_pass = mine_embedding(pairs, str(tiny_model_dir("bert")), max_score=-1.0)
+    assert all(p.negative is None for p in none_pass)
