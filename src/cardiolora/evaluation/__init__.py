@@ -8,7 +8,13 @@ from cardiolora.evaluation.evalset import (
     bundled_eval_sets,
     load_eval_set,
 )
-from cardiolora.evaluation.evaluate import EvaluationReport, compute_metrics, evaluate_embedder, pair_cosines
+from cardiolora.evaluation.evaluate import (
+    EvaluationReport,
+    compute_metrics,
+    cosines_of_pairs,
+    evaluate_embedder,
+    pair_cosines,
+)
 from cardiolora.evaluation.metrics import (
     category_stats,
     negation_scores,
@@ -27,6 +33,7 @@ __all__ = [
     "bundled_eval_sets",
     "category_stats",
     "compute_metrics",
+    "cosines_of_pairs",
     "evaluate_embedder",
     "load_eval_set",
     "negation_scores",

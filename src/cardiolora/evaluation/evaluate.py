@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -44,14 +45,20 @@ def _nan_to_none(value: float) -> float | None:
     return None if value is None or not np.isfinite(value) else float(value)
 
 
-def pair_cosines(embedder: Embedder, eval_set: EvalSet, batch_size: int | None = None) -> np.ndarray:
-    """The cosine of every pair of ``eval_set``, in file order; each distinct text is embedded once."""
+def cosines_of_pairs(encode: Callable[[list[str]], np.ndarray], eval_set: EvalSet) -> np.ndarray:
+    """The cosine of every pair of ``eval_set``, in file order, given a function from texts to unit
+    vectors; each distinct text is embedded once."""
     texts = eval_set.sentences()
-    vectors = embedder.encode(texts, role="similarity", batch_size=batch_size)
+    vectors = np.asarray(encode(texts), dtype=np.float32)
     index = {text: i for i, text in enumerate(texts)}
     left = vectors[[index[p.sentence1] for p in eval_set.pairs]]
     right = vectors[[index[p.sentence2] for p in eval_set.pairs]]
     return np.einsum("ij,ij->i", left, right).astype(np.float64)
+
+
+def pair_cosines(embedder: Embedder, eval_set: EvalSet, batch_size: int | None = None) -> np.ndarray:
+    """:func:`cosines_of_pairs` with an :class:`Embedder` and the model's similarity prompt."""
+    return cosines_of_pairs(lambda texts: embedder.encode(texts, role="similarity", batch_size=batch_size), eval_set)
 
 
 def compute_metrics(

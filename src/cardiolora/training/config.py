@@ -1,0 +1,139 @@
+"""Training configuration: pydantic models, loadable from TOML, overridable from the command line.
+
+The defaults are the reference study's settings (LoRA r=16, alpha=32, dropout 0.1 on attention
+query/value; AdamW (0.9, 0.999), weight decay 0.01; 10% linear warm-up) with what the bundled
+evidence supports for CPU runs: a larger learning rate for LoRA and an absolute-cosine term beside
+InfoNCE (see docs/recipes.md).
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from cardiolora.errors import CardioloraError, InputError
+
+PeftMethod = Literal["lora", "dora", "ia3", "adalora"]
+LossName = Literal["infonce", "infonce+cosine", "cached-infonce", "triplet", "cosine", "cosent", "angle"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class PeftSettings(_Strict):
+    """Which PEFT method adapts which modules. ``target_modules`` defaults to the zoo's (query/value)."""
+
+    method: PeftMethod = "lora"
+    r: int = Field(16, ge=1, le=1024)
+    alpha: int = Field(32, ge=1)
+    dropout: float = Field(0.1, ge=0.0, lt=1.0)
+    target_modules: list[str] | None = None
+
+
+class LossSettings(_Strict):
+    """The training objective.
+
+    - ``infonce``: multiple-negatives ranking (InfoNCE) with in-batch and hard negatives.
+    - ``infonce+cosine``: InfoNCE plus ``cosine_weight`` x an absolute term pulling anchor-positive
+      cosines to ``positive_target`` and anchor-negative cosines to ``negative_target``. InfoNCE
+      only ranks inside a batch; the separation score measures absolute cosines.
+    - ``cached-infonce``: InfoNCE with GradCache, for effective batches far beyond memory.
+    - ``triplet``: the study's ablation (Euclidean margin on anchor, positive, negative).
+    - ``cosine``, ``cosent``, ``angle``: absolute or rank-of-cosine objectives on labelled pairs
+      (anchor-positive labelled ``positive_target``, anchor-negative ``negative_target``).
+    """
+
+    name: LossName = "infonce+cosine"
+    temperature: float = Field(0.05, gt=0.0, le=1.0)
+    symmetric: bool = False
+    cosine_weight: float = Field(5.0, ge=0.0)
+    positive_target: float = Field(0.8, ge=-1.0, le=1.0)
+    negative_target: float = Field(0.1, ge=-1.0, le=1.0)
+    mini_batch_size: int = Field(32, ge=1)
+    triplet_margin: float = Field(0.5, gt=0.0)
+
+    @model_validator(mode="after")
+    def _targets_ordered(self) -> LossSettings:
+        if self.negative_target >= self.positive_target:
+            raise ValueError("negative_target must be below positive_target")
+        return self
+
+
+class TrainConfig(_Strict):
+    """Everything a training run needs; saved resolved as ``config.json`` in the run directory."""
+
+    model: str = "minilm"
+    data: Path
+    out: Path
+    eval_sets: list[str] = Field(default_factory=lambda: ["cardiology"])
+    peft: PeftSettings = Field(default_factory=PeftSettings)
+    loss: LossSettings = Field(default_factory=LossSettings)
+    epochs: float = Field(1.0, gt=0.0)
+    max_steps: int | None = Field(None, ge=1)
+    batch_size: int = Field(64, ge=1)
+    gradient_accumulation: int = Field(1, ge=1)
+    learning_rate: float = Field(5e-4, gt=0.0, le=1.0)
+    warmup_ratio: float = Field(0.1, ge=0.0, lt=1.0)
+    scheduler: Literal["linear", "cosine"] = "linear"
+    weight_decay: float = Field(0.01, ge=0.0)
+    max_seq_length: int | None = Field(128, ge=8)
+    seed: int = 0
+    data_fraction: float = Field(1.0, gt=0.0, le=1.0)
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+    load_in_8bit: bool = False
+    eval_steps: int | None = Field(None, ge=1)
+    early_stopping_patience: int | None = Field(None, ge=1)
+    save_steps: int = Field(50, ge=1)
+    save_total_limit: int = Field(2, ge=1)
+    report_to: list[str] = Field(default_factory=lambda: ["tensorboard"])
+    eval_resamples: int = Field(1000, ge=100)
+    trust_remote_code: bool = False
+
+    def resolved(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+
+def _format_validation_error(error: ValidationError, source: str) -> str:
+    problems = []
+    for item in error.errors():
+        where = ".".join(str(part) for part in item["loc"]) or "(config)"
+        message = item["msg"]
+        if item["type"] == "extra_forbidden":
+            message = "unknown key"
+        problems.append(f"{where}: {message}")
+    return f"{source}: invalid training configuration: " + "; ".join(problems)
+
+
+def build_config(values: dict[str, Any], source: str = "command line") -> TrainConfig:
+    try:
+        return TrainConfig.model_validate(values)
+    except ValidationError as exc:
+        raise CardioloraError(_format_validation_error(exc, source)) from None
+
+
+def load_toml(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.exists():
+        raise InputError("file not found", path=path)
+    try:
+        with open(path, "rb") as handle:
+            return tomllib.load(handle)
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(f"invalid TOML ({exc})", path=path) from None
+
+
+def merge_overrides(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """``overrides`` (command-line flags that were given) over ``base`` (the TOML file), nested."""
+    merged = {**base}
+    for key, value in overrides.items():
+        if value is None:
+            continue
+        if isinstance(value, dict):
+            merged[key] = merge_overrides(dict(merged.get(key) or {}), value)
+        else:
+            merged[key] = value
+    return merged

@@ -1,0 +1,43 @@
+"""Separation on the evaluation sets while training, as a sentence-transformers evaluator."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sentence_transformers.sentence_transformer.evaluation import SentenceEvaluator
+
+from cardiolora.evaluation import EvalSet, compute_metrics, cosines_of_pairs
+
+
+class SeparationEvaluator(SentenceEvaluator):
+    """Separation, ROC-AUC and negation accuracy of each evaluation set; the first set's separation
+    is the primary metric (the best checkpoint and early stopping follow it)."""
+
+    def __init__(
+        self, eval_sets: list[EvalSet], n_resamples: int = 1000, batch_size: int = 64, prompt: str | None = None
+    ) -> None:
+        super().__init__()
+        self.prompt = prompt
+        self.eval_sets = eval_sets
+        self.n_resamples = n_resamples
+        self.batch_size = batch_size
+        self.primary_metric = f"{eval_sets[0].name}_separation"
+        self.greater_is_better = True
+        self.history: list[dict[str, Any]] = []
+
+    def __call__(self, model, output_path: str | None = None, epoch: int = -1, steps: int = -1) -> dict[str, float]:
+        metrics: dict[str, float] = {}
+        for eval_set in self.eval_sets:
+            cosines = cosines_of_pairs(
+                lambda texts: model.encode(
+                    texts, prompt=self.prompt, batch_size=self.batch_size, normalize_embeddings=True,
+                    convert_to_numpy=True, show_progress_bar=False,
+                ),
+                eval_set,
+            )  # fmt: skip
+            result = compute_metrics(eval_set, cosines, n_resamples=self.n_resamples)
+            for key in ("separation", "auc", "negation_accuracy"):
+                if result[key] is not None:
+                    metrics[f"{eval_set.name}_{key}"] = float(result[key])
+        self.history.append({"epoch": epoch, "steps": steps, **metrics})
+        return metrics

@@ -1,0 +1,86 @@
+"""Training objectives assembled from sentence-transformers' losses.
+
+What sentence-transformers lacks is a weighted sum of objectives over one batch that embeds each
+text once; :class:`WeightedSumLoss` is that (a few lines over the library's ``embed_columns`` and
+each loss's ``compute_loss_from_embeddings``).
+"""
+
+from __future__ import annotations
+
+import torch
+from sentence_transformers.base.losses.merged_forward import embed_columns
+from sentence_transformers.sentence_transformer import losses
+from torch import Tensor, nn
+
+from cardiolora.training.config import LossSettings
+
+
+class TargetCosineLoss(nn.Module):
+    """Absolute cosine targets on (anchor, positive[, negative]) batches, as sentence-transformers'
+    CosineSimilarityLoss (MSE) over anchor-positive pairs at ``positive_target`` and anchor-negative
+    pairs at ``negative_target``."""
+
+    def __init__(self, model, positive_target: float, negative_target: float) -> None:
+        super().__init__()
+        self.model = model
+        self.positive_target = positive_target
+        self.negative_target = negative_target
+        self.mse = losses.CosineSimilarityLoss(model)
+
+    def compute_loss_from_embeddings(self, embeddings: list[Tensor], labels: Tensor | None = None) -> Tensor:
+        anchor, *others = embeddings
+        lefts, rights, targets = [], [], []
+        for column, target in zip(others, (self.positive_target, self.negative_target)):
+            lefts.append(anchor)
+            rights.append(column)
+            targets.append(torch.full((len(anchor),), target, device=anchor.device))
+        return self.mse.compute_loss_from_embeddings([torch.cat(lefts), torch.cat(rights)], torch.cat(targets))
+
+    def forward(self, sentence_features, labels=None) -> Tensor:
+        return self.compute_loss_from_embeddings(embed_columns(self.model, sentence_features), labels)
+
+
+class WeightedSumLoss(nn.Module):
+    """``sum(weight * loss)`` over one batch, each column embedded once and shared by every loss."""
+
+    def __init__(self, model, parts: list[tuple[nn.Module, float]]) -> None:
+        super().__init__()
+        self.model = model
+        self.parts = nn.ModuleList(loss for loss, _ in parts)
+        self.weights = [weight for _, weight in parts]
+
+    def forward(self, sentence_features, labels=None) -> Tensor:
+        embeddings = embed_columns(self.model, sentence_features)
+        return sum(w * loss.compute_loss_from_embeddings(embeddings, labels) for loss, w in zip(self.parts, self.weights))
+
+
+def needs_labels(settings: LossSettings) -> bool:
+    """Pair-label objectives train on (sentence1, sentence2, score) rows instead of triplets."""
+    return settings.name in ("cosine", "cosent", "angle")
+
+
+def build_loss(model, settings: LossSettings, *, distributed: bool = False) -> nn.Module:
+    scale = 1.0 / settings.temperature
+    directions = ("query_to_doc", "doc_to_query") if settings.symmetric else ("query_to_doc",)
+    if settings.name in ("infonce", "infonce+cosine"):
+        infonce = losses.MultipleNegativesRankingLoss(
+            model, scale=scale, directions=directions, gather_across_devices=distributed
+        )
+        if settings.name == "infonce" or settings.cosine_weight == 0:
+            return infonce
+        target = TargetCosineLoss(model, settings.positive_target, settings.negative_target)
+        return WeightedSumLoss(model, [(infonce, 1.0), (target, settings.cosine_weight)])
+    if settings.name == "cached-infonce":
+        return losses.CachedMultipleNegativesRankingLoss(
+            model, scale=scale, mini_batch_size=settings.mini_batch_size, directions=directions,
+            gather_across_devices=distributed,
+        )  # fmt: skip
+    if settings.name == "triplet":
+        return losses.TripletLoss(model, triplet_margin=settings.triplet_margin)
+    if settings.name == "cosine":
+        return losses.CosineSimilarityLoss(model)
+    if settings.name == "cosent":
+        return losses.CoSENTLoss(model, scale=scale)
+    if settings.name == "angle":
+        return losses.AnglELoss(model, scale=scale)
+    raise ValueError(f"unknown loss {settings.name!r}")  # pragma: no cover - pydantic restricts the name

@@ -1,0 +1,343 @@
+"""A training run: validate everything, adapt the model with PEFT on sentence-transformers' trainer,
+evaluate before and after, and leave a self-describing run directory.
+
+Run directory::
+
+    config.json        the resolved configuration
+    versions.json      package versions
+    adapter/           adapter_model.safetensors + adapter_config.json (PEFT)
+    metrics.json       zero-shot and final evaluation, training statistics, evaluation history
+    README.md          model card
+    checkpoints/       trainer checkpoints (resume)
+    logs/              TensorBoard logs
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cardiolora.data.records import PairRecord, load_pairs
+from cardiolora.errors import CardioloraError
+from cardiolora.evaluation import EvalSet, load_eval_set
+from cardiolora.io import write_json_atomic, write_text_atomic
+from cardiolora.models import ResolvedModel, resolve_model
+from cardiolora.training.config import TrainConfig
+from cardiolora.training.losses import build_loss, needs_labels
+from cardiolora.versions import package_versions
+
+logger = logging.getLogger(__name__)
+
+CHECKPOINTS = "checkpoints"
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    adapter_dir: Path
+    metrics: dict[str, Any]
+
+
+@dataclass
+class _Prepared:
+    resolved: ResolvedModel
+    pairs: list[PairRecord]
+    eval_sets: list[EvalSet]
+
+
+def _is_main_process() -> bool:
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def _world_size() -> int:
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def prepare(config: TrainConfig, *, resume: bool = False, overwrite: bool = False) -> _Prepared:
+    """Every check that can fail on the user's input, before anything is written."""
+    import torch
+
+    run_dir = Path(config.out)
+    if run_dir.exists() and not run_dir.is_dir():
+        raise CardioloraError(f"--out {run_dir} exists and is not a directory")
+    finished = (run_dir / "metrics.json").exists()
+    if finished and not overwrite:
+        raise CardioloraError(f"{run_dir} holds a finished run; pass --overwrite to replace it")
+    if run_dir.exists() and any(run_dir.iterdir()) and not (resume or overwrite):
+        raise CardioloraError(f"{run_dir} holds an unfinished run; pass --resume to continue it or --overwrite")
+    if config.load_in_8bit and not torch.cuda.is_available():
+        raise CardioloraError("--load-in-8bit needs a CUDA GPU (bitsandbytes); none is available here")
+    if config.precision == "fp16" and not torch.cuda.is_available():
+        raise CardioloraError("--precision fp16 needs a CUDA GPU; use bf16 or fp32 on a CPU")
+    if config.precision == "bf16":
+        from cardiolora.embedding.embedder import bf16_supported
+
+        if not bf16_supported("cuda" if torch.cuda.is_available() else "cpu"):
+            raise CardioloraError("--precision bf16 is not supported natively on this machine; use fp32")
+    if config.peft.method != "lora" and config.loss.name == "cached-infonce" and config.gradient_accumulation > 1:
+        raise CardioloraError("cached-infonce replaces gradient accumulation; set gradient_accumulation = 1")
+    resolved = resolve_model(config.model)
+    eval_sets = [load_eval_set(name) for name in config.eval_sets]
+    pairs = load_pairs(config.data)
+    if config.data_fraction < 1.0:
+        rng = random.Random(config.seed)
+        pairs = rng.sample(pairs, max(1, round(len(pairs) * config.data_fraction)))
+    if len(pairs) < 2:
+        raise CardioloraError(f"{config.data}: at least 2 pairs are needed to train, found {len(pairs)}")
+    if config.report_to and "tensorboard" in config.report_to:
+        try:
+            import tensorboard  # noqa: F401
+        except ImportError:
+            raise CardioloraError("report_to includes tensorboard, which is not installed; pip install tensorboard") from None
+    return _Prepared(resolved, pairs, eval_sets)
+
+
+def _dataset(pairs: list[PairRecord], config: TrainConfig):
+    """Triplets for ranking losses (a missing negative is another pair's positive, like an in-batch
+    negative); labelled pairs for the absolute-cosine objectives."""
+    from datasets import Dataset
+
+    rng = random.Random(config.seed)
+    positives = [p.positive for p in pairs]
+
+    def negative_of(pair: PairRecord) -> str:
+        if pair.negative:
+            return pair.negative
+        while True:
+            candidate = rng.choice(positives)
+            if candidate != pair.positive:
+                return candidate
+
+    if needs_labels(config.loss):
+        left, right, score = [], [], []
+        for pair in pairs:
+            left += [pair.anchor, pair.anchor]
+            right += [pair.positive, negative_of(pair)]
+            score += [config.loss.positive_target, config.loss.negative_target]
+        return Dataset.from_dict({"sentence1": left, "sentence2": right, "score": score})
+    columns = {"anchor": [p.anchor for p in pairs], "positive": [p.positive for p in pairs]}
+    if config.loss.name == "triplet" or any(p.negative for p in pairs):
+        columns["negative"] = [negative_of(p) for p in pairs]
+    return Dataset.from_dict(columns)
+
+
+def _peft_config(config: TrainConfig, targets: list[str], total_steps: int):
+    from peft import AdaLoraConfig, IA3Config, LoraConfig
+
+    settings = config.peft
+    if settings.method == "ia3":
+        feedforward = [m for m in targets if m in ("dense", "down_proj", "fc2")]
+        return IA3Config(target_modules=targets, feedforward_modules=feedforward)
+    if settings.method == "adalora":
+        return AdaLoraConfig(
+            init_r=settings.r, target_r=max(1, settings.r // 2), lora_alpha=settings.alpha,
+            lora_dropout=settings.dropout, target_modules=targets, total_step=max(total_steps, 10),
+        )  # fmt: skip
+    return LoraConfig(
+        r=settings.r, lora_alpha=settings.alpha, lora_dropout=settings.dropout, target_modules=targets,
+        use_dora=settings.method == "dora",
+    )  # fmt: skip
+
+
+def count_parameters(module) -> tuple[int, int]:
+    trainable = sum(p.numel() for p in module.parameters() if p.requires_grad)
+    total = sum(p.numel() for p in module.parameters())
+    return trainable, total
+
+
+def _last_checkpoint(run_dir: Path) -> str | None:
+    checkpoints = sorted((run_dir / CHECKPOINTS).glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
+    return str(checkpoints[-1]) if checkpoints else None
+
+
+def train(config: TrainConfig, *, resume: bool = False, overwrite: bool = False, log=print) -> TrainResult:
+    """Train an adapter as ``config`` says; see the module docstring for what the run directory holds."""
+    import torch
+    from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
+    from sentence_transformers.training_args import BatchSamplers
+    from transformers import EarlyStoppingCallback
+
+    from cardiolora.embedding import Embedder
+    from cardiolora.evaluation import evaluate_embedder
+    from cardiolora.models import load_sentence_transformer
+    from cardiolora.training.evaluator import SeparationEvaluator
+
+    prepared = prepare(config, resume=resume, overwrite=overwrite)
+    run_dir = Path(config.out)
+    main = _is_main_process()
+    if main:
+        if overwrite and run_dir.exists():
+            shutil.rmtree(run_dir)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(run_dir / "config.json", config.resolved())
+        write_json_atomic(run_dir / "versions.json", package_versions(("datasets", "accelerate")))
+
+    spec = prepared.resolved.spec
+    model_kwargs: dict[str, Any] = {}
+    if config.load_in_8bit:
+        from transformers import BitsAndBytesConfig
+
+        model_kwargs["quantization_config"] = BitsAndBytesConfig(load_in_8bit=True)
+    model = load_sentence_transformer(
+        prepared.resolved, trust_remote_code=config.trust_remote_code, max_seq_length=config.max_seq_length,
+        model_kwargs=model_kwargs,
+    )  # fmt: skip
+    embedder = Embedder(model, spec, prepared.resolved.source)
+    zero_shot = None
+    if main:
+        log(f"zero-shot evaluation of {spec.name} on {', '.join(s.name for s in prepared.eval_sets)}")
+        zero_shot = evaluate_embedder(embedder, prepared.eval_sets, n_resamples=config.eval_resamples, seed=config.seed)
+
+    dataset = _dataset(prepared.pairs, config)
+    steps_per_epoch = max(1, len(dataset) // (config.batch_size * config.gradient_accumulation * _world_size()))
+    total_steps = config.max_steps or int(steps_per_epoch * config.epochs)
+    targets = list(config.peft.target_modules or spec.lora_targets)
+    model.add_adapter(_peft_config(config, targets, total_steps))
+    trainable, total = count_parameters(model)
+    log(f"trainable parameters: {trainable:,} of {total:,} ({100 * trainable / total:.2f}%), "
+        f"{config.peft.method} on {', '.join(targets)}")  # fmt: skip
+
+    loss = build_loss(model, config.loss, distributed=_world_size() > 1)
+    evaluator = SeparationEvaluator(
+        prepared.eval_sets, n_resamples=config.eval_resamples, prompt=spec.prompt_for("similarity") or None
+    )
+    ranking = config.loss.name in ("infonce", "infonce+cosine", "cached-infonce")
+    evaluate_while_training = config.eval_steps is not None
+    args = SentenceTransformerTrainingArguments(
+        output_dir=str(run_dir / CHECKPOINTS),
+        num_train_epochs=config.epochs,
+        max_steps=config.max_steps or -1,
+        per_device_train_batch_size=config.batch_size,
+        gradient_accumulation_steps=config.gradient_accumulation,
+        learning_rate=config.learning_rate,
+        warmup_steps=config.warmup_ratio,
+        lr_scheduler_type=config.scheduler,
+        weight_decay=config.weight_decay,
+        adam_beta1=0.9,
+        adam_beta2=0.999,
+        seed=config.seed,
+        data_seed=config.seed,
+        bf16=config.precision == "bf16",
+        fp16=config.precision == "fp16",
+        save_strategy="steps",
+        save_steps=config.save_steps,
+        save_total_limit=config.save_total_limit,
+        eval_strategy="steps" if evaluate_while_training else "no",
+        eval_steps=config.eval_steps,
+        load_best_model_at_end=evaluate_while_training,
+        metric_for_best_model=f"eval_{evaluator.primary_metric}" if evaluate_while_training else None,
+        greater_is_better=True,
+        logging_steps=10,
+        report_to=config.report_to or "none",
+        batch_sampler=BatchSamplers.NO_DUPLICATES if ranking else BatchSamplers.BATCH_SAMPLER,
+        dataloader_drop_last=_world_size() > 1,
+        ddp_find_unused_parameters=False if _world_size() > 1 else None,
+    )
+    # transformers 5 reads the TensorBoard directory from the environment only.
+    os.environ["TENSORBOARD_LOGGING_DIR"] = str(run_dir / "logs")
+    callbacks = []
+    if config.early_stopping_patience and evaluate_while_training:
+        callbacks.append(EarlyStoppingCallback(early_stopping_patience=config.early_stopping_patience))
+    trainer = SentenceTransformerTrainer(
+        model=model, args=args, train_dataset=dataset, loss=loss,
+        evaluator=evaluator if evaluate_while_training else None, callbacks=callbacks,
+    )  # fmt: skip
+    checkpoint = _last_checkpoint(run_dir) if resume else None
+    if resume and checkpoint:
+        log(f"resuming from {checkpoint}")
+    started = time.perf_counter()
+    output = trainer.train(resume_from_checkpoint=checkpoint)
+    elapsed = time.perf_counter() - started
+
+    adapter_dir = run_dir / "adapter"
+    metrics: dict[str, Any] = {}
+    if trainer.is_world_process_zero():
+        if adapter_dir.exists():
+            shutil.rmtree(adapter_dir)
+        model[0].auto_model.save_pretrained(str(adapter_dir))
+        log("final evaluation")
+        final = evaluate_embedder(
+            Embedder(model, spec, prepared.resolved.source, adapter_dir),
+            prepared.eval_sets, n_resamples=config.eval_resamples, seed=config.seed,
+        )  # fmt: skip
+        metrics = {
+            "schema": "cardiolora.run/v1",
+            "model": spec.name,
+            "zero_shot": _summary(zero_shot.to_dict()) if zero_shot else None,
+            "final": _summary(final.to_dict()),
+            "training": {
+                "pairs": len(prepared.pairs),
+                "rows": len(dataset),
+                "global_step": int(output.global_step),
+                "train_loss": float(output.training_loss),
+                "seconds": round(elapsed, 1),
+                "rows_per_second": round(len(dataset) * min(config.epochs, 1e9) / elapsed, 2) if not config.max_steps else None,
+                "trainable_parameters": trainable,
+                "total_parameters": total,
+                "world_size": _world_size(),
+            },
+            "history": evaluator.history,
+            "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+        }
+        write_json_atomic(run_dir / "metrics.json", metrics)
+        write_text_atomic(run_dir / "README.md", model_card(config, metrics))
+    return TrainResult(run_dir, adapter_dir, metrics)
+
+
+def _summary(report: dict[str, Any]) -> dict[str, Any]:
+    keep = ("separation", "separation_ci", "auc", "negation_gap", "negation_accuracy", "tier", "categories")
+    return {e["eval_set"]["name"]: {k: e[k] for k in keep} | {"sha256": e["eval_set"]["sha256"]} for e in report["evaluations"]}
+
+
+def model_card(config: TrainConfig, metrics: dict[str, Any]) -> str:
+    rows = []
+    for name, final in metrics["final"].items():
+        before = (metrics.get("zero_shot") or {}).get(name, {})
+
+        def fmt(value):
+            return "n/a" if value is None else f"{value:.3f}"
+
+        rows.append(
+            f"| {name} | {fmt(before.get('separation'))} | {fmt(final['separation'])} | {fmt(before.get('auc'))} | "
+            f"{fmt(final['auc'])} | {fmt(before.get('negation_accuracy'))} | {fmt(final['negation_accuracy'])} |"
+        )
+    training = metrics["training"]
+    return f"""# {metrics['model']} + cardiology adapter
+
+A {config.peft.method.upper()} adapter (r={config.peft.r}, alpha={config.peft.alpha}) for `{metrics['model']}`,
+trained by cardiolora with the `{config.loss.name}` objective on `{config.data}`.
+
+| eval set | separation before | after | ROC-AUC before | after | negation acc. before | after |
+|---|---|---|---|---|---|---|
+{chr(10).join(rows)}
+
+Training: {training['pairs']} pairs, {training['global_step']} steps, {training['seconds']} s,
+{training['trainable_parameters']:,} trainable of {training['total_parameters']:,} parameters.
+
+Produced by:
+
+```
+{metrics['command']}
+```
+
+Use it:
+
+```bash
+cardiolora evaluate --model {config.model} --adapter {Path(config.out) / 'adapter'}
+cardiolora export {config.out} --merge --out merged-model   # a standalone sentence-transformers model
+```
+
+Settings (`config.json` holds all of them):
+
+```json
+{json.dumps(config.resolved(), indent=2)}
+```
+"""
