@@ -2,6 +2,7 @@
 
 from cardiolora.cli import data as _data  # noqa: F401  (registers `cardiolora data ...`)
 from cardiolora.cli import main as _main  # noqa: F401  (registers models, embed, evaluate)
+from cardiolora.cli import train as _train  # noqa: F401  (registers train, export)
 from cardiolora.cli.common import app
 
 __all__ = ["app"]

@@ -1,0 +1,98 @@
+"""``cardiolora train`` and ``cardiolora export``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from cardiolora.cli.common import app, console, quiet_libraries, user_errors
+
+
+@app.command()
+@user_errors
+def train(
+    config_file: Annotated[Path | None, typer.Option("--config", "-c", help="A TOML file; flags override it.")] = None,
+    model: Annotated[str | None, typer.Option("--model", "-m", help="Zoo name, model directory or cached hub id.")] = None,
+    data: Annotated[Path | None, typer.Option("--data", "-d", help="Pairs JSONL/CSV (from `cardiolora data`).")] = None,
+    eval_sets: Annotated[list[str] | None, typer.Option("--eval-set", "-e", help="Repeatable. Default: cardiology.")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Run directory.")] = None,
+    peft_method: Annotated[str | None, typer.Option("--peft", help="lora, dora, ia3 or adalora.")] = None,
+    rank: Annotated[int | None, typer.Option("--rank", "-r")] = None,
+    alpha: Annotated[int | None, typer.Option("--alpha")] = None,
+    dropout: Annotated[float | None, typer.Option("--dropout")] = None,
+    target_modules: Annotated[list[str] | None, typer.Option("--target-module", help="Repeatable.")] = None,
+    loss: Annotated[
+        str | None,
+        typer.Option("--loss", help="infonce, infonce+cosine, cached-infonce, triplet, cosine, cosent or angle."),
+    ] = None,
+    temperature: Annotated[float | None, typer.Option("--temperature")] = None,
+    symmetric: Annotated[bool | None, typer.Option("--symmetric/--no-symmetric")] = None,
+    cosine_weight: Annotated[float | None, typer.Option("--cosine-weight")] = None,
+    mini_batch_size: Annotated[int | None, typer.Option("--mini-batch-size", help="GradCache mini-batch.")] = None,
+    epochs: Annotated[float | None, typer.Option("--epochs")] = None,
+    max_steps: Annotated[int | None, typer.Option("--max-steps")] = None,
+    batch_size: Annotated[int | None, typer.Option("--batch-size")] = None,
+    gradient_accumulation: Annotated[int | None, typer.Option("--gradient-accumulation")] = None,
+    learning_rate: Annotated[float | None, typer.Option("--lr", "--learning-rate")] = None,
+    scheduler: Annotated[str | None, typer.Option("--scheduler", help="linear or cosine.")] = None,
+    max_seq_length: Annotated[int | None, typer.Option("--max-seq-length")] = None,
+    data_fraction: Annotated[float | None, typer.Option("--data-fraction")] = None,
+    precision: Annotated[str | None, typer.Option("--precision", help="fp32, bf16 or fp16.")] = None,
+    load_in_8bit: Annotated[bool | None, typer.Option("--load-in-8bit/--no-load-in-8bit")] = None,
+    eval_steps: Annotated[int | None, typer.Option("--eval-steps")] = None,
+    early_stopping: Annotated[int | None, typer.Option("--early-stopping", help="Patience in evaluations.")] = None,
+    save_steps: Annotated[int | None, typer.Option("--save-steps")] = None,
+    report_to: Annotated[list[str] | None, typer.Option("--report-to", help="tensorboard, mlflow, none...")] = None,
+    seed: Annotated[int | None, typer.Option("--seed")] = None,
+    trust_remote_code: Annotated[bool | None, typer.Option("--trust-remote-code/--no-trust-remote-code")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue an unfinished run from its last checkpoint.")] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a finished run.")] = False,
+) -> None:
+    """Adapt a model to cardiology with a PEFT adapter and a contrastive objective."""
+    from cardiolora.training import build_config, train as run_training
+    from cardiolora.training.config import load_toml, merge_overrides
+
+    base = load_toml(config_file) if config_file else {}
+    flags = {
+        "model": model, "data": str(data) if data else None, "out": str(out) if out else None,
+        "eval_sets": eval_sets, "epochs": epochs, "max_steps": max_steps, "batch_size": batch_size,
+        "gradient_accumulation": gradient_accumulation, "learning_rate": learning_rate, "scheduler": scheduler,
+        "max_seq_length": max_seq_length, "data_fraction": data_fraction, "precision": precision,
+        "load_in_8bit": load_in_8bit, "eval_steps": eval_steps, "early_stopping_patience": early_stopping,
+        "save_steps": save_steps, "seed": seed, "trust_remote_code": trust_remote_code,
+        "report_to": [] if report_to == ["none"] else report_to,
+        "peft": {"method": peft_method, "r": rank, "alpha": alpha, "dropout": dropout, "target_modules": target_modules},
+        "loss": {"name": loss, "temperature": temperature, "symmetric": symmetric, "cosine_weight": cosine_weight,
+                 "mini_batch_size": mini_batch_size},
+    }  # fmt: skip
+    config = build_config(merge_overrides(base, flags), source=str(config_file) if config_file else "command line")
+    quiet_libraries()
+    result = run_training(config, resume=resume, overwrite=overwrite, log=console.print)
+    if result.metrics:
+        for name, final in result.metrics["final"].items():
+            before = (result.metrics.get("zero_shot") or {}).get(name, {}).get("separation")
+            console.print(
+                f"{name}: separation {before:.3f} -> {final['separation']:.3f}, ROC-AUC {final['auc']:.3f}, "
+                f"negation accuracy {final['negation_accuracy'] if final['negation_accuracy'] is None else round(final['negation_accuracy'], 3)}"
+            )
+        console.print(f"run written to {result.run_dir} (adapter: {result.adapter_dir})")
+
+
+@app.command()
+@user_errors
+def export(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory from `cardiolora train`.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Directory for the merged model.")],
+    merge: Annotated[bool, typer.Option("--merge", help="Merge the adapter into the weights (required).")] = False,
+) -> None:
+    """Write a standalone sentence-transformers model: the base with the adapter merged in."""
+    from cardiolora.errors import CardioloraError
+    from cardiolora.training.export import export_merged
+
+    if not merge:
+        raise CardioloraError("only merged export exists so far: pass --merge (the adapter alone is in RUN/adapter)")
+    quiet_libraries()
+    export_merged(run_dir, out)
+    console.print(f"merged model written to {out}; load it with sentence_transformers.SentenceTransformer('{out}')")
