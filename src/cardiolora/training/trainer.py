@@ -66,13 +66,14 @@ def prepare(config: TrainConfig, *, resume: bool = False, overwrite: bool = Fals
     import torch
 
     run_dir = Path(config.out)
-    if run_dir.exists() and not run_dir.is_dir():
-        raise CardioloraError(f"--out {run_dir} exists and is not a directory")
-    finished = (run_dir / "metrics.json").exists()
-    if finished and not overwrite:
-        raise CardioloraError(f"{run_dir} holds a finished run; pass --overwrite to replace it")
-    if run_dir.exists() and any(run_dir.iterdir()) and not (resume or overwrite):
-        raise CardioloraError(f"{run_dir} holds an unfinished run; pass --resume to continue it or --overwrite")
+    # Under torchrun only rank 0 owns the run directory (the others would see its fresh files).
+    if _is_main_process():
+        if run_dir.exists() and not run_dir.is_dir():
+            raise CardioloraError(f"--out {run_dir} exists and is not a directory")
+        if (run_dir / "metrics.json").exists() and not overwrite:
+            raise CardioloraError(f"{run_dir} holds a finished run; pass --overwrite to replace it")
+        if run_dir.exists() and any(run_dir.iterdir()) and not (resume or overwrite):
+            raise CardioloraError(f"{run_dir} holds an unfinished run; pass --resume to continue it or --overwrite")
     if config.load_in_8bit and not torch.cuda.is_available():
         raise CardioloraError("--load-in-8bit needs a CUDA GPU (bitsandbytes); none is available here")
     if config.precision == "fp16" and not torch.cuda.is_available():
@@ -240,6 +241,8 @@ def train(config: TrainConfig, *, resume: bool = False, overwrite: bool = False,
         batch_sampler=BatchSamplers.NO_DUPLICATES if ranking else BatchSamplers.BATCH_SAMPLER,
         dataloader_drop_last=_world_size() > 1,
         ddp_find_unused_parameters=False if _world_size() > 1 else None,
+        # On CPUs accelerate starts a gloo process group only when told the run is CPU-only.
+        use_cpu=not torch.cuda.is_available(),
     )
     # transformers 5 reads the TensorBoard directory from the environment only.
     os.environ["TENSORBOARD_LOGGING_DIR"] = str(run_dir / "logs")
@@ -259,7 +262,8 @@ def train(config: TrainConfig, *, resume: bool = False, overwrite: bool = False,
 
     adapter_dir = run_dir / "adapter"
     metrics: dict[str, Any] = {}
-    if trainer.is_world_process_zero():
+    log(f"processes: {trainer.accelerator.num_processes} ({trainer.args.parallel_mode})") if main else None
+    if main:
         if adapter_dir.exists():
             shutil.rmtree(adapter_dir)
         model[0].auto_model.save_pretrained(str(adapter_dir))
