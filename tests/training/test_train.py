@@ -1,0 +1,132 @@
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from cardiolora.cli import app
+from cardiolora.errors import CardioloraError
+from cardiolora.training import train
+from cardiolora.training.export import export_merged
+
+runner = CliRunner()
+
+
+def test_a_run_directory_holds_everything(tiny_config):
+    config = tiny_config(eval_steps=2)
+    result = train(config, log=lambda *_: None)
+    run = result.run_dir
+    for name in ("config.json", "versions.json", "metrics.json", "README.md"):
+        assert (run / name).exists(), name
+    assert (run / "adapter" / "adapter_model.safetensors").exists()
+    assert (run / "adapter" / "adapter_config.json").exists()
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["training"]["global_step"] == 3
+    assert set(metrics["zero_shot"]) == set(metrics["final"]) == {"cardiology"}
+    assert metrics["history"] and "cardiology_separation" in metrics["history"][0]
+    assert json.loads((run / "config.json").read_text())["peft"]["r"] == 16
+    assert "separation before" in (run / "README.md").read_text()
+    assert 0 < metrics["training"]["trainable_parameters"] < metrics["training"]["total_parameters"]
+
+
+@pytest.mark.parametrize("loss", ["infonce", "infonce+cosine", "cached-infonce", "triplet", "cosine", "cosent", "angle"])
+def test_every_loss_trains(tiny_config, loss):
+    result = train(tiny_config(loss={"name": loss, "symmetric": loss == "infonce", "mini_batch_size": 4}),
+                   log=lambda *_: None)  # fmt: skip
+    assert np.isfinite(result.metrics["training"]["train_loss"])
+
+
+@pytest.mark.parametrize("method", ["lora", "dora", "ia3", "adalora"])
+def test_every_peft_method_trains_and_saves_an_adapter(tiny_config, method):
+    result = train(tiny_config(peft={"method": method}, max_steps=4), log=lambda *_: None)
+    config = json.loads((result.adapter_dir / "adapter_config.json").read_text())
+    assert config["peft_type"] == {"lora": "LORA", "dora": "LORA", "ia3": "IA3", "adalora": "ADALORA"}[method]
+    assert config.get("use_dora", False) == (method == "dora")
+
+
+@pytest.mark.parametrize("architecture", ["qwen2", "qwen3", "gemma2"])
+def test_decoders_train_with_last_token_pooling(tiny_config, tiny_model_dir, architecture):
+    result = train(tiny_config(model=str(tiny_model_dir(architecture))), log=lambda *_: None)
+    assert result.metrics["training"]["global_step"] == 3
+
+
+def test_rank_alpha_targets_and_data_fraction_are_applied(tiny_config):
+    result = train(tiny_config(peft={"r": 4, "alpha": 8, "target_modules": ["query"]}, data_fraction=0.5),
+                   log=lambda *_: None)  # fmt: skip
+    adapter = json.loads((result.adapter_dir / "adapter_config.json").read_text())
+    assert adapter["r"] == 4 and adapter["lora_alpha"] == 8 and adapter["target_modules"] == ["query"]
+    assert result.metrics["training"]["pairs"] == 24
+
+
+def test_a_finished_run_is_never_overwritten_silently(tiny_config):
+    config = tiny_config()
+    train(config, log=lambda *_: None)
+    before = (config.out / "metrics.json").read_text()
+    with pytest.raises(CardioloraError, match="--overwrite"):
+        train(config, log=lambda *_: None)
+    assert (config.out / "metrics.json").read_text() == before
+    train(config, overwrite=True, log=lambda *_: None)
+
+
+def test_export_merges_into_a_standalone_model(tiny_config, tmp_path):
+    from sentence_transformers import SentenceTransformer
+
+    from cardiolora.embedding import Embedder
+
+    config = tiny_config(max_steps=4, learning_rate=0.05)
+    result = train(config, log=lambda *_: None)
+    merged = export_merged(result.run_dir, tmp_path / "merged")
+    texts = ["mitral valve stenosis", "pericardial effusion with chest pain", "atrial fibrillation"]
+    standalone = SentenceTransformer(str(merged), device="cpu").encode(texts, normalize_embeddings=True)
+    adapted = Embedder.load(config.model, adapter=result.adapter_dir).encode(texts)
+    base = Embedder.load(config.model).encode(texts)
+    assert (standalone * adapted).sum(1).min() >= 0.9999
+    assert np.abs(adapted - base).max() > 1e-4  # the adapter changed the model, so the check means something
+
+
+def test_toml_config_with_flag_overrides(tiny_model_dir, tiny_pairs, tmp_path):
+    toml = tmp_path / "train.toml"
+    toml.write_text(
+        f'model = "{tiny_model_dir("bert")}"\ndata = "{tiny_pairs}"\nout = "{tmp_path / "from-toml"}"\n'
+        'max_steps = 2\nbatch_size = 8\nreport_to = []\n[peft]\nr = 8\n[loss]\nname = "infonce"\n'
+    )
+    result = runner.invoke(app, ["train", "--config", str(toml), "--rank", "4", "--out", str(tmp_path / "flagged")])
+    assert result.exit_code == 0, result.output
+    config = json.loads((tmp_path / "flagged" / "config.json").read_text())
+    assert config["peft"]["r"] == 4 and config["loss"]["name"] == "infonce" and config["max_steps"] == 2
+    assert not (tmp_path / "from-toml").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["--model", "minlm"], "did you mean 'minilm'"),
+        (["--rank", "0"], "peft.r"),
+        (["--lr", "-0.001"], "learning_rate"),
+        (["--load-in-8bit"], "needs a CUDA GPU"),
+        (["--loss", "hinge"], "loss.name"),
+        (["--precision", "fp16"], "fp16 needs a CUDA GPU"),
+    ],
+)
+def test_bad_options_fail_cleanly_without_a_run_directory(tiny_model_dir, tiny_pairs, tmp_path, args, fragment):
+    out = tmp_path / "run"
+    base = ["train", "--model", str(tiny_model_dir("bert")), "--data", str(tiny_pairs), "--out", str(out)]
+    result = runner.invoke(app, base + args)
+    assert result.exit_code == 2, result.output
+    assert fragment in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("content", "fragment"),
+    [("", "empty"), ("anchor,text\nx,y\n", "field 'positive'"), ('{"anchor": "only"}\n', "field 'positive'")],
+)
+def test_bad_datasets_fail_cleanly(tiny_model_dir, tmp_path, content, fragment):
+    data = tmp_path / ("pairs.csv" if content.startswith("anchor,") else "pairs.jsonl")
+    data.write_text(content)
+    out = tmp_path / "run"
+    result = runner.invoke(app, ["train", "--model", str(tiny_model_dir("bert")), "--data", str(data), "--out", str(out)])
+    assert result.exit_code == 2, result.output
+    assert fragment in result.stderr and not out.exists()
