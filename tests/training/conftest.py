@@ -11,7 +11,7 @@ def tiny_pairs(tmp_path_factory):
     words = ["mitral", "aortic", "tricuspid", "atrial", "ventricular", "pericardial", "coronary", "pulmonary"]
     rows = []
     for i, word in enumerate(words * 6):
-        row = {"anchor": f"{word} valve stenosis {i}", "positive": f"the {word} valve regurgitation",
+        row = {"anchor": f"{word} valve stenosis {i}", "positive": f"the {word} valve regurgitation {i}",
                "source": "test", "relation": "synthetic", "group": word}  # fmt: skip
         if i % 4:
             row["negative"] = f"{words[(i + 3) % len(words)]} effusion with chest pain"
