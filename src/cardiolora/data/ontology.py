@@ -36,14 +36,16 @@ RELATIONS: dict[str, str] = {
     "definition": "the anchor's HPO definition",
     "negation": "a finding sentence with a true paraphrase; the negated finding is the negative",
 }
-# The recommended recipe's weights: category structure first, paraphrase invariance second.
+# The recommended recipe's weights (docs/recipes.md has the measurements behind them): siblings
+# and synonyms as positives, never a whole category (those pull unrelated members of a broad
+# category together and lowered separation), negation pairs for negation sensitivity.
 DEFAULT_WEIGHTS: dict[str, float] = {
-    "synonym": 1.0,
-    "sibling": 2.0,
-    "category": 3.0,
-    "parent": 0.5,
-    "definition": 0.5,
-    "negation": 1.0,
+    "synonym": 2.0,
+    "sibling": 5.0,
+    "category": 0.0,
+    "parent": 1.0,
+    "definition": 1.0,
+    "negation": 1.5,
 }
 
 _GENERIC = re.compile(r"^(other|unspecified|abnormal(ity)?( of)?|.*\bNOS$)", re.IGNORECASE)
