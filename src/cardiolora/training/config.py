@@ -48,9 +48,9 @@ class LossSettings(_Strict):
     """
 
     name: LossName = "infonce+cosine"
-    temperature: float = Field(0.1, gt=0.0, le=1.0)
+    temperature: float = Field(0.2, gt=0.0, le=1.0)
     symmetric: bool = False
-    cosine_weight: float = Field(5.0, ge=0.0)
+    cosine_weight: float = Field(10.0, ge=0.0)
     positive_target: float = Field(0.8, ge=-1.0, le=1.0)
     negative_target: float = Field(0.1, ge=-1.0, le=1.0)
     mini_batch_size: int = Field(32, ge=1)
