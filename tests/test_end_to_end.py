@@ -41,3 +41,18 @@ def test_bad_input_exits_2_with_one_line(tmp_path):
     assert not out.exists()
     done = _cardiolora("evaluate", "--model", "minlm")
     assert done.returncode == 2 and "did you mean 'minilm'" in done.stderr
+
+
+@pytest.mark.parametrize("model", ["smollm2-135m", "mpnet"])
+def test_real_models_train_a_few_steps(model, tmp_path, tiny_pairs_file=None):
+    pairs = tmp_path / "pairs.jsonl"
+    rows = [{"anchor": f"Mitral stenosis case {i}", "positive": f"Narrowed mitral valve {i}",
+             "negative": f"Atrial flutter episode {i}"} for i in range(24)]  # fmt: skip
+    pairs.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = tmp_path / "run"
+    done = _cardiolora("train", "--model", model, "--data", str(pairs), "--out", str(out), "--max-steps", "3",
+                       "--batch-size", "8", "--report-to", "none")  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["training"]["global_step"] == 3
+    assert (out / "adapter" / "adapter_model.safetensors").exists()

@@ -67,3 +67,32 @@ def sha256_file(path: str | Path, chunk_size: int = 1 << 20) -> str:
         while chunk := handle.read(chunk_size):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """``(line number, object)`` for each non-blank line of a JSONL file.
+
+    Raises :class:`~cardiolora.errors.InputError` naming the file and line for a missing file,
+    text that is not UTF-8, malformed JSON, or a line that is not a JSON object.
+    """
+    from cardiolora.errors import InputError
+
+    path = Path(path)
+    if not path.exists():
+        raise InputError("file not found", path=path)
+    if not path.is_file():
+        raise InputError("not a file", path=path)
+    try:
+        with open(path, encoding="utf-8") as handle:
+            for line_number, raw in enumerate(handle, start=1):
+                if not raw.strip():
+                    continue
+                try:
+                    record = json.loads(raw)
+                except json.JSONDecodeError as exc:
+                    raise InputError(f"malformed JSON ({exc.msg} at column {exc.colno})", path=path, line=line_number) from None
+                if not isinstance(record, dict):
+                    raise InputError(f"expected a JSON object, got {type(record).__name__}", path=path, line=line_number)
+                yield line_number, record
+    except UnicodeDecodeError as exc:
+        raise InputError(f"not UTF-8 text ({exc.reason})", path=path) from None

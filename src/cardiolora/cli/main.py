@@ -71,26 +71,19 @@ def models_list(
 
 
 def _read_texts(path: Path, field: str) -> list[str]:
+    from cardiolora.io import iter_jsonl
+
     if not path.exists():
         raise InputError("file not found", path=path)
     texts: list[str] = []
-    with open(path, encoding="utf-8") as handle:
-        for line_number, raw in enumerate(handle, start=1):
-            if not raw.strip():
-                continue
-            if path.suffix != ".jsonl":
-                texts.append(raw.strip())
-                continue
-            try:
-                record = json.loads(raw)
-            except json.JSONDecodeError as exc:
-                raise InputError(f"malformed JSON ({exc.msg})", path=path, line=line_number) from None
-            if not isinstance(record, dict) or field not in record:
-                raise InputError("missing required field", path=path, line=line_number, field=field)
-            value = record[field]
+    if path.suffix == ".jsonl":
+        for line_number, record in iter_jsonl(path):
+            value = record.get(field)
             if not isinstance(value, str) or not value.strip():
-                raise InputError("must be a non-empty string", path=path, line=line_number, field=field)
+                raise InputError("missing, empty or not a string", path=path, line=line_number, field=field)
             texts.append(value)
+    else:
+        texts = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     if not texts:
         raise InputError("no texts: the file is empty", path=path)
     return texts

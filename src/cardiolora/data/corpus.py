@@ -22,7 +22,7 @@ from typing import Any
 from cardiolora.data.leakage import char_shingles
 from cardiolora.data.text import text_hash
 from cardiolora.errors import CardioloraError, InputError
-from cardiolora.io import atomic_path
+from cardiolora.io import atomic_path, iter_jsonl
 
 SUPPORTED_SUFFIXES = (".txt", ".md", ".markdown", ".pdf", ".html", ".htm", ".jsonl")
 
@@ -181,20 +181,13 @@ def iter_blocks(path: Path, settings: CorpusSettings) -> Iterator[Block]:
                 yield Block(paragraph, source, page_number, index)
         return
     if suffix == ".jsonl":
-        with open(path, encoding="utf-8") as handle:
-            for line_number, raw in enumerate(handle, start=1):
-                if not raw.strip():
-                    continue
-                try:
-                    record = json.loads(raw)
-                except json.JSONDecodeError as exc:
-                    raise InputError(f"malformed JSON ({exc.msg})", path=path, line=line_number) from None
-                value = record.get(settings.jsonl_field) if isinstance(record, dict) else None
-                if not isinstance(value, str):
-                    raise InputError("missing or not a string", path=path, line=line_number, field=settings.jsonl_field)
-                doc_source = f"{source}#{record.get('id', line_number)}"
-                for index, paragraph in enumerate(_paragraphs(value)):
-                    yield Block(paragraph, doc_source, None, index)
+        for line_number, record in iter_jsonl(path):
+            value = record.get(settings.jsonl_field)
+            if not isinstance(value, str):
+                raise InputError("missing or not a string", path=path, line=line_number, field=settings.jsonl_field)
+            doc_source = f"{source}#{record.get('id', line_number)}"
+            for index, paragraph in enumerate(_paragraphs(value)):
+                yield Block(paragraph, doc_source, None, index)
         return
     text = _read_text(path)
     if suffix in (".md", ".markdown"):

@@ -20,6 +20,7 @@ from typing import Protocol
 from cardiolora.data.records import PairRecord
 from cardiolora.data.text import normalize_for_match
 from cardiolora.errors import CardioloraError, InputError
+from cardiolora.io import iter_jsonl
 
 PARAPHRASE_INSTRUCTION = (
     "Rewrite the following clinical sentence with different words but exactly the same meaning. "
@@ -33,20 +34,10 @@ _PREFIX = re.compile(r"^\s*(rewritten( sentence)?|paraphrase[d]?|sentence|answer
 
 def read_corpus(path: str | Path) -> Iterator[dict]:
     """Records of a corpus JSONL written by ``cardiolora data corpus`` (needs ``text``)."""
-    path = Path(path)
-    if not path.exists():
-        raise InputError("file not found", path=path)
-    with open(path, encoding="utf-8") as handle:
-        for line_number, raw in enumerate(handle, start=1):
-            if not raw.strip():
-                continue
-            try:
-                record = json.loads(raw)
-            except json.JSONDecodeError as exc:
-                raise InputError(f"malformed JSON ({exc.msg})", path=path, line=line_number) from None
-            if not isinstance(record, dict) or not isinstance(record.get("text"), str) or not record["text"].strip():
-                raise InputError("missing or empty", path=path, line=line_number, field="text")
-            yield record
+    for line_number, record in iter_jsonl(path):
+        if not isinstance(record.get("text"), str) or not record["text"].strip():
+            raise InputError("missing or empty", path=path, line=line_number, field="text")
+        yield record
 
 
 def neighbour_pairs(records: Iterable[dict]) -> list[PairRecord]:

@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from cardiolora.errors import InputError
-from cardiolora.io import atomic_path
+from cardiolora.io import atomic_path, iter_jsonl
 
 TEXT_FIELDS = ("anchor", "positive", "negative")
 
@@ -78,20 +78,8 @@ def read_pairs(path: str | Path, *, default_source: str = "user") -> Iterator[Pa
     if path.suffix.lower() == ".csv":
         yield from _read_csv(path, default_source)
         return
-    try:
-        with open(path, encoding="utf-8") as handle:
-            for line_number, raw in enumerate(handle, start=1):
-                if not raw.strip():
-                    continue
-                try:
-                    record = json.loads(raw)
-                except json.JSONDecodeError as exc:
-                    raise InputError(f"malformed JSON ({exc.msg})", path=path, line=line_number) from None
-                if not isinstance(record, dict):
-                    raise InputError("expected a JSON object", path=path, line=line_number)
-                yield _validated(record, path, line_number, default_source)
-    except UnicodeDecodeError as exc:
-        raise InputError(f"not UTF-8 text ({exc.reason})", path=path) from None
+    for line_number, record in iter_jsonl(path):
+        yield _validated(record, path, line_number, default_source)
 
 
 def _read_csv(path: Path, default_source: str) -> Iterator[PairRecord]:

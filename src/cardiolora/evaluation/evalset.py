@@ -13,13 +13,12 @@ negation test. ``domain`` (optional) groups pairs for per-domain separation. Oth
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
 from cardiolora.errors import InputError, UnknownNameError
-from cardiolora.io import sha256_file
+from cardiolora.io import iter_jsonl, sha256_file
 
 CATEGORIES = ("similar", "different", "negation", "paraphrase")
 REQUIRED_FIELDS = ("sentence1", "sentence2", "category")
@@ -82,13 +81,7 @@ class EvalSet:
         return {category: len(self.of_category(category)) for category in CATEGORIES}
 
 
-def _parse_line(raw: str, path: Path, line: int) -> EvalPair:
-    try:
-        record = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise InputError(f"malformed JSON ({exc.msg} at column {exc.colno})", path=path, line=line) from None
-    if not isinstance(record, dict):
-        raise InputError(f"expected a JSON object, got {type(record).__name__}", path=path, line=line)
+def _parse_record(record: dict, path: Path, line: int) -> EvalPair:
     for field in REQUIRED_FIELDS:
         if field not in record:
             raise InputError("missing required field", path=path, line=line, field=field)
@@ -130,14 +123,7 @@ def load_eval_set(name_or_path: str | Path) -> EvalSet:
             raise InputError("file not found", path=path)
         if not path.is_file():
             raise InputError("not a file", path=path)
-    pairs: list[EvalPair] = []
-    try:
-        with open(path, encoding="utf-8") as handle:
-            for line_number, raw in enumerate(handle, start=1):
-                if raw.strip():
-                    pairs.append(_parse_line(raw, path, line_number))
-    except UnicodeDecodeError as exc:
-        raise InputError(f"not UTF-8 text ({exc.reason})", path=path) from None
+    pairs = [_parse_record(record, path, line) for line, record in iter_jsonl(path)]
     if not pairs:
         raise InputError("no pairs: the file is empty", path=path)
     return EvalSet(name=name, path=path, sha256=sha256_file(path), pairs=tuple(pairs))
