@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -220,10 +220,3 @@ def load_sentence_transformer(
     if spec.prompts:
         model.prompts = {**dict(model.prompts or {}), **spec.prompts}
     return model
-
-
-def with_measured_size(spec: ModelSpec, model: SentenceTransformer) -> ModelSpec:
-    """The spec with parameter count and dimension read off the loaded model (for inferred specs)."""
-    parameters = sum(p.numel() for p in model.parameters())
-    dimension = model.get_embedding_dimension() or spec.dimension
-    return replace(spec, parameters=parameters, dimension=dimension)

@@ -83,8 +83,6 @@ def prepare(config: TrainConfig, *, resume: bool = False, overwrite: bool = Fals
 
         if not bf16_supported("cuda" if torch.cuda.is_available() else "cpu"):
             raise CardioloraError("--precision bf16 is not supported natively on this machine; use fp32")
-    if config.peft.method != "lora" and config.loss.name == "cached-infonce" and config.gradient_accumulation > 1:
-        raise CardioloraError("cached-infonce replaces gradient accumulation; set gradient_accumulation = 1")
     resolved = resolve_model(config.model)
     eval_sets = [load_eval_set(name) for name in config.eval_sets]
     pairs = load_pairs(config.data)
@@ -283,7 +281,9 @@ def train(config: TrainConfig, *, resume: bool = False, overwrite: bool = False,
                 "global_step": int(output.global_step),
                 "train_loss": float(output.training_loss),
                 "seconds": round(elapsed, 1),
-                "rows_per_second": round(len(dataset) * min(config.epochs, 1e9) / elapsed, 2) if not config.max_steps else None,
+                "rows_per_second": round(
+                    output.global_step * config.batch_size * config.gradient_accumulation * _world_size() / elapsed, 2
+                ),
                 "trainable_parameters": trainable,
                 "total_parameters": total,
                 "world_size": _world_size(),
