@@ -48,7 +48,7 @@ class LossSettings(_Strict):
     """
 
     name: LossName = "infonce+cosine"
-    temperature: float = Field(0.2, gt=0.0, le=1.0)
+    temperature: float = Field(0.3, gt=0.0, le=1.0)
     symmetric: bool = False
     cosine_weight: float = Field(10.0, ge=0.0)
     positive_target: float = Field(0.8, ge=-1.0, le=1.0)
