@@ -130,3 +130,14 @@ def test_bad_datasets_fail_cleanly(tiny_model_dir, tmp_path, content, fragment):
     result = runner.invoke(app, ["train", "--model", str(tiny_model_dir("bert")), "--data", str(data), "--out", str(out)])
     assert result.exit_code == 2, result.output
     assert fragment in result.stderr and not out.exists()
+
+
+def test_resume_skips_a_checkpoint_cut_short_by_a_kill(tmp_path):
+    from cardiolora.training.trainer import _last_checkpoint
+
+    for step, complete in ((20, True), (40, True), (60, False)):
+        checkpoint = tmp_path / "checkpoints" / f"checkpoint-{step}"
+        checkpoint.mkdir(parents=True)
+        if complete:
+            (checkpoint / "trainer_state.json").write_text("{}")
+    assert _last_checkpoint(tmp_path).endswith("checkpoint-40")

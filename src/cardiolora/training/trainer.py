@@ -153,7 +153,12 @@ def count_parameters(module) -> tuple[int, int]:
 
 
 def _last_checkpoint(run_dir: Path) -> str | None:
-    checkpoints = sorted((run_dir / CHECKPOINTS).glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
+    """The newest complete checkpoint. A process killed while saving leaves a checkpoint directory
+    without its trainer state (written last); resuming from it would fail, so it is skipped."""
+    checkpoints = sorted(
+        (p for p in (run_dir / CHECKPOINTS).glob("checkpoint-*") if (p / "trainer_state.json").exists()),
+        key=lambda p: int(p.name.split("-")[-1]),
+    )
     return str(checkpoints[-1]) if checkpoints else None
 
 
