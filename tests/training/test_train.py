@@ -121,7 +121,12 @@ def test_bad_options_fail_cleanly_without_a_run_directory(tiny_model_dir, tiny_p
 
 @pytest.mark.parametrize(
     ("content", "fragment"),
-    [("", "empty"), ("anchor,text\nx,y\n", "field 'positive'"), ('{"anchor": "only"}\n', "field 'positive'")],
+    [
+        ("", "empty"),
+        ("anchor,text\nx,y\n", "field 'positive'"),
+        ('{"anchor": "only"}\n', "field 'positive'"),
+        ('{"anchor": "a", "positive": "same"}\n{"anchor": "b", "positive": "same"}\n', "2 distinct positives"),
+    ],
 )
 def test_bad_datasets_fail_cleanly(tiny_model_dir, tmp_path, content, fragment):
     data = tmp_path / ("pairs.csv" if content.startswith("anchor,") else "pairs.jsonl")

@@ -91,6 +91,9 @@ def prepare(config: TrainConfig, *, resume: bool = False, overwrite: bool = Fals
         pairs = rng.sample(pairs, max(1, round(len(pairs) * config.data_fraction)))
     if len(pairs) < 2:
         raise CardioloraError(f"{config.data}: at least 2 pairs are needed to train, found {len(pairs)}")
+    # A pair without a negative borrows another pair's positive, which needs two distinct positives.
+    if any(not p.negative for p in pairs) and len({p.positive for p in pairs}) < 2:
+        raise CardioloraError(f"{config.data}: pairs without a negative need at least 2 distinct positives")
     if config.report_to and "tensorboard" in config.report_to:
         try:
             import tensorboard  # noqa: F401
