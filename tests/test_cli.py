@@ -10,6 +10,8 @@ from typer.testing import CliRunner
 
 from cardiolora.cli import app
 
+from .helpers import assert_clean_failure
+
 runner = CliRunner()
 GOOD = {"sentence1": "mitral stenosis", "sentence2": "aortic stenosis", "category": "similar"}
 DIFFERENT = {"sentence1": "atrial fibrillation", "sentence2": "pericardial effusion", "category": "different"}
@@ -40,16 +42,6 @@ def test_evaluate_writes_results_with_the_documented_keys(tiny_model_dir, write_
     assert not list(out.parent.glob(".*"))  # no temporary files left beside the result
 
 
-def _assert_clean_failure(result, out, *fragments):
-    assert result.exit_code == 2, result.output
-    message = result.stderr.strip()
-    assert len(message.splitlines()) == 1, message
-    for fragment in fragments:
-        assert fragment in message, message
-    assert not out.exists()
-    assert not list(out.parent.glob(".*.tmp"))
-
-
 @pytest.mark.parametrize(
     ("rows", "fragments"),
     [
@@ -64,19 +56,19 @@ def test_bad_eval_set_fails_cleanly(write_jsonl, tmp_path, rows, fragments):
     path = write_jsonl("bad.jsonl", rows)
     out = tmp_path / "results.json"
     result = runner.invoke(app, ["evaluate", "--model", "minilm", "-e", str(path), "--out", str(out)])
-    _assert_clean_failure(result, out, str(path), *fragments)
+    assert_clean_failure(result, out, fragments=(str(path), *fragments))
 
 
 def test_missing_eval_set_file(tmp_path):
     out = tmp_path / "results.json"
     result = runner.invoke(app, ["evaluate", "-e", str(tmp_path / "missing.jsonl"), "--out", str(out)])
-    _assert_clean_failure(result, out, "missing.jsonl", "file not found")
+    assert_clean_failure(result, out, fragments=("missing.jsonl", "file not found"))
 
 
 def test_unknown_model_name_suggests_close_matches(tmp_path):
     out = tmp_path / "results.json"
     result = runner.invoke(app, ["evaluate", "--model", "mpnet-base", "--out", str(out)])
-    _assert_clean_failure(result, out, "unknown model 'mpnet-base'", "did you mean", "'mpnet'")
+    assert_clean_failure(result, out, fragments=("unknown model 'mpnet-base'", "did you mean", "'mpnet'"))
 
 
 def test_models_list_shows_the_zoo():
@@ -107,4 +99,4 @@ def test_embed_texts_and_files(tiny_model_dir, tmp_path, suffix):
     texts.write_text(json.dumps({"text": "aortic stenosis"}) + "\n" + json.dumps({"body": "x"}) + "\n")
     bad_out = tmp_path / f"bad{suffix}"
     result = runner.invoke(app, ["embed", "--model", model, "--input", str(texts), "--out", str(bad_out)])
-    _assert_clean_failure(result, bad_out, f"{texts}:2:", "field 'text'")
+    assert_clean_failure(result, bad_out, fragments=(f"{texts}:2:", "field 'text'"))

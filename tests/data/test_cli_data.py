@@ -9,6 +9,8 @@ from typer.testing import CliRunner
 
 from cardiolora.cli import app
 
+from ..helpers import assert_clean_failure
+
 runner = CliRunner()
 
 
@@ -38,21 +40,12 @@ def test_corpus_then_neighbour_pairs_then_split(tmp_path):
     assert written and sum(len(p.read_text().splitlines()) for p in written) == 3
 
 
-def _assert_clean_failure(result, *paths, fragments=()):
-    assert result.exit_code == 2, result.output
-    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
-    for fragment in fragments:
-        assert fragment in result.stderr
-    for path in paths:
-        assert not path.exists()
-
-
 def test_user_csv_without_required_columns(tmp_path):
     csv_file = tmp_path / "mine.csv"
     csv_file.write_text("question,answer\nx,y\n")
     out = tmp_path / "pairs.jsonl"
     result = runner.invoke(app, ["data", "pairs", "--user-file", str(csv_file), "--out", str(out)])
-    _assert_clean_failure(result, out, fragments=(f"{csv_file}:1:", "field 'anchor'"))
+    assert_clean_failure(result, out, fragments=(f"{csv_file}:1:", "field 'anchor'"))
 
 
 @pytest.mark.parametrize("content", [b"%PDF-1.4 garbage", b"\x00\x01\x02" * 100])
@@ -61,14 +54,14 @@ def test_unreadable_corpus_files(tmp_path, content):
     path.write_bytes(content)
     out = tmp_path / "corpus.jsonl"
     result = runner.invoke(app, ["data", "corpus", str(path), "--out", str(out)])
-    _assert_clean_failure(result, out, fragments=(str(path),))
+    assert_clean_failure(result, out, fragments=(str(path),))
 
 
 def test_empty_corpus(tmp_path):
     path = tmp_path / "empty.txt"
     path.write_text("\n\n")
     out = tmp_path / "corpus.jsonl"
-    _assert_clean_failure(runner.invoke(app, ["data", "corpus", str(path), "--out", str(out)]), out,
+    assert_clean_failure(runner.invoke(app, ["data", "corpus", str(path), "--out", str(out)]), out,
                           fragments=("corpus is empty",))  # fmt: skip
 
 
@@ -78,12 +71,12 @@ def test_unreachable_paraphrase_endpoint(tmp_path):
     out = tmp_path / "pairs.jsonl"
     result = runner.invoke(app, ["data", "pairs", "--corpus", str(corpus), "--method", "paraphrase",
                                  "--endpoint", "http://127.0.0.1:9/v1", "--out", str(out)])  # fmt: skip
-    _assert_clean_failure(result, out, fragments=("unreachable",))
+    assert_clean_failure(result, out, fragments=("unreachable",))
 
 
 def test_ontology_bad_options_fail_before_work(tmp_path):
     out = tmp_path / "pairs.jsonl"
-    _assert_clean_failure(runner.invoke(app, ["data", "ontology", "--weight", "cousin=2", "--out", str(out)]), out,
+    assert_clean_failure(runner.invoke(app, ["data", "ontology", "--weight", "cousin=2", "--out", str(out)]), out,
                           fragments=("unknown relation 'cousin'",))  # fmt: skip
-    _assert_clean_failure(runner.invoke(app, ["data", "ontology", "--exclude-eval", str(tmp_path / "x.jsonl"),
+    assert_clean_failure(runner.invoke(app, ["data", "ontology", "--exclude-eval", str(tmp_path / "x.jsonl"),
                                               "--out", str(out)]), out, fragments=("file not found",))  # fmt: skip
