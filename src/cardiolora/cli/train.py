@@ -31,6 +31,10 @@ def train(
     symmetric: Annotated[bool | None, typer.Option("--symmetric/--no-symmetric")] = None,
     cosine_weight: Annotated[float | None, typer.Option("--cosine-weight")] = None,
     mini_batch_size: Annotated[int | None, typer.Option("--mini-batch-size", help="GradCache mini-batch.")] = None,
+    mask_same_category: Annotated[
+        bool | None,
+        typer.Option("--mask-same-category/--no-mask-same-category", help="Keep same-category rows out of InfoNCE's in-batch negatives."),
+    ] = None,
     epochs: Annotated[float | None, typer.Option("--epochs")] = None,
     max_steps: Annotated[int | None, typer.Option("--max-steps")] = None,
     batch_size: Annotated[int | None, typer.Option("--batch-size")] = None,
@@ -65,7 +69,7 @@ def train(
         "report_to": [] if report_to == ["none"] else report_to,
         "peft": {"method": peft_method, "r": rank, "alpha": alpha, "dropout": dropout, "target_modules": target_modules},
         "loss": {"name": loss, "temperature": temperature, "symmetric": symmetric, "cosine_weight": cosine_weight,
-                 "mini_batch_size": mini_batch_size},
+                 "mini_batch_size": mini_batch_size, "mask_same_category": mask_same_category},
     }  # fmt: skip
     config = build_config(merge_overrides(base, flags), source=str(config_file) if config_file else "command line")
     quiet_libraries()

@@ -41,6 +41,8 @@ class LossSettings(_Strict):
     - ``infonce+cosine``: InfoNCE plus ``cosine_weight`` x an absolute term pulling anchor-positive
       cosines to ``positive_target`` and anchor-negative cosines to ``negative_target``. InfoNCE
       only ranks inside a batch; the separation score measures absolute cosines.
+      ``mask_same_category`` keeps in-batch rows of the anchor's clinical category out of its
+      negatives (pairs carry the category; see :class:`~cardiolora.training.losses.CategoryMaskedInfoNCELoss`).
     - ``cached-infonce``: InfoNCE with GradCache, for effective batches far beyond memory.
     - ``triplet``: the study's ablation (Euclidean margin on anchor, positive, negative).
     - ``cosine``, ``cosent``, ``angle``: absolute or rank-of-cosine objectives on labelled pairs
@@ -53,6 +55,7 @@ class LossSettings(_Strict):
     cosine_weight: float = Field(10.0, ge=0.0)
     positive_target: float = Field(0.8, ge=-1.0, le=1.0)
     negative_target: float = Field(0.1, ge=-1.0, le=1.0)
+    mask_same_category: bool = False
     mini_batch_size: int = Field(32, ge=1)
     triplet_margin: float = Field(0.5, gt=0.0)
 

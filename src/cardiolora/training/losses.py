@@ -40,6 +40,47 @@ class TargetCosineLoss(nn.Module):
         return self.compute_loss_from_embeddings(embed_columns(self.model, sentence_features), labels)
 
 
+class CategoryMaskedInfoNCELoss(nn.Module):
+    """InfoNCE whose in-batch negatives skip the other rows of the anchor's own clinical category.
+
+    Two members of one category (say, two ischemic diagnoses) are related, and the separation score
+    counts them as similar; plain InfoNCE pushes them apart whenever they share a batch. The batch's
+    ``label`` column holds each row's category id (-1: none, never masked). Each row's own positive
+    and the hard negatives stay as they are. sentence-transformers has no label-aware masking of
+    false negatives (GISTEmbed masks by a guide model's similarity, which needs a second model).
+    """
+
+    def __init__(self, model, scale: float, symmetric: bool = False) -> None:
+        super().__init__()
+        self.model = model
+        self.scale = scale
+        self.symmetric = symmetric
+
+    def compute_loss_from_embeddings(self, embeddings: list[Tensor], labels: Tensor | None = None) -> Tensor:
+        from sentence_transformers.util import cos_sim
+
+        anchor, positive, *negatives = embeddings
+        size = len(anchor)
+        same = torch.zeros((size, size), dtype=torch.bool, device=anchor.device)
+        if labels is not None:
+            labels = labels.to(anchor.device)
+            known = labels >= 0
+            same = (labels[:, None] == labels[None, :]) & known[:, None] & known[None, :]
+            same.fill_diagonal_(False)
+        target = torch.arange(size, device=anchor.device)
+        forward = cos_sim(anchor, torch.cat([positive, *negatives])) * self.scale
+        mask = torch.zeros_like(forward, dtype=torch.bool)
+        mask[:, :size] = same
+        loss = nn.functional.cross_entropy(forward.masked_fill(mask, float("-inf")), target)
+        if self.symmetric:
+            backward = (cos_sim(positive, anchor) * self.scale).masked_fill(same, float("-inf"))
+            loss = (loss + nn.functional.cross_entropy(backward, target)) / 2
+        return loss
+
+    def forward(self, sentence_features, labels=None) -> Tensor:
+        return self.compute_loss_from_embeddings(embed_columns(self.model, sentence_features), labels)
+
+
 class WeightedSumLoss(nn.Module):
     """``sum(weight * loss)`` over one batch, each column embedded once and shared by every loss."""
 
@@ -63,9 +104,12 @@ def build_loss(model, settings: LossSettings, *, distributed: bool = False) -> n
     scale = 1.0 / settings.temperature
     directions = ("query_to_doc", "doc_to_query") if settings.symmetric else ("query_to_doc",)
     if settings.name in ("infonce", "infonce+cosine"):
-        infonce = losses.MultipleNegativesRankingLoss(
-            model, scale=scale, directions=directions, gather_across_devices=distributed
-        )
+        if settings.mask_same_category:
+            infonce = CategoryMaskedInfoNCELoss(model, scale=scale, symmetric=settings.symmetric)
+        else:
+            infonce = losses.MultipleNegativesRankingLoss(
+                model, scale=scale, directions=directions, gather_across_devices=distributed
+            )
         if settings.name == "infonce" or settings.cosine_weight == 0:
             return infonce
         target = TargetCosineLoss(model, settings.positive_target, settings.negative_target)

@@ -61,6 +61,21 @@ def _world_size() -> int:
     return int(os.environ.get("WORLD_SIZE", "1"))
 
 
+def check_hardware(config: TrainConfig) -> None:
+    """Refuse settings this machine cannot run (8-bit and fp16 need CUDA; bf16 needs native support)."""
+    import torch
+
+    if config.load_in_8bit and not torch.cuda.is_available():
+        raise CardioloraError("--load-in-8bit needs a CUDA GPU (bitsandbytes); none is available here")
+    if config.precision == "fp16" and not torch.cuda.is_available():
+        raise CardioloraError("--precision fp16 needs a CUDA GPU; use bf16 or fp32 on a CPU")
+    if config.precision == "bf16":
+        from cardiolora.embedding.embedder import bf16_supported
+
+        if not bf16_supported("cuda" if torch.cuda.is_available() else "cpu"):
+            raise CardioloraError("--precision bf16 is not supported natively on this machine; use fp32")
+
+
 def prepare(config: TrainConfig, *, resume: bool = False, overwrite: bool = False) -> _Prepared:
     """Every check that can fail on the user's input, before anything is written."""
     import torch
@@ -74,15 +89,7 @@ def prepare(config: TrainConfig, *, resume: bool = False, overwrite: bool = Fals
             raise CardioloraError(f"{run_dir} holds a finished run; pass --overwrite to replace it")
         if run_dir.exists() and any(run_dir.iterdir()) and not (resume or overwrite):
             raise CardioloraError(f"{run_dir} holds an unfinished run; pass --resume to continue it or --overwrite")
-    if config.load_in_8bit and not torch.cuda.is_available():
-        raise CardioloraError("--load-in-8bit needs a CUDA GPU (bitsandbytes); none is available here")
-    if config.precision == "fp16" and not torch.cuda.is_available():
-        raise CardioloraError("--precision fp16 needs a CUDA GPU; use bf16 or fp32 on a CPU")
-    if config.precision == "bf16":
-        from cardiolora.embedding.embedder import bf16_supported
-
-        if not bf16_supported("cuda" if torch.cuda.is_available() else "cpu"):
-            raise CardioloraError("--precision bf16 is not supported natively on this machine; use fp32")
+    check_hardware(config)
     resolved = resolve_model(config.model)
     eval_sets = [load_eval_set(name) for name in config.eval_sets]
     pairs = load_pairs(config.data)
@@ -128,6 +135,9 @@ def _dataset(pairs: list[PairRecord], config: TrainConfig):
     columns = {"anchor": [p.anchor for p in pairs], "positive": [p.positive for p in pairs]}
     if config.loss.name == "triplet" or any(p.negative for p in pairs):
         columns["negative"] = [negative_of(p) for p in pairs]
+    if config.loss.mask_same_category:
+        ids = {name: i for i, name in enumerate(sorted({p.category for p in pairs if p.category}))}
+        columns["label"] = [ids.get(p.category, -1) for p in pairs]
     return Dataset.from_dict(columns)
 
 
@@ -165,11 +175,16 @@ def _last_checkpoint(run_dir: Path) -> str | None:
     return str(checkpoints[-1]) if checkpoints else None
 
 
-def train(config: TrainConfig, *, resume: bool = False, overwrite: bool = False, log=print) -> TrainResult:
-    """Train an adapter as ``config`` says; see the module docstring for what the run directory holds."""
+def train(
+    config: TrainConfig, *, resume: bool = False, overwrite: bool = False, evaluate_zero_shot: bool = True, log=print
+) -> TrainResult:
+    """Train an adapter as ``config`` says; see the module docstring for what the run directory holds.
+
+    ``evaluate_zero_shot=False`` skips the evaluation of the base model before training (a study
+    evaluates it once per model, not once per run)."""
     import torch
     from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
-    from sentence_transformers.training_args import BatchSamplers
+    from sentence_transformers.sentence_transformer.training_args import BatchSamplers
     from transformers import EarlyStoppingCallback
 
     from cardiolora.embedding import Embedder
@@ -199,7 +214,7 @@ def train(config: TrainConfig, *, resume: bool = False, overwrite: bool = False,
     )  # fmt: skip
     embedder = Embedder(model, spec, prepared.resolved.source)
     zero_shot = None
-    if main:
+    if main and evaluate_zero_shot:
         log(f"zero-shot evaluation of {spec.name} on {', '.join(s.name for s in prepared.eval_sets)}")
         zero_shot = evaluate_embedder(embedder, prepared.eval_sets, n_resamples=config.eval_resamples, seed=config.seed)
 

@@ -1,0 +1,236 @@
+"""Inference cost of a model (and adapter): latency, throughput, memory, and the share of the
+machine's matmul peak that encoding reaches.
+
+The study's protocol: single-text latency over 100 iterations after 10 warm-up (mean, SD, p50, p95);
+throughput as the best embeddings/s over batch sizes 1, 4, 16 and 32; peak memory during inference;
+embeddings/s per GB. On a CPU, peak memory is the rise of the process's peak RSS over what it held
+before the model was loaded, so each model is measured in a fresh subprocess (an earlier model's
+peak would otherwise hide a smaller one's).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from cardiolora.errors import CardioloraError
+
+SCHEMA = "cardiolora.bench/1"
+
+
+@dataclass
+class BenchSettings:
+    """How to measure. Defaults are the study's protocol."""
+
+    iterations: int = 100
+    warmup: int = 10
+    batch_sizes: tuple[int, ...] = (1, 4, 16, 32)
+    throughput_texts: int = 128
+    device: str | None = None
+    precision: str = "fp32"
+    max_seq_length: int | None = None
+    trust_remote_code: bool = False
+    matmul_size: int = 2048
+
+    def __post_init__(self) -> None:
+        self.batch_sizes = tuple(int(b) for b in self.batch_sizes)
+        if self.iterations < 1 or self.warmup < 0:
+            raise CardioloraError("bench: iterations must be >= 1 and warmup >= 0")
+        if not self.batch_sizes or min(self.batch_sizes) < 1:
+            raise CardioloraError("bench: batch sizes must be positive integers")
+        if self.throughput_texts < max(self.batch_sizes):
+            raise CardioloraError(
+                f"bench: throughput_texts ({self.throughput_texts}) must be at least the largest batch size"
+            )
+
+
+def benchmark_texts(count: int) -> list[str]:
+    """Clinical sentences of realistic length: the bundled cardiology set's texts, cycled."""
+    from cardiolora.evaluation import load_eval_set
+
+    sentences = load_eval_set("cardiology").sentences()
+    return [sentences[i % len(sentences)] for i in range(count)]
+
+
+def _rss_bytes() -> int:
+    with open("/proc/self/statm") as handle:
+        return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def _peak_rss_bytes() -> int:
+    # ru_maxrss is in kilobytes on Linux.
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def matmul_flops(size: int = 2048, device: str = "cpu", seconds: float = 1.0) -> float:
+    """Dense float32 matmul FLOP/s of this machine (best of repeated ``size`` x ``size`` products)."""
+    import torch
+
+    a = torch.randn(size, size, device=device)
+    b = torch.randn(size, size, device=device)
+    torch.mm(a, b)
+    best = 0.0
+    deadline = time.perf_counter() + seconds
+    while time.perf_counter() < deadline or best == 0.0:
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        torch.mm(a, b)
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+        best = max(best, 2 * size**3 / (time.perf_counter() - start))
+    return best
+
+
+def machine_info() -> dict[str, Any]:
+    import torch
+
+    cpu = platform.processor() or ""
+    try:
+        with open("/proc/cpuinfo") as handle:
+            cpu = next((line.split(":", 1)[1].strip() for line in handle if line.startswith("model name")), cpu)
+    except OSError:
+        pass
+    info = {"cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(), "platform": platform.platform()}
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(0)
+    return info
+
+
+def _latency_stats(seconds: list[float]) -> dict[str, float]:
+    ms = sorted(s * 1000 for s in seconds)
+
+    def quantile(q: float) -> float:
+        return statistics.quantiles(ms, n=100, method="inclusive")[int(q) - 1] if len(ms) > 1 else ms[0]
+
+    return {
+        "mean_ms": statistics.fmean(ms),
+        "sd_ms": statistics.stdev(ms) if len(ms) > 1 else 0.0,
+        "p50_ms": statistics.median(ms),
+        "p95_ms": quantile(95),
+        "iterations": len(ms),
+    }
+
+
+def measure(model: str, adapter: str | None, settings: BenchSettings, progress=None) -> dict[str, Any]:
+    """Measure in this process (call through :func:`run_benchmark` for a clean memory number)."""
+    import torch
+
+    from cardiolora.embedding import Embedder
+
+    def say(message: str) -> None:
+        if progress:
+            progress(message)
+
+    cuda = (settings.device or ("cuda" if torch.cuda.is_available() else "cpu")).startswith("cuda")
+    if cuda:
+        torch.cuda.reset_peak_memory_stats()
+    rss_before = _rss_bytes()
+    say(f"loading {model}" + (f" with adapter {adapter}" if adapter else ""))
+    embedder = Embedder.load(
+        model, adapter=adapter, device=settings.device, trust_remote_code=settings.trust_remote_code,
+        max_seq_length=settings.max_seq_length, precision=settings.precision,
+    )  # fmt: skip
+    device = str(embedder.model.device)
+    texts = benchmark_texts(max(settings.throughput_texts, settings.iterations + settings.warmup))
+
+    say(f"latency: {settings.warmup} warm-up + {settings.iterations} single-text encodes")
+    for text in texts[: settings.warmup]:
+        embedder.encode([text], show_progress=False)
+    latencies = []
+    for text in texts[settings.warmup : settings.warmup + settings.iterations]:
+        start = time.perf_counter()
+        embedder.encode([text], show_progress=False)
+        latencies.append(time.perf_counter() - start)
+
+    throughput = {}
+    batch_texts = texts[: settings.throughput_texts]
+    for batch_size in settings.batch_sizes:
+        say(f"throughput at batch size {batch_size}")
+        embedder.encode(batch_texts[:batch_size], batch_size=batch_size, show_progress=False)
+        start = time.perf_counter()
+        embedder.encode(batch_texts, batch_size=batch_size, show_progress=False)
+        throughput[str(batch_size)] = len(batch_texts) / (time.perf_counter() - start)
+    best_batch = max(throughput, key=throughput.get)
+    best = throughput[best_batch]
+
+    if cuda:
+        memory = torch.cuda.max_memory_allocated()
+        memory_kind = "cuda max allocated"
+    else:
+        memory = max(0, _peak_rss_bytes() - rss_before)
+        memory_kind = "peak RSS increase"
+
+    tokenizer = embedder.model.tokenizer
+    max_len = embedder.model.max_seq_length
+    tokens = sum(min(len(tokenizer(t)["input_ids"]), max_len) for t in batch_texts) / len(batch_texts)
+    total = sum(p.numel() for p in embedder.model.parameters())
+    embedding_params = sum(
+        m.weight.numel() for m in embedder.model.modules() if isinstance(m, torch.nn.Embedding)
+    )
+    adapter_params = sum(p.numel() for n, p in embedder.model.named_parameters() if "lora_" in n or "ia3_" in n)
+    # Encoding cost ~ 2 FLOPs per weight per token (the matmuls; attention scores are small at
+    # these lengths); embedding lookups do no arithmetic.
+    encode_flops = 2 * (total - embedding_params) * tokens * best
+    say("dense matmul peak")
+    peak = matmul_flops(settings.matmul_size, device="cuda" if cuda else "cpu")
+    gigabytes = memory / 1e9
+    return {
+        "schema": SCHEMA,
+        "model": embedder.describe(),
+        "device": device,
+        "latency": _latency_stats(latencies),
+        "throughput": {"emb_per_s_by_batch": throughput, "best_emb_per_s": best, "best_batch_size": int(best_batch)},
+        "memory": {"bytes": memory, "gb": gigabytes, "kind": memory_kind},
+        "emb_per_s_per_gb": best / gigabytes if gigabytes > 0 else None,
+        "dimension": embedder.dimension,
+        "parameters": {"total": total, "trainable": adapter_params, "embedding": embedding_params},
+        "compute": {
+            "mean_tokens_per_text": tokens,
+            "encode_flops_per_s": encode_flops,
+            "matmul_peak_flops_per_s": peak,
+            "share_of_peak": encode_flops / peak,
+        },
+        "machine": machine_info(),
+        "settings": {**asdict(settings), "batch_sizes": list(settings.batch_sizes)},
+    }
+
+
+def run_benchmark(
+    model: str, adapter: str | Path | None = None, settings: BenchSettings | None = None, *,
+    fresh_process: bool = True, progress=None,
+) -> dict[str, Any]:  # fmt: skip
+    """Benchmark ``model`` (with ``adapter``); by default in a fresh subprocess for an honest memory
+    number. Progress lines go to ``progress`` (in-process) or the subprocess's stderr."""
+    from cardiolora.versions import package_versions
+
+    settings = settings or BenchSettings()
+    adapter = str(adapter) if adapter else None
+    if not fresh_process:
+        result = measure(model, adapter, settings, progress)
+    else:
+        request = json.dumps({"model": model, "adapter": adapter, "settings": asdict(settings)})
+        proc = subprocess.run(
+            [sys.executable, "-m", "cardiolora.bench.worker"], input=request, capture_output=True, text=True,
+            env={**os.environ, "CARDIOLORA_BENCH_QUIET": "" if progress else "1"},
+        )  # fmt: skip
+        if proc.returncode != 0:
+            lines = [line for line in proc.stderr.strip().splitlines() if line.strip()]
+            raise CardioloraError(f"benchmark of {model} failed: {lines[-1] if lines else 'no message'}")
+        if progress:
+            for line in proc.stderr.splitlines():
+                if line.startswith("bench: "):
+                    progress(line[len("bench: ") :])
+        result = json.loads(proc.stdout)
+    result["fresh_process"] = fresh_process
+    result["versions"] = package_versions()
+    return result

@@ -1,0 +1,83 @@
+"""``cardiolora bench``: inference latency, throughput and memory of one model (and adapter)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from cardiolora.cli.common import (
+    AdapterOption,
+    ModelOption,
+    PrecisionOption,
+    TrustOption,
+    app,
+    console,
+    user_errors,
+)
+
+
+def render_bench(result: dict[str, Any]) -> Table:
+    name = result["model"]["name"] + (" + adapter" if result["model"].get("adapter") else "")
+    table = Table(title=f"benchmark of {name} on {result['device']}")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    latency, throughput, compute = result["latency"], result["throughput"], result["compute"]
+    rows = [
+        ("latency mean ± SD (ms)", f"{latency['mean_ms']:.2f} ± {latency['sd_ms']:.2f}"),
+        ("latency p50 / p95 (ms)", f"{latency['p50_ms']:.2f} / {latency['p95_ms']:.2f}"),
+        *[(f"emb/s at batch {b}", f"{v:.1f}") for b, v in throughput["emb_per_s_by_batch"].items()],
+        ("best emb/s", f"{throughput['best_emb_per_s']:.1f} (batch {throughput['best_batch_size']})"),
+        (f"memory ({result['memory']['kind']}, GB)", f"{result['memory']['gb']:.3f}"),
+        ("emb/s per GB", "n/a" if result["emb_per_s_per_gb"] is None else f"{result['emb_per_s_per_gb']:.1f}"),
+        ("dimension", str(result["dimension"])),
+        ("parameters total / adapter", f"{result['parameters']['total']:,} / {result['parameters']['trainable']:,}"),
+        ("matmul peak (GFLOP/s)", f"{compute['matmul_peak_flops_per_s'] / 1e9:.1f}"),
+        ("encoding (GFLOP/s, share of peak)", f"{compute['encode_flops_per_s'] / 1e9:.1f} ({100 * compute['share_of_peak']:.1f}%)"),
+    ]  # fmt: skip
+    for row in rows:
+        table.add_row(*row)
+    return table
+
+
+@app.command()
+@user_errors
+def bench(
+    model: ModelOption,
+    adapter: AdapterOption = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write bench.json here.")] = None,
+    iterations: Annotated[int, typer.Option("--iterations", help="Timed single-text encodes.")] = 100,
+    warmup: Annotated[int, typer.Option("--warmup", help="Untimed encodes first.")] = 10,
+    batch_sizes: Annotated[list[int] | None, typer.Option("--batch-size", help="Repeatable; default 1 4 16 32.")] = None,
+    throughput_texts: Annotated[int, typer.Option("--throughput-texts", help="Texts encoded per batch size.")] = 128,
+    device: Annotated[str | None, typer.Option("--device", help="cpu, cuda, cuda:1 ... (default: best).")] = None,
+    precision: PrecisionOption = "fp32",
+    trust_remote_code: TrustOption = False,
+    in_process: Annotated[
+        bool, typer.Option("--in-process", help="Measure in this process (memory then includes what ran before).")
+    ] = False,
+) -> None:
+    """Latency (mean, SD, p50, p95), best throughput over batch sizes, peak memory, emb/s per GB,
+    parameters, and the share of the machine's matmul FLOP/s that encoding reaches."""
+    from cardiolora.bench import BenchSettings, run_benchmark
+    from cardiolora.embedding import check_adapter_dir
+    from cardiolora.io import write_json_atomic
+    from cardiolora.models import resolve_model
+
+    settings = BenchSettings(
+        iterations=iterations, warmup=warmup, batch_sizes=tuple(batch_sizes or (1, 4, 16, 32)),
+        throughput_texts=throughput_texts, device=device, precision=precision, trust_remote_code=trust_remote_code,
+    )  # fmt: skip
+    resolve_model(model)  # unknown or unavailable models fail here, before a subprocess starts
+    if adapter is not None:
+        check_adapter_dir(adapter)
+    with console.status("benchmarking") as status:
+        result = run_benchmark(
+            model, adapter, settings, fresh_process=not in_process, progress=lambda m: status.update(m)
+        )
+    console.print(render_bench(result))
+    if out is not None:
+        write_json_atomic(out, result)
+        console.print(f"written to {out}")

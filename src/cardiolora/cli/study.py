@@ -1,0 +1,102 @@
+"""``cardiolora study run`` and ``cardiolora report``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from cardiolora.cli.common import app, console, quiet_libraries, user_errors
+from cardiolora.errors import CardioloraError
+
+study_app = typer.Typer(help="Multi-model studies from one config file.", no_args_is_help=True)
+app.add_typer(study_app, name="study")
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "unknown"
+    minutes, secs = divmod(int(round(seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min {secs:02d} s"
+
+
+@study_app.command("run")
+@user_errors
+def study_run(
+    config_file: Annotated[Path | None, typer.Argument(help="Study TOML (schema: docs/study.md).")] = None,
+    preset: Annotated[str | None, typer.Option("--preset", help="quick, cpu-full or paper.")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Study directory (default: studies/NAME).")] = None,
+    only: Annotated[list[str] | None, typer.Option("--only", help="Run only this model (or 'ablation'); repeatable.")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan and a time estimate; run nothing.")] = False,
+    measure: Annotated[bool, typer.Option("--measure/--no-measure", help="Dry run: measure speeds not yet known.")] = True,
+    report: Annotated[bool, typer.Option("--report/--no-report", help="Write the report at the end.")] = True,
+) -> None:
+    """Run (or resume) a study: per model zero-shot evaluation, LoRA training, adapted and transfer
+    evaluation, benchmark; then the ablation grid and the report. Finished steps are skipped."""
+    from cardiolora.study import load_preset, load_study, plan_study, run_study
+    from cardiolora.study.estimate import estimate
+
+    if (config_file is None) == (preset is None):
+        raise CardioloraError("give either a study config file or --preset NAME (quick, cpu-full, paper)")
+    config = load_study(config_file) if config_file else load_preset(preset)
+    study_dir = out or Path("studies") / config.name
+    quiet_libraries()
+    plan = plan_study(config, study_dir, only)
+    if dry_run:
+        with console.status("estimating") as status:
+            estimated = estimate(plan, measure=measure, progress=status.update)
+        table = Table(title=f"study {config.name!r} -> {study_dir}")
+        for column in ("model", "available", "source or reason"):
+            table.add_column(column)
+        from cardiolora.models import resolve_model
+        from cardiolora.study.runner import availability
+
+        for name, why in availability(config).items():
+            # The first sentence says what is missing; `cardiolora models list` has the rest.
+            table.add_row(name, "no" if why else "yes", why.split(". ")[0] if why else resolve_model(name).source)
+        console.print(table)
+        steps = Table(title="plan")
+        steps.add_column("step")
+        steps.add_column("status")
+        steps.add_column("estimate", justify="right")
+        pending = dict(estimated["steps"])
+        for step in plan.steps:
+            steps.add_row(step.label, "finished" if step.finished else "pending", "" if step.finished else _duration(pending.get(step.label)))
+        console.print(steps)
+        pairs = f"{estimated['pairs']:,} pairs" + ("" if estimated["pairs_measured"] else " (expected; data not built yet)")
+        unknown = f", {estimated['unknown_steps']} step(s) without a measured rate" if estimated["unknown_steps"] else ""
+        console.print(f"{len(plan.pending)} of {len(plan.steps)} steps to run on {pairs}; estimated {_duration(estimated['total_seconds'])}{unknown}.")
+        if plan.unavailable:
+            console.print(f"skipped (weights not on this machine): {', '.join(plan.unavailable)}")
+            if config.ablation and config.ablation.model in plan.unavailable:
+                console.print(f"the ablation grid on {config.ablation.model} is skipped with it")
+        return
+
+    def on_step(step, phase: str, seconds: float) -> None:
+        if phase == "skipped":
+            console.print(f"[dim]= {step.label}: finished earlier, skipped[/dim]")
+        elif phase == "started":
+            console.rule(step.label)
+        else:
+            console.print(f"[green]✓ {step.label}[/green] ({_duration(seconds)})")
+
+    if plan.unavailable:
+        console.print(f"[yellow]skipped (weights not on this machine): {', '.join(plan.unavailable)}[/yellow]")
+    console.print(f"study {config.name!r}: {len(plan.pending)} of {len(plan.steps)} steps to run into {study_dir}")
+    run_study(config, study_dir, only=only, report=report, on_step=on_step, log=console.print)
+    if report:
+        console.print(f"report: {study_dir / 'report.md'} and {study_dir / 'report.html'}")
+
+
+@app.command("report")
+@user_errors
+def report_command(study_dir: Annotated[Path, typer.Argument(help="A study directory.")]) -> None:
+    """Write report.md, report.html, results.csv and figures/ for a (possibly unfinished) study."""
+    from cardiolora.study.report import write_report
+
+    written = write_report(study_dir)
+    for name in written:
+        console.print(f"wrote {study_dir / name}")

@@ -1,0 +1,139 @@
+"""Read a study directory back into tables: one row per model, one per ablation cell."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cardiolora.errors import CardioloraError
+
+
+def _read(path: Path) -> dict[str, Any] | None:
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def _by_set(report: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
+    return {e["eval_set"]["name"]: e for e in (report or {}).get("evaluations", [])}
+
+
+@dataclass
+class ModelResult:
+    name: str
+    family: str | None
+    parameters: int | None
+    dimension: int | None
+    zero_shot: dict[str, dict[str, Any]]
+    adapted: dict[str, dict[str, Any]]
+    bench: dict[str, Any] | None
+    training: dict[str, Any] | None
+
+    def separation(self, eval_set: str, adapted: bool = True) -> float | None:
+        return ((self.adapted if adapted else self.zero_shot).get(eval_set) or {}).get("separation")
+
+    def category_means(self, eval_set: str) -> tuple[float | None, float | None]:
+        cats = (self.adapted.get(eval_set) or {}).get("categories", {})
+        return (cats.get("similar") or {}).get("mean"), (cats.get("different") or {}).get("mean")
+
+    @property
+    def emb_per_s(self) -> float | None:
+        return self.bench["throughput"]["best_emb_per_s"] if self.bench else None
+
+    @property
+    def memory_gb(self) -> float | None:
+        return self.bench["memory"]["gb"] if self.bench else None
+
+
+@dataclass
+class AblationCell:
+    name: str
+    axes: dict[str, Any]
+    adapted: dict[str, dict[str, Any]]
+    training: dict[str, Any] | None
+
+
+@dataclass
+class StudyResults:
+    study_dir: Path
+    config: dict[str, Any]
+    models: list[ModelResult]
+    ablation: list[AblationCell]
+    unavailable: dict[str, str]
+    versions: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def headline_set(self) -> str:
+        return self.config["evaluation"]["sets"][0]
+
+    @property
+    def transfer_sets(self) -> list[str]:
+        return [s for s in self.config["evaluation"]["transfer"] if s != self.headline_set]
+
+    @property
+    def finished_models(self) -> list[ModelResult]:
+        return [m for m in self.models if m.adapted]
+
+
+def _axes_of(train_config: dict[str, Any] | None) -> dict[str, Any]:
+    if not train_config:
+        return {}
+    return {
+        "data_fraction": train_config["data_fraction"],
+        "rank": train_config["peft"]["r"],
+        "loss": train_config["loss"]["name"],
+        "peft": train_config["peft"]["method"],
+    }
+
+
+def load_results(study_dir: str | Path) -> StudyResults:
+    """Everything finished in ``study_dir`` (unfinished steps are simply absent)."""
+    from cardiolora.study.config import slug
+
+    study_dir = Path(study_dir)
+    config = _read(study_dir / "study.json")
+    if config is None:
+        raise CardioloraError(f"{study_dir} is not a study directory (no study.json); run `cardiolora study run` first")
+    models = []
+    for entry in config["models"]:
+        root = study_dir / "models" / slug(entry["name"])
+        zero_shot, adapted = _read(root / "zero-shot.json"), _read(root / "adapted.json")
+        bench = _read(root / "bench.json")
+        described = (adapted or zero_shot or {}).get("model") or {}
+        metrics = _read(root / "train" / "metrics.json")
+        models.append(
+            ModelResult(
+                name=entry["name"], family=described.get("family"), parameters=described.get("parameters"),
+                dimension=described.get("dimension"), zero_shot=_by_set(zero_shot), adapted=_by_set(adapted),
+                bench=bench, training=(metrics or {}).get("training"),
+            )  # fmt: skip
+        )
+    cells = []
+    for cell_dir in sorted((study_dir / "ablation").glob("*")) if (study_dir / "ablation").exists() else []:
+        adapted = _read(cell_dir / "adapted.json")
+        if adapted is None:
+            continue
+        metrics = _read(cell_dir / "train" / "metrics.json")
+        cells.append(AblationCell(cell_dir.name, _axes_of(_read(cell_dir / "train" / "config.json")), _by_set(adapted), (metrics or {}).get("training")))
+    return StudyResults(
+        study_dir, config, models, cells, _read(study_dir / "unavailable.json") or {}, _read(study_dir / "versions.json") or {}
+    )
+
+
+def pair_labels(evaluation: dict[str, Any]) -> list[str]:
+    """The category of each pair of an evaluation, in the order of its ``pair_cosines``."""
+    from cardiolora.evaluation import load_eval_set
+
+    path = Path(evaluation["eval_set"]["path"])
+    eval_set = load_eval_set(path if path.exists() else evaluation["eval_set"]["name"])
+    if eval_set.sha256 != evaluation["eval_set"]["sha256"]:
+        raise CardioloraError(f"evaluation set {path} changed since the study evaluated it (sha256 differs)")
+    return [p.category for p in eval_set.pairs]
+
+
+def cosines_by_category(evaluation: dict[str, Any]) -> dict[str, np.ndarray]:
+    labels = pair_labels(evaluation)
+    cosines = np.asarray(evaluation["pair_cosines"])
+    return {c: cosines[np.asarray(labels) == c] for c in dict.fromkeys(labels)}

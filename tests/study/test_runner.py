@@ -1,0 +1,113 @@
+from __future__ import annotations
+
+import csv
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from typer.testing import CliRunner
+
+from cardiolora.cli import app
+from cardiolora.errors import CardioloraError
+from cardiolora.study import load_study, plan_study, run_study
+from cardiolora.study.report import FIGURES
+
+runner = CliRunner()
+
+
+def _phases(config, study_dir, **kwargs):
+    seen = []
+    run_study(config, study_dir, on_step=lambda step, phase, seconds: seen.append((step.label, phase)), log=lambda *_: None, **kwargs)
+    return seen
+
+
+def test_a_study_runs_every_step_and_reports_everything(tiny_study):
+    path, study_dir = tiny_study()
+    config = load_study(path)
+    seen = _phases(config, study_dir)
+    # 2 models x (zero-shot, train, adapted, bench) + 4 ablation cells x (train, adapted).
+    assert [p for _, p in seen].count("finished") == 16
+    for model_dir in (study_dir / "models").iterdir():
+        for name in ("zero-shot.json", "adapted.json", "bench.json", "train/metrics.json", "train/adapter/adapter_model.safetensors"):
+            assert (model_dir / name).exists(), name
+    assert len(list((study_dir / "ablation").iterdir())) == 4
+    for name in ("study.json", "versions.json", "report.md", "report.html", "results.csv"):
+        assert (study_dir / name).exists(), name
+    report = (study_dir / "report.md").read_text()
+    for key, title in FIGURES.items():
+        assert (study_dir / "figures" / f"{key}.png").stat().st_size > 5000, key
+        assert title in report
+    for section in ("## Performance", "## Zero-shot vs adapted", "## Efficiency", "## Transfer", "## Ablation", "Welch", "Holm"):
+        assert section in report, section
+    html = (study_dir / "report.html").read_text()
+    assert html.count("data:image/png;base64,") == len(FIGURES)
+    assert not re.search(r'src="(?!data:)', html), "the HTML must not reference external files"
+    rows = list(csv.DictReader(open(study_dir / "results.csv")))
+    assert [r["kind"] for r in rows].count("model") == 2 and [r["kind"] for r in rows].count("ablation") == 4
+    assert all(r["separation"] for r in rows)
+    # Re-running does nothing but the report.
+    again = _phases(config, study_dir)
+    assert {p for _, p in again} == {"skipped"}
+
+
+def test_only_runs_the_named_member_and_the_report_says_what_is_missing(tiny_study, tiny_model_dir):
+    path, study_dir = tiny_study(ablation=None, bench={"enabled": False})
+    config = load_study(path)
+    bert = str(tiny_model_dir("bert"))
+    seen = _phases(config, study_dir, only=[bert])
+    assert all(label.startswith(bert) for label, _ in seen)
+    assert "Not finished" in (study_dir / "report.md").read_text()
+    with pytest.raises(CardioloraError, match="unknown study member"):
+        plan_study(config, study_dir, only=["nobody"])
+
+
+def test_changed_settings_are_refused_instead_of_mixed(tiny_study):
+    path, study_dir = tiny_study(ablation=None, bench={"enabled": False})
+    _phases(load_study(path), study_dir, only=[load_study(path).models[0].name])
+    path2, _ = tiny_study(training={"max_steps": 3})
+    with pytest.raises(CardioloraError, match="different training settings"):
+        run_study(load_study(path2), study_dir, log=lambda *_: None)
+
+
+def test_cuda_only_settings_fail_before_any_step(tiny_study):
+    path, study_dir = tiny_study(training={"max_steps": 2, "batch_size": 8, "load_in_8bit": True})
+    if __import__("torch").cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    with pytest.raises(CardioloraError, match="needs a CUDA GPU"):
+        run_study(load_study(path), study_dir, log=lambda *_: None)
+    assert not (study_dir / "models").exists()
+
+
+def test_a_killed_study_resumes_without_redoing_finished_steps(tiny_study):
+    path, study_dir = tiny_study(bench={"enabled": False}, ablation=None)
+    command = [sys.executable, "-m", "cardiolora", "study", "run", str(path), "--out", str(study_dir)]
+    env = {**os.environ, "COLUMNS": "200"}
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, start_new_session=True)
+    deadline = time.monotonic() + 240
+    first_done = None
+    while time.monotonic() < deadline and process.poll() is None:
+        done = sorted(study_dir.glob("models/*/adapted.json"))
+        if done:
+            first_done = done[0]
+            break
+        time.sleep(0.2)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    assert first_done is not None, "the first model never finished"
+    stamp = first_done.stat().st_mtime_ns
+    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "finished earlier, skipped" in result.stdout
+    assert first_done.stat().st_mtime_ns == stamp
+    assert len(list(study_dir.glob("models/*/adapted.json"))) == 2
+    assert (study_dir / "report.html").exists()
+
+
+def test_report_command_and_bad_directory(tmp_path):
+    result = runner.invoke(app, ["report", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "not a study directory" in result.stderr

@@ -1,0 +1,40 @@
+from __future__ import annotations
+
+import math
+
+import torch
+
+from cardiolora.training.losses import CategoryMaskedInfoNCELoss
+
+
+def _unit(rows):
+    return torch.nn.functional.normalize(torch.tensor(rows, dtype=torch.float32), dim=1)
+
+
+def test_category_mask_removes_same_category_negatives_only():
+    anchor = _unit([[1, 0.5, 0.5], [0.5, 1, 0.5], [0.5, 0.5, 1]])
+    positive = _unit([[1, 0.6, 0.5], [0.6, 1, 0.5], [0.5, 0.6, 1]])
+    loss = CategoryMaskedInfoNCELoss(model=None, scale=2.0)
+    plain = loss.compute_loss_from_embeddings([anchor, positive], None)
+    # Every row in one category: only the row's own positive is left, so the loss is exactly 0.
+    same = loss.compute_loss_from_embeddings([anchor, positive], torch.tensor([4, 4, 4]))
+    assert plain.item() > 0
+    assert same.item() == 0.0
+    # Unknown categories (-1) never mask: the loss equals plain InfoNCE.
+    unknown = loss.compute_loss_from_embeddings([anchor, positive], torch.tensor([-1, -1, -1]))
+    assert math.isclose(unknown.item(), plain.item(), rel_tol=1e-6)
+    # Rows 0 and 1 share a category: row 2 keeps both as negatives, so the loss lies in between.
+    partial = loss.compute_loss_from_embeddings([anchor, positive], torch.tensor([1, 1, 2]))
+    assert same.item() < partial.item() < plain.item()
+
+
+def test_category_mask_keeps_hard_negatives_and_is_symmetric_when_asked():
+    anchor = _unit([[1, 0], [0, 1]])
+    positive = _unit([[1, 0.2], [0.2, 1]])
+    negative = _unit([[0.9, 0.3], [0.3, 0.9]])
+    loss = CategoryMaskedInfoNCELoss(model=None, scale=2.0)
+    labels = torch.tensor([0, 0])
+    with_negatives = loss.compute_loss_from_embeddings([anchor, positive, negative], labels)
+    assert with_negatives.item() > 0  # the hard negatives still count
+    symmetric = CategoryMaskedInfoNCELoss(model=None, scale=20.0, symmetric=True)
+    assert symmetric.compute_loss_from_embeddings([anchor, positive], labels).item() == 0.0
