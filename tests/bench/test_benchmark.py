@@ -31,12 +31,17 @@ def test_measure_reports_the_study_protocol(tiny_model_dir):
 def test_fresh_process_benchmark_with_an_adapter(tiny_config):
     from cardiolora.training import train
 
+    # Hold 1.5 GB here first: the subprocess must not report this process's peak as its own
+    # (Linux carries getrusage's maxrss across exec).
+    ballast = bytearray(1_500_000_000)
+    ballast[::4096] = b"x" * len(ballast[::4096])
     run = train(tiny_config(max_steps=1), log=lambda *_: None)
     result = run_benchmark(tiny_config().model, run.adapter_dir, BenchSettings(**SMALL))
     assert result["fresh_process"] is True
     assert result["parameters"]["trainable"] > 0  # the LoRA weights
     assert result["model"]["adapter"] == str(run.adapter_dir)
-    assert result["memory"]["bytes"] > 0
+    assert 0 < result["memory"]["gb"] < 1.0
+    del ballast
 
 
 def test_matmul_peak_is_positive():

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import platform
-import resource
 import statistics
 import subprocess
 import sys
@@ -67,8 +66,13 @@ def _rss_bytes() -> int:
 
 
 def _peak_rss_bytes() -> int:
-    # ru_maxrss is in kilobytes on Linux.
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    # VmHWM, not getrusage's ru_maxrss: Linux carries ru_maxrss across execve, so a subprocess
+    # started by a large parent (a study that just trained) would report the parent's peak.
+    with open("/proc/self/status") as handle:
+        for line in handle:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")  # pragma: no cover - Linux always has it
 
 
 def matmul_flops(size: int = 2048, device: str = "cpu", seconds: float = 1.0) -> float:
