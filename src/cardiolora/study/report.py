@@ -33,7 +33,7 @@ def _fmt(value: Any, digits: int = 3) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "n/a"
     if isinstance(value, float):
-        return f"{value:.{digits}f}"
+        return f"{value:,.1f}" if abs(value) >= 100 else f"{value:.{digits}f}"
     if isinstance(value, int) and abs(value) >= 10_000:
         return f"{value / 1e6:.1f}M"
     return str(value)
@@ -206,14 +206,18 @@ def figure_categories(results: StudyResults, plt):
     fig, axes = plt.subplots(1, len(models), figsize=(3.2 * len(models) + 1, 3.6), squeeze=False, sharey=True)
     for ax, m in zip(axes[0], models):
         data, labels = [], []
-        for phase, evaluations in (("zero-shot", m.zero_shot), ("adapted", m.adapted)):
+        colors = []
+        for phase, evaluations, color in (("zero-shot", m.zero_shot, "lightgray"), ("adapted", m.adapted, "tab:green")):
             if head not in evaluations:
                 continue
             for category, values in cosines_by_category(evaluations[head]).items():
                 data.append(values)
-                labels.append(f"{category}\n{phase}")
-        ax.boxplot(data, tick_labels=labels)
-        ax.tick_params(axis="x", labelsize=7)
+                labels.append(f"{category} ({phase})")
+                colors.append(color)
+        boxes = ax.boxplot(data, tick_labels=labels, patch_artist=True)
+        for patch, color in zip(boxes["boxes"], colors):
+            patch.set_facecolor(color)
+        ax.tick_params(axis="x", labelsize=7, labelrotation=60)
         ax.set_title(m.name)
     axes[0][0].set_ylabel(f"pair cosine on {head}")
     fig.suptitle("Cosine of each pair category, zero-shot and adapted")
@@ -247,7 +251,8 @@ def figure_radar(rows, plt, transfer_sets: list[str]):
         ax.fill(angles + angles[:1], values + values[:1], alpha=0.1)
     ax.set_xticks(angles, [m[1] for m in metrics])
     ax.set_ylim(0, 1)
-    ax.set_title("Metrics normalized across models (1 = best here)")
+    title = "Metrics normalized across the models here (1 = best)"
+    ax.set_title(title if len(rows) > 1 else title + "\n(one model: every axis is 1)")
     ax.legend(loc="lower right", bbox_to_anchor=(1.3, -0.1))
     return fig
 
@@ -259,7 +264,9 @@ def figure_ablation(rows, plt):
     panels = sorted({(r["loss"], r["peft"]) for r in rows})
     fractions = sorted({r["data_fraction"] for r in rows})
     ranks = sorted({r["rank"] for r in rows})
-    fig, axes = plt.subplots(1, len(panels), figsize=(3.4 * len(panels) + 1, 3.2), squeeze=False)
+    fig, axes = plt.subplots(
+        1, len(panels), figsize=(3.4 * len(panels) + 1.5, 3.4), squeeze=False, layout="constrained", sharey=True
+    )
     values = [r["separation"] for r in rows]
     vmin, vmax = min(values), max(values)
     image = None
@@ -272,13 +279,14 @@ def figure_ablation(rows, plt):
         for i in range(len(fractions)):
             for j in range(len(ranks)):
                 if not np.isnan(grid[i, j]):
-                    ax.text(j, i, f"{grid[i, j]:.3f}", ha="center", va="center", color="white", fontsize=8)
+                    light = (grid[i, j] - vmin) / ((vmax - vmin) or 1) > 0.6
+                    ax.text(j, i, f"{grid[i, j]:.3f}", ha="center", va="center", color="black" if light else "white", fontsize=8)
         ax.set_xticks(range(len(ranks)), [str(r) for r in ranks])
         ax.set_yticks(range(len(fractions)), [f"{f:g}" for f in fractions])
         ax.set_xlabel("LoRA rank")
-        ax.set_ylabel("data fraction")
         ax.set_title(f"{loss}, {peft}")
         ax.grid(False)
+    axes[0][0].set_ylabel("data fraction")
     fig.colorbar(image, ax=axes[0].tolist(), label="separation (cosine)")
     fig.suptitle("Ablation grid: adapted separation")
     return fig
@@ -368,7 +376,7 @@ def build_markdown(results: StudyResults, rows, cells, figures: dict[str, Path],
     if cells:
         out += ["", "## Ablation", "", _table(
             ["cell", "data fraction", "rank", "loss", "PEFT", "separation", "ROC-AUC", "negation acc.", *[f"{s} separation" for s in results.transfer_sets], "training (s)"],
-            [[c["name"], c["data_fraction"], c["rank"], c["loss"], c["peft"], c["separation"], c["auc"], c["negation_accuracy"],
+            [[c["name"], f"{c['data_fraction']:g}", c["rank"], c["loss"], c["peft"], c["separation"], c["auc"], c["negation_accuracy"],
               *[c.get(f"{s}_adapted") for s in results.transfer_sets], c["train_seconds"]] for c in cells])]  # fmt: skip
     out += ["", extra_stats, "", "## Figures", ""]
     for key, path in figures.items():
