@@ -69,6 +69,9 @@ def study_run(
         pairs = f"{estimated['pairs']:,} pairs" + ("" if estimated["pairs_measured"] else " (expected; data not built yet)")
         unknown = f", {estimated['unknown_steps']} step(s) without a measured rate" if estimated["unknown_steps"] else ""
         console.print(f"{len(plan.pending)} of {len(plan.steps)} steps to run on {pairs}; estimated {_duration(estimated['total_seconds'])}{unknown}.")
+        if estimated["stand_in_texts"]:
+            console.print("training speed was measured on the evaluation sentences (the data is not built yet); "
+                          "longer training texts take longer, so read the estimate as a lower bound")
         if plan.unavailable:
             console.print(f"skipped (weights not on this machine): {', '.join(plan.unavailable)}")
             if config.ablation and config.ablation.model in plan.unavailable:
