@@ -1,0 +1,109 @@
+"""Micro-batching: requests that arrive within a short window are encoded together, grouped by
+model (base or adapter) inside the batch, on one worker thread that owns the model."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass
+class _Item:
+    texts: list[str]
+    name: str
+    future: asyncio.Future
+
+
+class MicroBatcher:
+    """Collects requests for up to ``window_ms`` (or ``max_batch`` texts), then encodes each
+    model's texts in one call. ``encode(texts, name)`` runs on a single thread: a torch model must
+    not switch adapters under a running forward pass."""
+
+    def __init__(
+        self, encode: Callable[[list[str], str], np.ndarray], *, window_ms: float = 5.0, max_batch: int = 64,
+        on_batch: Callable[[int, int, float], None] | None = None,
+    ) -> None:  # fmt: skip
+        self.encode = encode
+        self.window = window_ms / 1000.0
+        self.max_batch = max_batch
+        self.on_batch = on_batch or (lambda texts, groups, seconds: None)
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cardiolora-encode")
+        self.queue: asyncio.Queue[_Item | None] | None = None
+        self.task: asyncio.Task | None = None
+
+    async def start(self) -> None:
+        self.queue = asyncio.Queue()
+        self.task = asyncio.create_task(self._run())
+
+    async def stop(self) -> None:
+        """Finish everything queued, then stop."""
+        if self.queue is not None and self.task is not None:
+            await self.queue.put(None)
+            await self.task
+        self.executor.shutdown(wait=True)
+
+    async def run_exclusive(self, function: Callable, *args):
+        """Run ``function`` on the encoding thread (adapter loads must not race an encode)."""
+        return await asyncio.get_running_loop().run_in_executor(self.executor, function, *args)
+
+    async def submit(self, texts: list[str], name: str) -> np.ndarray:
+        assert self.queue is not None, "start() the batcher first"
+        future = asyncio.get_running_loop().create_future()
+        await self.queue.put(_Item(texts, name, future))
+        return await future
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        stopping = False
+        while not stopping:
+            first = await self.queue.get()
+            if first is None:
+                break
+            batch, size = [first], len(first.texts)
+            deadline = loop.time() + self.window
+            while size < self.max_batch:
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    break
+                try:
+                    item = await asyncio.wait_for(self.queue.get(), remaining)
+                except TimeoutError:
+                    break
+                if item is None:
+                    stopping = True
+                    break
+                batch.append(item)
+                size += len(item.texts)
+            await self._encode_batch(batch, loop)
+        # Drain what was queued before the stop signal.
+        while not self.queue.empty():
+            item = self.queue.get_nowait()
+            if item is not None:
+                await self._encode_batch([item], loop)
+
+    async def _encode_batch(self, batch: list[_Item], loop) -> None:
+        groups: dict[str, list[_Item]] = defaultdict(list)
+        for item in batch:
+            groups[item.name].append(item)
+        started = time.perf_counter()
+        for name, items in groups.items():
+            texts = [t for item in items for t in item.texts]
+            try:
+                vectors = await loop.run_in_executor(self.executor, self.encode, texts, name)
+            except Exception as exc:  # noqa: BLE001 - handed to each waiting request
+                for item in items:
+                    if not item.future.done():
+                        item.future.set_exception(exc)
+                continue
+            offset = 0
+            for item in items:
+                if not item.future.done():
+                    item.future.set_result(vectors[offset : offset + len(item.texts)])
+                offset += len(item.texts)
+        self.on_batch(sum(len(i.texts) for i in batch), len(groups), time.perf_counter() - started)

@@ -1,0 +1,131 @@
+"""One base model carrying many LoRA adapters, each selectable per batch.
+
+PEFT keeps any number of named adapters on one model and activates one at a time
+(``set_adapter``); the base model's weights are loaded once. The pool adds what a server needs on
+top: names, a lock (a torch module is not safe to switch from two threads), loading only from a
+configured directory, safetensors only, and the same encoding as the offline :class:`Embedder`.
+"""
+
+from __future__ import annotations
+
+import threading
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from cardiolora.embedding import Embedder, check_adapter_dir
+from cardiolora.errors import CardioloraError
+
+
+class EncodingBackend(Protocol):
+    """What the server needs from a backend: names, encoding per name, token counts."""
+
+    base_name: str
+
+    def names(self) -> list[str]: ...
+
+    def encode(self, texts: list[str], name: str) -> np.ndarray: ...
+
+    def count_tokens(self, text: str) -> int: ...
+
+    @property
+    def dimension(self) -> int: ...
+
+    @property
+    def max_length(self) -> int: ...
+
+
+class AdapterNotFound(CardioloraError):
+    pass
+
+
+@dataclass
+class AdapterPool:
+    """A base :class:`Embedder` and the adapters loaded on it by name.
+
+    Args:
+        embedder: The base model (loaded once).
+        base_name: The name that selects the base model without any adapter.
+        adapter_root: Run-time loads (``load(name, path)``) must resolve inside this directory;
+            ``None`` forbids run-time loads (adapters given at start-up are still served).
+    """
+
+    embedder: Embedder
+    base_name: str
+    adapter_root: Path | None = None
+    adapters: dict[str, Path] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @classmethod
+    def load(cls, model: str, adapters: dict[str, str | Path] | None = None, *, adapter_root: str | Path | None = None,
+             device: str | None = None, max_seq_length: int | None = None, trust_remote_code: bool = False) -> AdapterPool:  # fmt: skip
+        embedder = Embedder.load(model, device=device, max_seq_length=max_seq_length, trust_remote_code=trust_remote_code)
+        pool = cls(embedder, model, Path(adapter_root).resolve() if adapter_root else None)
+        for name, path in (adapters or {}).items():
+            pool.add(name, path, startup=True)
+        return pool
+
+    @property
+    def model(self):
+        return self.embedder.model
+
+    @property
+    def dimension(self) -> int:
+        return self.embedder.dimension
+
+    @property
+    def max_length(self) -> int:
+        return int(self.embedder.model.max_seq_length)
+
+    def names(self) -> list[str]:
+        return [self.base_name, *self.adapters]
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.model.tokenizer(text, add_special_tokens=True)["input_ids"])
+
+    def _resolve_runtime_path(self, path: str | Path) -> Path:
+        if self.adapter_root is None:
+            raise CardioloraError("run-time adapter loading is off: start the server with --adapter-dir DIR")
+        candidate = (self.adapter_root / path).resolve()
+        if not candidate.is_relative_to(self.adapter_root):
+            raise CardioloraError(f"adapter path {str(path)!r} is outside the adapter directory")
+        return candidate
+
+    def add(self, name: str, path: str | Path, *, startup: bool = False) -> None:
+        """Load the adapter at ``path`` as ``name`` (safetensors weights only)."""
+        if not name or name == self.base_name or "/" in name:
+            raise CardioloraError(f"invalid adapter name {name!r}")
+        if name in self.adapters:
+            raise CardioloraError(f"an adapter named {name!r} is already loaded")
+        directory = check_adapter_dir(Path(path) if startup else self._resolve_runtime_path(path))
+        with self.lock, warnings.catch_warnings():
+            # PEFT warns on every second adapter that several will coexist: that is the point here.
+            warnings.filterwarnings("ignore", message="Already found a `peft_config`")
+            try:
+                self.model.load_adapter(str(directory), adapter_name=name)
+            except (ValueError, RuntimeError, KeyError) as exc:
+                raise CardioloraError(f"adapter {directory} does not fit model {self.base_name!r}: {exc}") from None
+            self.adapters[name] = directory
+
+    def remove(self, name: str) -> None:
+        if name not in self.adapters:
+            raise AdapterNotFound(f"no adapter named {name!r} is loaded")
+        with self.lock:
+            self.model.delete_adapter(name)
+            del self.adapters[name]
+
+    def encode(self, texts: list[str], name: str) -> np.ndarray:
+        """Unit vectors for ``texts`` with the adapter ``name`` (or the base model)."""
+        if name != self.base_name and name not in self.adapters:
+            raise AdapterNotFound(f"unknown model {name!r}")
+        with self.lock:
+            if self.adapters:
+                if name == self.base_name:
+                    self.model.disable_adapters()
+                else:
+                    self.model.enable_adapters()
+                    self.model.set_adapter(name)
+            return self.embedder.encode(texts, show_progress=False)
