@@ -167,3 +167,12 @@ def test_concurrent_requests_for_different_adapters_are_batched_and_correct(pool
             assert count < len(names)
 
     asyncio.run(scenario())
+
+
+def test_token_counting_uses_its_own_tokenizer(pool):
+    """The server counts tokens on its event loop while the encoding thread tokenizes; sharing one
+    fast tokenizer let a count flip the padding state under a running batch ("Unable to create
+    tensor", a 500), found by benchmarks/serve_load.py. Counting must use a private copy."""
+    assert pool.count_tokens("mitral valve stenosis") > 3
+    assert pool._counter is not pool.model.tokenizer
+    assert pool.count_tokens("mitral valve stenosis") == len(pool.model.tokenizer("mitral valve stenosis")["input_ids"])

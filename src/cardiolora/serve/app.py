@@ -118,6 +118,11 @@ def create_app(backend, settings: ServeSettings | None = None) -> FastAPI:
     async def _api_error(request: Request, exc: APIError):
         return exc.response()
 
+    @app.exception_handler(Exception)
+    async def _internal(request: Request, exc: Exception):
+        # A fault of the server, not the request: still a JSON error in OpenAI's shape.
+        return APIError(500, f"internal error: {type(exc).__name__}: {exc}", type_="server_error").response()
+
     @app.exception_handler(404)
     async def _not_found(request: Request, exc):
         return APIError(404, f"no route {request.method} {request.url.path}", code="not_found").response()

@@ -10,6 +10,7 @@ the weights' hashes, so a second start is fast.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import shutil
@@ -121,6 +122,7 @@ class OnnxPool:
     sessions: dict[str, object] = field(default_factory=dict)
     input_names: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    _counter: object = None
 
     @classmethod
     def load(cls, model: str, adapters: dict[str, str | Path] | None = None, *, quantize: bool = False,
@@ -146,7 +148,10 @@ class OnnxPool:
         return list(self.sessions)
 
     def count_tokens(self, text: str) -> int:
-        return len(self.tokenizer(self.prompt + text, add_special_tokens=True)["input_ids"])
+        # A private copy: see AdapterPool.count_tokens (fast tokenizers are not thread-safe).
+        if self._counter is None:
+            self._counter = copy.deepcopy(self.tokenizer)
+        return len(self._counter(self.prompt + text, add_special_tokens=True)["input_ids"])
 
     def encode(self, texts: list[str], name: str, batch_size: int = 32) -> np.ndarray:
         if name not in self.sessions:

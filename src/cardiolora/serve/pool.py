@@ -8,6 +8,7 @@ configured directory, safetensors only, and the same encoding as the offline :cl
 
 from __future__ import annotations
 
+import copy
 import threading
 import warnings
 from dataclasses import dataclass, field
@@ -58,6 +59,7 @@ class AdapterPool:
     adapter_root: Path | None = None
     adapters: dict[str, Path] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    _counter: object = None
 
     @classmethod
     def load(cls, model: str, adapters: dict[str, str | Path] | None = None, *, adapter_root: str | Path | None = None,
@@ -84,7 +86,13 @@ class AdapterPool:
         return [self.base_name, *self.adapters]
 
     def count_tokens(self, text: str) -> int:
-        return len(self.model.tokenizer(text, add_special_tokens=True)["input_ids"])
+        """Tokens of ``text`` with the model's prompt, counted on a private copy of the tokenizer:
+        the server counts on its event loop while the encoding thread tokenizes, and a fast
+        tokenizer's truncation/padding state is not thread-safe."""
+        if self._counter is None:
+            self._counter = copy.deepcopy(self.model.tokenizer)
+        prompt = self.embedder.spec.prompt_for("similarity") or ""
+        return len(self._counter(prompt + text, add_special_tokens=True)["input_ids"])
 
     def _resolve_runtime_path(self, path: str | Path) -> Path:
         if self.adapter_root is None:

@@ -1,0 +1,223 @@
+"""Serving under load, side by side in one run, against `cardiolora serve` on loopback.
+
+    .venv/bin/python benchmarks/serve_load.py --model minilm [--adapter runs/x/adapter]
+
+Prints, each measured in this run on this machine:
+1. throughput (texts/s) with requests spread over 8 adapters vs all on 1 adapter (aim: >= 0.9);
+2. emb/s of --backend onnx-int8 vs --backend torch on the base model (aim: >= 2x), and the change in
+   separation on the bundled cardiology set between the two (aim: <= 0.01);
+3. 1,000 requests with malformed ones mixed in: errors among the good ones and 5xx responses (aim: 0).
+
+Each server runs in its own process (`python -m cardiolora serve`); the clients are asyncio + httpx
+here. The adapters are random LoRA weights made by PEFT (distinct per name), so no training is needed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import numpy as np  # noqa: E402
+from rich.console import Console  # noqa: E402
+from rich.table import Table  # noqa: E402
+
+console = Console()
+
+
+def random_adapters(model: str, count: int, root: Path) -> dict[str, Path]:
+    """``count`` LoRA adapters with random (non-zero) weights on the model's default targets."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    from cardiolora.models import load_sentence_transformer, resolve_model
+
+    resolved = resolve_model(model)
+    adapters = {}
+    for i in range(count):
+        torch.manual_seed(i)
+        st = load_sentence_transformer(resolved)
+        config = LoraConfig(r=16, lora_alpha=32, target_modules=list(resolved.spec.lora_targets), init_lora_weights=False)
+        peft_model = get_peft_model(st[0].auto_model, config)
+        with torch.no_grad():
+            for name, param in peft_model.named_parameters():
+                if "lora_" in name:
+                    param.mul_(0.05)  # small: a realistic adapter moves embeddings, it does not scramble them
+        path = root / f"adapter-{i}"
+        peft_model.save_pretrained(str(path))
+        adapters[f"a{i}"] = path
+    return adapters
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Server:
+    def __init__(self, model: str, adapters: dict[str, Path], backend: str) -> None:
+        self.port = free_port()
+        args = [sys.executable, "-m", "cardiolora", "serve", "--model", model, "--port", str(self.port), "--backend", backend]
+        for name, path in adapters.items():
+            args += ["--adapter", f"{name}={path}"]
+        # A file, not a pipe: nobody reads the server's warnings while it runs, and a full pipe would block it.
+        self.log = tempfile.NamedTemporaryFile("w+", suffix=".log", delete=False)
+        self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=self.log, text=True)
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def wait(self, timeout: float = 600) -> None:
+        import httpx
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited: {Path(self.log.name).read_text()[-2000:]}")
+            try:
+                if httpx.get(self.url + "/health", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                time.sleep(0.5)
+        raise RuntimeError("server did not start")
+
+    def __enter__(self) -> Server:
+        self.wait()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=60)
+        if exc[0] is not None:
+            console.print(f"[red]server log:[/red] {Path(self.log.name).read_text()[-3000:]}")
+        Path(self.log.name).unlink(missing_ok=True)
+
+
+async def load(url: str, bodies: list, concurrency: int) -> tuple[float, list[int], list[dict]]:
+    """Send every body with ``concurrency`` clients; (seconds, status codes, json bodies)."""
+    import httpx
+
+    statuses: list[int] = [0] * len(bodies)
+    payloads: list[dict] = [{}] * len(bodies)
+    queue: asyncio.Queue = asyncio.Queue()
+    for item in enumerate(bodies):
+        queue.put_nowait(item)
+
+    async def worker(client) -> None:
+        while not queue.empty():
+            index, body = queue.get_nowait()
+            if isinstance(body, str | bytes):
+                response = await client.post(url + "/v1/embeddings", content=body, headers={"content-type": "application/json"})
+            else:
+                response = await client.post(url + "/v1/embeddings", json=body)
+            statuses[index] = response.status_code
+            try:
+                payloads[index] = response.json()
+            except ValueError:
+                payloads[index] = {}
+
+    async with httpx.AsyncClient(timeout=120) as client:
+        started = time.perf_counter()
+        await asyncio.gather(*[worker(client) for _ in range(concurrency)])
+        return time.perf_counter() - started, statuses, payloads
+
+
+def throughput(url: str, names: list[str], texts: list[str], requests: int, per_request: int, concurrency: int, seed: int = 0) -> float:
+    rng = random.Random(seed)
+    bodies = [{"model": rng.choice(names), "input": rng.sample(texts, per_request)} for _ in range(requests)]
+    asyncio.run(load(url, bodies[:concurrency], concurrency))  # warm-up
+    seconds, statuses, _ = asyncio.run(load(url, bodies, concurrency))
+    assert all(s == 200 for s in statuses), set(statuses)
+    return requests * per_request / seconds
+
+
+def separation_via(url: str, model: str) -> float:
+    from cardiolora.evaluation import load_eval_set
+    from cardiolora.evaluation.metrics import separation
+
+    eval_set = load_eval_set("cardiology")
+    sentences = eval_set.sentences()
+    vectors = {}
+    for start in range(0, len(sentences), 64):
+        chunk = sentences[start : start + 64]
+        _, statuses, payloads = asyncio.run(load(url, [{"model": model, "input": chunk}], 1))
+        for text, item in zip(chunk, payloads[0]["data"]):
+            vectors[text] = np.asarray(item["embedding"])
+    cos = {c: np.array([vectors[p.sentence1] @ vectors[p.sentence2] for p in eval_set.of_category(c)]) for c in ("similar", "different")}
+    return separation(cos["similar"], cos["different"])
+
+
+def malformed_mix(names: list[str], texts: list[str], total: int, seed: int = 0) -> tuple[list, list[bool]]:
+    rng = random.Random(seed)
+    bad = ["{not json", "[]", '{"input": "x"}', {"model": "nope", "input": "x"}, {"model": names[0], "input": []},
+           {"model": names[0], "input": ["", "x"]}, {"model": names[0], "input": "x", "dimensions": -3},
+           {"model": names[0], "input": ["x"] * 1000}, {"model": names[0], "input": [1, 2, 3]}]  # fmt: skip
+    bodies, good = [], []
+    for _ in range(total):
+        if rng.random() < 0.25:
+            bodies.append(rng.choice(bad))
+            good.append(False)
+        else:
+            bodies.append({"model": rng.choice(names), "input": rng.sample(texts, 2)})
+            good.append(True)
+    return bodies, good
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="minilm")
+    parser.add_argument("--adapter", type=Path, help="A trained adapter for the separation check (default: the base model).")
+    parser.add_argument("--requests", type=int, default=300)
+    parser.add_argument("--per-request", type=int, default=4)
+    parser.add_argument("--concurrency", type=int, default=16)
+    args = parser.parse_args()
+    from cardiolora.evaluation import load_eval_set
+
+    texts = load_eval_set("cardiology").sentences()
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        console.print("making 8 random adapters")
+        adapters = random_adapters(args.model, 8, Path(tmp))
+        with Server(args.model, adapters, "torch") as server:
+            console.print("torch backend: 1 vs 8 adapters")
+            one = throughput(server.url, ["a0"], texts, args.requests, args.per_request, args.concurrency)
+            eight = throughput(server.url, list(adapters), texts, args.requests, args.per_request, args.concurrency)
+            rows.append(("throughput, 8 adapters / 1 adapter", f"{eight:.1f} / {one:.1f} texts/s", f"{eight / one:.2f}x", ">= 0.9"))
+            console.print("1,000 requests with malformed ones mixed in")
+            bodies, good = malformed_mix(list(adapters), texts, 1000)
+            _, statuses, _ = asyncio.run(load(server.url, bodies, args.concurrency))
+            good_errors = sum(1 for s, g in zip(statuses, good) if g and s != 200)
+            server_errors = sum(1 for s in statuses if s >= 500)
+            bad_ok = sum(1 for s, g in zip(statuses, good) if not g and s == 200)
+            rows.append(("errors on good requests / 5xx / malformed accepted", f"{good_errors} / {server_errors} / {bad_ok} of {len(bodies)} ({good.count(False)} malformed)", "", "0 / 0 / 0"))
+        target = {"cardio": args.adapter} if args.adapter else {}
+        name = "cardio" if args.adapter else args.model
+        results = {}
+        for backend in ("torch", "onnx-int8"):
+            console.print(f"{backend} backend: throughput and separation ({name})")
+            with Server(args.model, target, backend) as server:
+                results[backend] = (
+                    throughput(server.url, [name], texts, args.requests, args.per_request, args.concurrency),
+                    separation_via(server.url, name),
+                )
+        (torch_rate, torch_sep), (int8_rate, int8_sep) = results["torch"], results["onnx-int8"]
+        rows.append(("emb/s, onnx-int8 / torch", f"{int8_rate:.1f} / {torch_rate:.1f}", f"{int8_rate / torch_rate:.2f}x", ">= 2x"))
+        rows.append(("separation, onnx-int8 - torch", f"{int8_sep:.4f} - {torch_sep:.4f}", f"{int8_sep - torch_sep:+.4f}", "|d| <= 0.01"))
+    table = Table(title=f"serve_load: {args.model}, {args.requests} requests x {args.per_request} texts, {args.concurrency} clients")
+    for column in ("measure", "values", "ratio / change", "aim"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)
+
+
+if __name__ == "__main__":
+    main()
