@@ -176,3 +176,16 @@ def test_token_counting_uses_its_own_tokenizer(pool):
     assert pool.count_tokens("mitral valve stenosis") > 3
     assert pool._counter is not pool.model.tokenizer
     assert pool.count_tokens("mitral valve stenosis") == len(pool.model.tokenizer("mitral valve stenosis")["input_ids"])
+
+
+def test_mixed_adapter_batches_equal_per_adapter_encoding(pool):
+    names = [pool.base_name, "alpha", "beta", "alpha", pool.base_name, "beta"] * 3
+    texts = [f"{t} {i}" for i, t in enumerate(TEXTS * 6)]
+    mixed = pool.encode_mixed(texts, names)
+    for name in set(names):
+        index = [i for i, n in enumerate(names) if n == name]
+        alone = pool.encode([texts[i] for i in index], name)
+        assert (mixed[index] * alone).sum(1).min() >= 0.9999, name
+    # The adapters differ enough for the check above to mean something.
+    alpha, beta = pool.encode(texts[:6], "alpha"), pool.encode(texts[:6], "beta")
+    assert (alpha * beta).sum(1).min() < 0.999

@@ -101,6 +101,7 @@ def create_app(backend, settings: ServeSettings | None = None) -> FastAPI:
     batcher = MicroBatcher(
         backend.encode, window_ms=settings.window_ms, max_batch=settings.max_batch,
         on_batch=lambda texts, groups, seconds: (metrics["batch"].observe(texts), metrics["groups"].observe(groups)),
+        encode_mixed=getattr(backend, "encode_mixed", None),
     )  # fmt: skip
     created = int(time.time())
 

@@ -28,8 +28,10 @@ class MicroBatcher:
     def __init__(
         self, encode: Callable[[list[str], str], np.ndarray], *, window_ms: float = 5.0, max_batch: int = 64,
         on_batch: Callable[[int, int, float], None] | None = None,
+        encode_mixed: Callable[[list[str], list[str]], np.ndarray] | None = None,
     ) -> None:  # fmt: skip
         self.encode = encode
+        self.encode_mixed = encode_mixed
         self.window = window_ms / 1000.0
         self.max_batch = max_batch
         self.on_batch = on_batch or (lambda texts, groups, seconds: None)
@@ -87,11 +89,31 @@ class MicroBatcher:
             if item is not None:
                 await self._encode_batch([item], loop)
 
+    async def _encode_together(self, batch: list[_Item], loop) -> None:
+        texts = [t for item in batch for t in item.texts]
+        names = [item.name for item in batch for _ in item.texts]
+        try:
+            vectors = await loop.run_in_executor(self.executor, self.encode_mixed, texts, names)
+        except Exception:  # noqa: BLE001 - one bad model (say, unloaded meanwhile): serve the others apart
+            for name in dict.fromkeys(item.name for item in batch):
+                await self._encode_batch([item for item in batch if item.name == name], loop)
+            return
+        offset = 0
+        for item in batch:
+            if not item.future.done():
+                item.future.set_result(vectors[offset : offset + len(item.texts)])
+            offset += len(item.texts)
+
     async def _encode_batch(self, batch: list[_Item], loop) -> None:
         groups: dict[str, list[_Item]] = defaultdict(list)
         for item in batch:
             groups[item.name].append(item)
         started = time.perf_counter()
+        if self.encode_mixed is not None and len(groups) > 1:
+            # One forward pass for every model of the batch (rows carry their adapter).
+            await self._encode_together(batch, loop)
+            self.on_batch(sum(len(i.texts) for i in batch), len(groups), time.perf_counter() - started)
+            return
         for name, items in groups.items():
             texts = [t for item in items for t in item.texts]
             try:
