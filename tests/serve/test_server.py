@@ -189,3 +189,35 @@ def test_mixed_adapter_batches_equal_per_adapter_encoding(pool):
     # The adapters differ enough for the check above to mean something.
     alpha, beta = pool.encode(texts[:6], "alpha"), pool.encode(texts[:6], "beta")
     assert (alpha * beta).sum(1).min() < 0.999
+
+
+def test_graceful_shutdown_finishes_requests_in_flight(pool):
+    import threading
+    import time
+
+    import httpx
+    import uvicorn
+
+    from tests.serve.conftest import free_port
+
+    port = free_port()
+    # A long batching window keeps the request queued while the shutdown begins.
+    server = uvicorn.Server(uvicorn.Config(create_app(pool, ServeSettings(window_ms=800)), host="127.0.0.1", port=port,
+                                           log_level="warning", timeout_graceful_shutdown=30))  # fmt: skip
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+    result = {}
+
+    def call():
+        result["response"] = httpx.post(f"http://127.0.0.1:{port}/v1/embeddings", json={"model": "alpha", "input": TEXTS}, timeout=30)
+
+    client = threading.Thread(target=call)
+    client.start()
+    time.sleep(0.3)  # the request is in the batcher's window now
+    server.should_exit = True
+    client.join(timeout=30)
+    thread.join(timeout=30)
+    assert result["response"].status_code == 200
+    assert len(result["response"].json()["data"]) == len(TEXTS)
