@@ -20,6 +20,15 @@ class _Item:
     future: asyncio.Future
 
 
+def _deliver(items: list[_Item], vectors: np.ndarray) -> None:
+    """Hand each waiting request its rows of ``vectors`` (rows are in the items' order)."""
+    offset = 0
+    for item in items:
+        if not item.future.done():
+            item.future.set_result(vectors[offset : offset + len(item.texts)])
+        offset += len(item.texts)
+
+
 class MicroBatcher:
     """Collects requests for up to ``window_ms`` (or ``max_batch`` texts), then encodes each
     model's texts in one call. ``encode(texts, name)`` runs on a single thread: a torch model must
@@ -98,11 +107,7 @@ class MicroBatcher:
             for name in dict.fromkeys(item.name for item in batch):
                 await self._encode_batch([item for item in batch if item.name == name], loop)
             return
-        offset = 0
-        for item in batch:
-            if not item.future.done():
-                item.future.set_result(vectors[offset : offset + len(item.texts)])
-            offset += len(item.texts)
+        _deliver(batch, vectors)
 
     async def _encode_batch(self, batch: list[_Item], loop) -> None:
         groups: dict[str, list[_Item]] = defaultdict(list)
@@ -123,9 +128,5 @@ class MicroBatcher:
                     if not item.future.done():
                         item.future.set_exception(exc)
                 continue
-            offset = 0
-            for item in items:
-                if not item.future.done():
-                    item.future.set_result(vectors[offset : offset + len(item.texts)])
-                offset += len(item.texts)
+            _deliver(items, vectors)
         self.on_batch(sum(len(i.texts) for i in batch), len(groups), time.perf_counter() - started)

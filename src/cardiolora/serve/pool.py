@@ -28,59 +28,6 @@ class EncodingBackend(Protocol):
 
     def names(self) -> list[str]: ...
 
-    def encode_mixed(self, texts: list[str], names: list[str], batch_size: int = 64) -> np.ndarray:
-        """Unit vectors for ``texts``, row i through the model ``names[i]``, in as few forward
-        passes as possible: PEFT's mixed-adapter LoRA forward (``adapter_names``) applies each row's
-        adapter inside every LoRA layer, so 8 adapters cost about what 1 does. PEFT exposes that
-        through ``PeftModel.forward`` only; sentence-transformers' modules hold a transformers model
-        with PEFT layers injected, so the same forward pre-hook PEFT registers is registered here.
-        Adapters that are not LoRA fall back to one call per model."""
-        import torch
-        from peft.tuners.lora import LoraLayer
-
-        for name in set(names):
-            if name != self.base_name and name not in self.adapters:
-                raise AdapterNotFound(f"unknown model {name!r}")
-        lora_layers = [m for m in self.model.modules() if isinstance(m, LoraLayer)]
-        if len(set(names)) == 1 or not lora_layers or not self._all_lora():
-            return self._encode_grouped(texts, names)
-        rows = ["__base__" if n == self.base_name else n for n in names]
-        prompt = self.embedder.spec.prompt_for("similarity") or None
-        order = np.argsort([-len(t) for t in texts], kind="stable")
-        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
-        with self.lock, torch.inference_mode():
-            self.model.enable_adapters()
-            for start in range(0, len(texts), batch_size):
-                chunk = order[start : start + batch_size]
-                features = self.model.preprocess([texts[i] for i in chunk], prompt=prompt)
-                features = {k: v.to(self.model.device) if hasattr(v, "to") else v for k, v in features.items()}
-                chunk_names = [rows[i] for i in chunk]
-                handles = [
-                    layer.register_forward_pre_hook(
-                        lambda module, args, kwargs, chunk_names=chunk_names: (args, {**kwargs, "adapter_names": chunk_names}),
-                        with_kwargs=True,
-                    )
-                    for layer in lora_layers
-                ]  # fmt: skip
-                try:
-                    vectors = self.model(features)["sentence_embedding"]
-                finally:
-                    for handle in handles:
-                        handle.remove()
-                out[chunk] = vectors.float().cpu().numpy()
-        return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
-
-    def _all_lora(self) -> bool:
-        configs = getattr(self.model[0].auto_model, "peft_config", {}) or {}
-        return all(type(c).__name__ == "LoraConfig" and not getattr(c, "use_dora", False) for c in configs.values())
-
-    def _encode_grouped(self, texts: list[str], names: list[str]) -> np.ndarray:
-        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
-        for name in dict.fromkeys(names):
-            index = [i for i, n in enumerate(names) if n == name]
-            out[index] = self.encode([texts[i] for i in index], name)
-        return out
-
     def encode(self, texts: list[str], name: str) -> np.ndarray: ...
 
     def count_tokens(self, text: str) -> int: ...
