@@ -38,3 +38,31 @@ def test_category_mask_keeps_hard_negatives_and_is_symmetric_when_asked():
     assert with_negatives.item() > 0  # the hard negatives still count
     symmetric = CategoryMaskedInfoNCELoss(model=None, scale=20.0, symmetric=True)
     assert symmetric.compute_loss_from_embeddings([anchor, positive], labels).item() == 0.0
+
+
+def test_target_cosine_loss_takes_per_row_positive_targets():
+    from cardiolora.training.losses import TargetCosineLoss
+
+    anchor = _unit([[1, 0], [0, 1]])
+    positive = _unit([[1, 0], [0.6, 0.8]])  # cosines 1.0 and 0.8
+    loss = TargetCosineLoss(model=None, positive_target=0.8, negative_target=0.1)
+    constant = loss.compute_loss_from_embeddings([anchor, positive], None)
+    graded = loss.compute_loss_from_embeddings([anchor, positive], torch.tensor([[0.0, 1.0], [1.0, 0.8]]))
+    assert constant.item() > 0.01
+    assert graded.item() < 1e-10  # both rows sit exactly on their own targets
+
+
+def test_training_with_relation_targets_and_category_mask(tiny_config, tiny_pairs, tmp_path):
+    import json
+
+    from cardiolora.training import train
+
+    rows = [json.loads(line) for line in tiny_pairs.read_text().splitlines()]
+    for i, row in enumerate(rows):
+        row["category"] = ["valvular", "pericardial"][i % 2]
+        row["relation"] = ["sibling", "category"][i % 3 == 0]
+    data = tmp_path / "graded.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    config = tiny_config(data=str(data), loss={"relation_targets": {"category": 0.5}, "mask_same_category": True})
+    result = train(config, log=lambda *_: None)
+    assert (result.adapter_dir / "adapter_model.safetensors").exists()

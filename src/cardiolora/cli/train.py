@@ -7,7 +7,23 @@ from typing import Annotated
 
 import typer
 
+from cardiolora.errors import CardioloraError
 from cardiolora.cli.common import app, console, quiet_libraries, user_errors
+
+
+def _parse_relation_targets(items: list[str] | None) -> dict[str, float] | None:
+    if not items:
+        return None
+    targets = {}
+    for item in items:
+        relation, sep, value = item.partition("=")
+        try:
+            targets[relation] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep or not relation:
+            raise CardioloraError(f"--relation-target takes RELATION=COSINE, got {item!r}")
+    return targets
 
 
 @app.command()
@@ -31,6 +47,10 @@ def train(
     symmetric: Annotated[bool | None, typer.Option("--symmetric/--no-symmetric")] = None,
     cosine_weight: Annotated[float | None, typer.Option("--cosine-weight")] = None,
     mini_batch_size: Annotated[int | None, typer.Option("--mini-batch-size", help="GradCache mini-batch.")] = None,
+    relation_targets: Annotated[
+        list[str] | None,
+        typer.Option("--relation-target", help="RELATION=COSINE: graded positive target of the absolute term; repeatable."),
+    ] = None,
     mask_same_category: Annotated[
         bool | None,
         typer.Option("--mask-same-category/--no-mask-same-category", help="Keep same-category rows out of InfoNCE's in-batch negatives."),
@@ -69,7 +89,8 @@ def train(
         "report_to": [] if report_to == ["none"] else report_to,
         "peft": {"method": peft_method, "r": rank, "alpha": alpha, "dropout": dropout, "target_modules": target_modules},
         "loss": {"name": loss, "temperature": temperature, "symmetric": symmetric, "cosine_weight": cosine_weight,
-                 "mini_batch_size": mini_batch_size, "mask_same_category": mask_same_category},
+                 "mini_batch_size": mini_batch_size, "mask_same_category": mask_same_category,
+                 "relation_targets": _parse_relation_targets(relation_targets)},
     }  # fmt: skip
     config = build_config(merge_overrides(base, flags), source=str(config_file) if config_file else "command line")
     quiet_libraries()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -43,6 +43,8 @@ class LossSettings(_Strict):
       only ranks inside a batch; the separation score measures absolute cosines.
       ``mask_same_category`` keeps in-batch rows of the anchor's clinical category out of its
       negatives (pairs carry the category; see :class:`~cardiolora.training.losses.CategoryMaskedInfoNCELoss`).
+      ``relation_targets`` grades the absolute term's positive target by the pair's relation, e.g.
+      ``{category = 0.5}``: two members of one category are related, not synonyms.
     - ``cached-infonce``: InfoNCE with GradCache, for effective batches far beyond memory.
     - ``triplet``: the study's ablation (Euclidean margin on anchor, positive, negative).
     - ``cosine``, ``cosent``, ``angle``: absolute or rank-of-cosine objectives on labelled pairs
@@ -56,6 +58,7 @@ class LossSettings(_Strict):
     positive_target: float = Field(0.8, ge=-1.0, le=1.0)
     negative_target: float = Field(0.1, ge=-1.0, le=1.0)
     mask_same_category: bool = False
+    relation_targets: dict[str, Annotated[float, Field(ge=-1.0, le=1.0)]] = Field(default_factory=dict)
     mini_batch_size: int = Field(32, ge=1)
     triplet_margin: float = Field(0.5, gt=0.0)
 

@@ -34,6 +34,9 @@ class TargetCosineLoss(nn.Module):
             lefts.append(anchor)
             rights.append(column)
             targets.append(torch.full((len(anchor),), target, device=anchor.device))
+        if labels is not None and labels.dim() == 2:
+            # Per-row positive targets (graded relations), see ``row_labels`` in the trainer.
+            targets[0] = labels[:, 1].to(anchor.device, dtype=anchor.dtype)
         return self.mse.compute_loss_from_embeddings([torch.cat(lefts), torch.cat(rights)], torch.cat(targets))
 
     def forward(self, sentence_features, labels=None) -> Tensor:
@@ -63,7 +66,7 @@ class CategoryMaskedInfoNCELoss(nn.Module):
         size = len(anchor)
         same = torch.zeros((size, size), dtype=torch.bool, device=anchor.device)
         if labels is not None:
-            labels = labels.to(anchor.device)
+            labels = (labels[:, 0] if labels.dim() == 2 else labels).to(anchor.device).long()
             known = labels >= 0
             same = (labels[:, None] == labels[None, :]) & known[:, None] & known[None, :]
             same.fill_diagonal_(False)

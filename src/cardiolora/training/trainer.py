@@ -135,9 +135,13 @@ def _dataset(pairs: list[PairRecord], config: TrainConfig):
     columns = {"anchor": [p.anchor for p in pairs], "positive": [p.positive for p in pairs]}
     if config.loss.name == "triplet" or any(p.negative for p in pairs):
         columns["negative"] = [negative_of(p) for p in pairs]
-    if config.loss.mask_same_category:
+    if config.loss.mask_same_category or config.loss.relation_targets:
+        # One label per row: [category id (-1: none), the row's positive cosine target].
         ids = {name: i for i, name in enumerate(sorted({p.category for p in pairs if p.category}))}
-        columns["label"] = [ids.get(p.category, -1) for p in pairs]
+        targets = config.loss.relation_targets
+        columns["label"] = [
+            [float(ids.get(p.category, -1)), targets.get(p.relation, config.loss.positive_target)] for p in pairs
+        ]
     return Dataset.from_dict(columns)
 
 
