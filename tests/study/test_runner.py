@@ -46,7 +46,8 @@ def test_a_study_runs_every_step_and_reports_everything(tiny_study):
     html = (study_dir / "report.html").read_text()
     assert html.count("data:image/png;base64,") == len(FIGURES)
     assert not re.search(r'src="(?!data:)', html), "the HTML must not reference external files"
-    rows = list(csv.DictReader(open(study_dir / "results.csv")))
+    with open(study_dir / "results.csv") as handle:
+        rows = list(csv.DictReader(handle))
     assert [r["kind"] for r in rows].count("model") == 2 and [r["kind"] for r in rows].count("ablation") == 4
     assert all(r["separation"] for r in rows)
     # Re-running does nothing but the report.

@@ -14,9 +14,9 @@ from cardiolora.cli.common import (
     ModelOption,
     PrecisionOption,
     TrustOption,
-    quiet_libraries,
     app,
     console,
+    quiet_libraries,
     user_errors,
 )
 from cardiolora.errors import CardioloraError, InputError

@@ -9,7 +9,15 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from cardiolora.cli.common import AdapterOption, ModelOption, TrustOption, app, console, quiet_libraries, user_errors
+from cardiolora.cli.common import (
+    AdapterOption,
+    ModelOption,
+    TrustOption,
+    app,
+    console,
+    quiet_libraries,
+    user_errors,
+)
 from cardiolora.errors import CardioloraError
 
 index_app = typer.Typer(help="Semantic search indexes (FAISS, embedded; no server).", no_args_is_help=True)
@@ -89,7 +97,13 @@ def evaluate_retrieval_command(
     """Recall@k, MRR and nDCG@k: an index against query/relevant pairs, or a model on an
     evaluation set turned into a retrieval task."""
     from cardiolora.io import write_json_atomic
-    from cardiolora.serve.search import SearchIndex, build_index, eval_set_retrieval, evaluate_retrieval, read_queries
+    from cardiolora.serve.search import (
+        SearchIndex,
+        build_index,
+        eval_set_retrieval,
+        evaluate_retrieval,
+        read_queries,
+    )
 
     ks = sorted(set(ks or [1, 5, 10]))
     if min(ks) < 1:

@@ -7,8 +7,8 @@ from typing import Annotated
 
 import typer
 
-from cardiolora.errors import CardioloraError
 from cardiolora.cli.common import app, console, quiet_libraries, user_errors
+from cardiolora.errors import CardioloraError
 
 
 def _parse_relation_targets(items: list[str] | None) -> dict[str, float] | None:
@@ -75,7 +75,8 @@ def train(
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a finished run.")] = False,
 ) -> None:
     """Adapt a model to cardiology with a PEFT adapter and a contrastive objective."""
-    from cardiolora.training import build_config, train as run_training
+    from cardiolora.training import build_config
+    from cardiolora.training import train as run_training
     from cardiolora.training.config import load_toml, merge_overrides
 
     base = load_toml(config_file) if config_file else {}

@@ -103,7 +103,7 @@ class MicroBatcher:
         names = [item.name for item in batch for _ in item.texts]
         try:
             vectors = await loop.run_in_executor(self.executor, self.encode_mixed, texts, names)
-        except Exception:  # noqa: BLE001 - one bad model (say, unloaded meanwhile): serve the others apart
+        except Exception:
             for name in dict.fromkeys(item.name for item in batch):
                 await self._encode_batch([item for item in batch if item.name == name], loop)
             return
@@ -123,7 +123,7 @@ class MicroBatcher:
             texts = [t for item in items for t in item.texts]
             try:
                 vectors = await loop.run_in_executor(self.executor, self.encode, texts, name)
-            except Exception as exc:  # noqa: BLE001 - handed to each waiting request
+            except Exception as exc:
                 for item in items:
                     if not item.future.done():
                         item.future.set_exception(exc)

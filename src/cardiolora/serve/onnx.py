@@ -173,7 +173,7 @@ class OnnxPool:
 
 def check_onnx_available() -> None:
     try:
-        import onnx  # noqa: F401
-        import onnxruntime  # noqa: F401
+        import onnx
+        import onnxruntime
     except ImportError as exc:  # pragma: no cover - both are dependencies
         raise CardioloraError(f"the ONNX backends need onnx and onnxruntime ({exc})") from None

@@ -77,8 +77,7 @@ def build_index(embedder, corpus: list[dict[str, Any]], out: str | Path, *, kind
     with atomic_directory(out) as tmp:
         faiss.write_index(index, str(tmp / "index.faiss"))
         with open(tmp / "meta.jsonl", "w") as handle:
-            for row in corpus:
-                handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+            handle.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in corpus)
         described = embedder.describe()
         (tmp / "index.json").write_text(json.dumps({
             "schema": "cardiolora.index/1", "kind": kind, "count": len(corpus), "dimension": int(vectors.shape[1]),
@@ -106,7 +105,8 @@ class SearchIndex:
         if not (path / "index.json").exists() or not (path / "index.faiss").exists():
             raise CardioloraError(f"{path} is not a cardiolora index directory (no index.json / index.faiss)")
         info = json.loads((path / "index.json").read_text())
-        rows = [json.loads(line) for line in open(path / "meta.jsonl")]
+        with open(path / "meta.jsonl") as handle:
+            rows = [json.loads(line) for line in handle]
         if embedder is None:
             from cardiolora.embedding import Embedder
 
