@@ -22,7 +22,6 @@ from pathlib import Path
 import numpy as np
 
 from cardiolora.embedding import check_adapter_dir
-from cardiolora.errors import CardioloraError
 from cardiolora.io import atomic_directory, sha256_file
 from cardiolora.serve.pool import AdapterNotFound
 
@@ -169,11 +168,3 @@ class OnnxPool:
             out[chunk] = self.sessions[name].run(["embedding"], feeds)[0]
         norms = np.linalg.norm(out, axis=1, keepdims=True)
         return out / np.maximum(norms, 1e-12)
-
-
-def check_onnx_available() -> None:
-    try:
-        import onnx
-        import onnxruntime
-    except ImportError as exc:  # pragma: no cover - both are dependencies
-        raise CardioloraError(f"the ONNX backends need onnx and onnxruntime ({exc})") from None

@@ -27,9 +27,6 @@ from cardiolora.errors import CardioloraError, ModelNotAvailableError
 from cardiolora.io import write_json_atomic
 from cardiolora.study.config import StudyConfig, ablation_cells, slug, train_config_for
 
-STEP_KINDS = ("data", "zero-shot", "train", "adapted", "bench")
-
-
 @dataclass
 class Step:
     """One unit of work; finished when ``output`` exists."""
