@@ -51,12 +51,11 @@ def study_run(
         table = Table(title=f"study {config.name!r} -> {study_dir}")
         for column in ("model", "available", "source or reason"):
             table.add_column(column)
-        from cardiolora.models import resolve_model
-        from cardiolora.study.runner import availability
-
-        for name, why in availability(config).items():
+        names = [m.name for m in config.models] + ([config.ablation.model] if config.ablation else [])
+        for name in dict.fromkeys(names):
+            why = plan.unavailable.get(name)
             # The first sentence says what is missing; `cardiolora models list` has the rest.
-            table.add_row(name, "no" if why else "yes", why.split(". ")[0] if why else resolve_model(name).source)
+            table.add_row(name, "no" if why else "yes", why.split(". ")[0] if why else plan.sources[name])
         console.print(table)
         steps = Table(title="plan")
         steps.add_column("step")

@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from cardiolora.errors import CardioloraError
 from cardiolora.serve.batcher import MicroBatcher
-from cardiolora.serve.pool import AdapterNotFound
+from cardiolora.serve.pool import AdapterNotFound, EncodingBackend
 
 
 @dataclass
@@ -93,8 +93,8 @@ async def _json_body(request: Request, schema: type[BaseModel]):
         raise APIError(400, f"invalid field {param!r}: {first['msg']}", param=param) from None
 
 
-def create_app(backend, settings: ServeSettings | None = None) -> FastAPI:
-    """The FastAPI application serving ``backend`` (an :class:`AdapterPool` or an ONNX backend)."""
+def create_app(backend: EncodingBackend, settings: ServeSettings | None = None) -> FastAPI:
+    """The FastAPI application serving ``backend`` (an :class:`AdapterPool` or an :class:`OnnxPool`)."""
     settings = settings or ServeSettings()
     registry, metrics = _metrics()
     metrics["models"].set(len(backend.names()))

@@ -54,6 +54,7 @@ class Plan:
     study_dir: Path
     steps: list[Step]
     unavailable: dict[str, str]
+    sources: dict[str, str] = field(default_factory=dict)  # available model -> where its weights are
 
     @property
     def pending(self) -> list[Step]:
@@ -68,18 +69,17 @@ def model_dir(study_dir: Path, model: str) -> Path:
     return study_dir / "models" / slug(model)
 
 
-def availability(config: StudyConfig) -> dict[str, str | None]:
-    """Model name -> None when its weights are here, else why not."""
+def availability(config: StudyConfig) -> dict[str, tuple[str | None, str | None]]:
+    """Model name -> (where its weights are, None) when they are here, else (None, why not)."""
     from cardiolora.models import resolve_model
 
     names = [m.name for m in config.models] + ([config.ablation.model] if config.ablation else [])
-    status: dict[str, str | None] = {}
+    status: dict[str, tuple[str | None, str | None]] = {}
     for name in dict.fromkeys(names):
         try:
-            resolve_model(name)
-            status[name] = None
+            status[name] = (str(resolve_model(name).source), None)
         except ModelNotAvailableError as exc:
-            status[name] = str(exc)
+            status[name] = (None, str(exc))
     return status
 
 
@@ -87,7 +87,8 @@ def plan_study(config: StudyConfig, study_dir: Path, only: list[str] | None = No
     """Every step of the study in execution order; ``only`` keeps the steps of those model names
     (``ablation`` for the grid)."""
     status = availability(config)
-    unavailable = {name: why for name, why in status.items() if why}
+    unavailable = {name: why for name, (_, why) in status.items() if why}
+    sources = {name: source for name, (source, _) in status.items() if source}
     known = set(status) | {"ablation"}
     for name in only or []:
         if name not in known:
@@ -115,7 +116,7 @@ def plan_study(config: StudyConfig, study_dir: Path, only: list[str] | None = No
             root = study_dir / "ablation" / cell
             steps.append(Step("train", ablation.model, root / "train", cell, overrides))
             steps.append(Step("adapted", ablation.model, root / "adapted.json", cell, overrides))
-    return Plan(config, study_dir, steps, unavailable)
+    return Plan(config, study_dir, steps, unavailable, sources)
 
 
 def _check_same_study(config: StudyConfig, study_dir: Path) -> None:
@@ -197,12 +198,14 @@ class StudyRunner:
         from cardiolora.embedding import Embedder
         from cardiolora.evaluation import evaluate_embedder, load_eval_set
 
-        entry = next((m for m in self.config.models if m.name == step.model), None)
-        embedder = Embedder.load(step.model, adapter=adapter, trust_remote_code=bool(entry and entry.trust_remote_code))
+        embedder = Embedder.load(step.model, adapter=adapter, trust_remote_code=self._trust_remote_code(step.model))
         sets = [load_eval_set(name) for name in self.config.evaluation.all_sets]
         report = evaluate_embedder(embedder, sets, n_resamples=self.config.evaluation.resamples, seed=self.config.seed)
         report.command = f"cardiolora study run ({self.config.name}): {step.label}"
         report.save(step.output)
+
+    def _trust_remote_code(self, model: str) -> bool:
+        return any(m.trust_remote_code for m in self.config.models if m.name == model)
 
     def _zero_shot(self, step: Step) -> None:
         self._evaluate(step, None)
@@ -231,7 +234,7 @@ class StudyRunner:
         settings = BenchSettings(
             iterations=bench.iterations, warmup=bench.warmup, batch_sizes=tuple(bench.batch_sizes),
             throughput_texts=max(bench.throughput_texts, max(bench.batch_sizes)),
-            trust_remote_code=any(m.trust_remote_code for m in self.config.models if m.name == step.model),
+            trust_remote_code=self._trust_remote_code(step.model),
         )  # fmt: skip
         result = run_benchmark(step.model, step.output.parent / "train" / "adapter", settings)
         write_json_atomic(step.output, result)
