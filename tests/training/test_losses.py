@@ -66,3 +66,39 @@ def test_training_with_relation_targets_and_category_mask(tiny_config, tiny_pair
     config = tiny_config(data=str(data), loss={"relation_targets": {"category": 0.5}, "mask_same_category": True})
     result = train(config, log=lambda *_: None)
     assert (result.adapter_dir / "adapter_model.safetensors").exists()
+
+
+def test_ranking_cosine_terms_order_pairs_without_an_absolute_level():
+    from cardiolora.training.losses import TargetCosineLoss
+
+    anchor = _unit([[1, 0], [0, 1]])
+    positive = _unit([[0.6, 0.8], [0.8, 0.6]])  # cosines 0.6 and 0.6: below the 0.8 target
+    negative = _unit([[0, 1], [1, 0]])  # cosines 0.0 and 0.0: below the 0.1 target
+    loss = TargetCosineLoss(model=None, positive_target=0.8, negative_target=0.1, scoring="cosent")
+    ordered = loss.compute_loss_from_embeddings([anchor, positive, negative]).item()
+    swapped = loss.compute_loss_from_embeddings([anchor, negative, positive]).item()
+    # Every positive out-scores every negative by 0.6: little loss, though no cosine is on target.
+    assert ordered < 0.01 < swapped
+    mse = TargetCosineLoss(model=None, positive_target=0.8, negative_target=0.1, scoring="mse")
+    assert mse.compute_loss_from_embeddings([anchor, positive, negative]).item() > 0.02
+
+
+def test_graded_targets_order_ranking_terms():
+    from cardiolora.training.losses import TargetCosineLoss
+
+    anchor = _unit([[1, 0], [0, 1]])
+    positive = _unit([[0.9, 0.44], [0.6, 0.8]])  # cosines 0.9 (a synonym) and 0.8 (a category pair)
+    negative = _unit([[0, 1], [1, 0]])
+    loss = TargetCosineLoss(model=None, positive_target=0.8, negative_target=0.1, scoring="cosent")
+    right = loss.compute_loss_from_embeddings([anchor, positive, negative], torch.tensor([[0.0, 0.8], [1.0, 0.5]]))
+    wrong = loss.compute_loss_from_embeddings([anchor, positive, negative], torch.tensor([[0.0, 0.5], [1.0, 0.8]]))
+    assert right.item() < wrong.item()  # the category pair (0.5) should score below the synonym (0.8)
+
+
+def test_training_with_a_cosent_term(tiny_config, tiny_pairs):
+    from cardiolora.training import train
+
+    config = tiny_config(data=str(tiny_pairs), loss={"cosine_term": "cosent", "cosine_weight": 1.0})
+    result = train(config, log=lambda *_: None)
+    assert (result.adapter_dir / "adapter_model.safetensors").exists()
+    assert result.metrics["training"]["global_step"] > 0

@@ -46,6 +46,9 @@ def train(
     temperature: Annotated[float | None, typer.Option("--temperature")] = None,
     symmetric: Annotated[bool | None, typer.Option("--symmetric/--no-symmetric")] = None,
     cosine_weight: Annotated[float | None, typer.Option("--cosine-weight")] = None,
+    cosine_term: Annotated[
+        str | None, typer.Option("--cosine-term", help="mse, cosent or angle: how the cosine-target term scores pairs."),
+    ] = None,
     mini_batch_size: Annotated[int | None, typer.Option("--mini-batch-size", help="GradCache mini-batch.")] = None,
     relation_targets: Annotated[
         list[str] | None,
@@ -90,7 +93,7 @@ def train(
         "report_to": [] if report_to == ["none"] else report_to,
         "peft": {"method": peft_method, "r": rank, "alpha": alpha, "dropout": dropout, "target_modules": target_modules},
         "loss": {"name": loss, "temperature": temperature, "symmetric": symmetric, "cosine_weight": cosine_weight,
-                 "mini_batch_size": mini_batch_size, "mask_same_category": mask_same_category,
+                 "cosine_term": cosine_term, "mini_batch_size": mini_batch_size, "mask_same_category": mask_same_category,
                  "relation_targets": _parse_relation_targets(relation_targets)},
     }  # fmt: skip
     config = build_config(merge_overrides(base, flags), source=str(config_file) if config_file else "command line")

@@ -45,6 +45,9 @@ class LossSettings(_Strict):
       negatives (pairs carry the category; see :class:`~cardiolora.training.losses.CategoryMaskedInfoNCELoss`).
       ``relation_targets`` grades the absolute term's positive target by the pair's relation, e.g.
       ``{category = 0.5}``: two members of one category are related, not synonyms.
+      ``cosine_term`` scores that term: ``mse`` (each cosine to its target) or ``cosent`` / ``angle``
+      (the targets only order the pairs: a higher-labelled pair must out-score a lower one anywhere
+      in the batch, which is what a difference of mean cosines rewards).
     - ``cached-infonce``: InfoNCE with GradCache, for effective batches far beyond memory.
     - ``triplet``: the study's ablation (Euclidean margin on anchor, positive, negative).
     - ``cosine``, ``cosent``, ``angle``: absolute or rank-of-cosine objectives on labelled pairs
@@ -55,6 +58,7 @@ class LossSettings(_Strict):
     temperature: float = Field(0.3, gt=0.0, le=1.0)
     symmetric: bool = False
     cosine_weight: float = Field(10.0, ge=0.0)
+    cosine_term: Literal["mse", "cosent", "angle"] = "mse"
     positive_target: float = Field(0.8, ge=-1.0, le=1.0)
     negative_target: float = Field(0.1, ge=-1.0, le=1.0)
     mask_same_category: bool = False

@@ -16,16 +16,29 @@ from cardiolora.training.config import LossSettings
 
 
 class TargetCosineLoss(nn.Module):
-    """Absolute cosine targets on (anchor, positive[, negative]) batches, as sentence-transformers'
-    CosineSimilarityLoss (MSE) over anchor-positive pairs at ``positive_target`` and anchor-negative
-    pairs at ``negative_target``."""
+    """Cosine targets on (anchor, positive[, negative]) batches: anchor-positive pairs labelled
+    ``positive_target`` (or the row's graded target), anchor-negative pairs ``negative_target``.
 
-    def __init__(self, model, positive_target: float, negative_target: float) -> None:
+    ``scoring`` picks how the labelled pairs are scored, each one of sentence-transformers' losses:
+    ``mse`` (CosineSimilarityLoss: each cosine pulled to its label, an absolute target) or
+    ``cosent`` / ``angle`` (CoSENTLoss / AnglELoss: every pair with a higher label must score above
+    every pair with a lower one, across the whole batch; no absolute level, so nothing caps the gap
+    between related and unrelated pairs at the two targets' distance).
+    """
+
+    def __init__(self, model, positive_target: float, negative_target: float, scoring: str = "mse") -> None:
         super().__init__()
         self.model = model
         self.positive_target = positive_target
         self.negative_target = negative_target
-        self.mse = losses.CosineSimilarityLoss(model)
+        if scoring == "mse":
+            self.mse = losses.CosineSimilarityLoss(model)
+        elif scoring == "cosent":
+            self.mse = losses.CoSENTLoss(model)
+        elif scoring == "angle":
+            self.mse = losses.AnglELoss(model)
+        else:
+            raise ValueError(f"unknown scoring {scoring!r}")
 
     def compute_loss_from_embeddings(self, embeddings: list[Tensor], labels: Tensor | None = None) -> Tensor:
         anchor, *others = embeddings
@@ -115,7 +128,7 @@ def build_loss(model, settings: LossSettings, *, distributed: bool = False) -> n
             )
         if settings.name == "infonce" or settings.cosine_weight == 0:
             return infonce
-        target = TargetCosineLoss(model, settings.positive_target, settings.negative_target)
+        target = TargetCosineLoss(model, settings.positive_target, settings.negative_target, settings.cosine_term)
         return WeightedSumLoss(model, [(infonce, 1.0), (target, settings.cosine_weight)])
     if settings.name == "cached-infonce":
         return losses.CachedMultipleNegativesRankingLoss(
