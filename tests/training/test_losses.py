@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import math
 
+import pytest
 import torch
 
 from cardiolora.training.losses import CategoryMaskedInfoNCELoss
@@ -95,10 +96,25 @@ def test_graded_targets_order_ranking_terms():
     assert right.item() < wrong.item()  # the category pair (0.5) should score below the synonym (0.8)
 
 
-def test_training_with_a_cosent_term(tiny_config, tiny_pairs):
+@pytest.mark.parametrize(
+    "loss", [{"cosine_term": "cosent", "cosine_weight": 1.0}, {"name": "triplet+cosine", "cosine_weight": 2.0}]
+)
+def test_training_with_a_combined_objective(tiny_config, tiny_pairs, loss):
     from cardiolora.training import train
 
-    config = tiny_config(data=str(tiny_pairs), loss={"cosine_term": "cosent", "cosine_weight": 1.0})
+    config = tiny_config(data=str(tiny_pairs), loss=loss)
     result = train(config, log=lambda *_: None)
     assert (result.adapter_dir / "adapter_model.safetensors").exists()
     assert result.metrics["training"]["global_step"] > 0
+
+
+def test_triplet_plus_cosine_is_a_weighted_sum_of_both():
+    from sentence_transformers.sentence_transformer import losses
+
+    from cardiolora.training.config import LossSettings
+    from cardiolora.training.losses import TargetCosineLoss, WeightedSumLoss, build_loss
+
+    combined = build_loss(None, LossSettings(name="triplet+cosine", cosine_weight=3.0))
+    assert isinstance(combined, WeightedSumLoss) and combined.weights == [1.0, 3.0]
+    assert isinstance(combined.parts[0], losses.TripletLoss) and isinstance(combined.parts[1], TargetCosineLoss)
+    assert isinstance(build_loss(None, LossSettings(name="triplet+cosine", cosine_weight=0.0)), losses.TripletLoss)

@@ -41,7 +41,7 @@ def train(
     target_modules: Annotated[list[str] | None, typer.Option("--target-module", help="Repeatable.")] = None,
     loss: Annotated[
         str | None,
-        typer.Option("--loss", help="infonce, infonce+cosine, cached-infonce, triplet, cosine, cosent or angle."),
+        typer.Option("--loss", help="infonce, infonce+cosine, cached-infonce, triplet, triplet+cosine, cosine, cosent or angle."),
     ] = None,
     temperature: Annotated[float | None, typer.Option("--temperature")] = None,
     symmetric: Annotated[bool | None, typer.Option("--symmetric/--no-symmetric")] = None,

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from cardiolora.errors import CardioloraError, InputError
 
 PeftMethod = Literal["lora", "dora", "ia3", "adalora"]
-LossName = Literal["infonce", "infonce+cosine", "cached-infonce", "triplet", "cosine", "cosent", "angle"]
+LossName = Literal["infonce", "infonce+cosine", "cached-infonce", "triplet", "triplet+cosine", "cosine", "cosent", "angle"]
 
 
 class _Strict(BaseModel):
@@ -50,6 +50,7 @@ class LossSettings(_Strict):
       in the batch, which is what a difference of mean cosines rewards).
     - ``cached-infonce``: InfoNCE with GradCache, for effective batches far beyond memory.
     - ``triplet``: the study's ablation (Euclidean margin on anchor, positive, negative).
+    - ``triplet+cosine``: triplet plus the same cosine-target term as ``infonce+cosine``.
     - ``cosine``, ``cosent``, ``angle``: absolute or rank-of-cosine objectives on labelled pairs
       (anchor-positive labelled ``positive_target``, anchor-negative ``negative_target``).
     """

@@ -116,6 +116,13 @@ def needs_labels(settings: LossSettings) -> bool:
     return settings.name in ("cosine", "cosent", "angle")
 
 
+def _plus_cosine_term(model, ranking: nn.Module, settings: LossSettings) -> nn.Module:
+    if settings.cosine_weight == 0:
+        return ranking
+    target = TargetCosineLoss(model, settings.positive_target, settings.negative_target, settings.cosine_term)
+    return WeightedSumLoss(model, [(ranking, 1.0), (target, settings.cosine_weight)])
+
+
 def build_loss(model, settings: LossSettings, *, distributed: bool = False) -> nn.Module:
     scale = 1.0 / settings.temperature
     directions = ("query_to_doc", "doc_to_query") if settings.symmetric else ("query_to_doc",)
@@ -126,17 +133,15 @@ def build_loss(model, settings: LossSettings, *, distributed: bool = False) -> n
             infonce = losses.MultipleNegativesRankingLoss(
                 model, scale=scale, directions=directions, gather_across_devices=distributed
             )
-        if settings.name == "infonce" or settings.cosine_weight == 0:
-            return infonce
-        target = TargetCosineLoss(model, settings.positive_target, settings.negative_target, settings.cosine_term)
-        return WeightedSumLoss(model, [(infonce, 1.0), (target, settings.cosine_weight)])
+        return infonce if settings.name == "infonce" else _plus_cosine_term(model, infonce, settings)
     if settings.name == "cached-infonce":
         return losses.CachedMultipleNegativesRankingLoss(
             model, scale=scale, mini_batch_size=settings.mini_batch_size, directions=directions,
             gather_across_devices=distributed,
         )  # fmt: skip
-    if settings.name == "triplet":
-        return losses.TripletLoss(model, triplet_margin=settings.triplet_margin)
+    if settings.name in ("triplet", "triplet+cosine"):
+        triplet = losses.TripletLoss(model, triplet_margin=settings.triplet_margin)
+        return triplet if settings.name == "triplet" else _plus_cosine_term(model, triplet, settings)
     if settings.name == "cosine":
         return losses.CosineSimilarityLoss(model)
     if settings.name == "cosent":

@@ -133,7 +133,7 @@ def _dataset(pairs: list[PairRecord], config: TrainConfig):
             score += [config.loss.positive_target, config.loss.negative_target]
         return Dataset.from_dict({"sentence1": left, "sentence2": right, "score": score})
     columns = {"anchor": [p.anchor for p in pairs], "positive": [p.positive for p in pairs]}
-    if config.loss.name == "triplet" or any(p.negative for p in pairs):
+    if config.loss.name.startswith("triplet") or any(p.negative for p in pairs):
         columns["negative"] = [negative_of(p) for p in pairs]
     if config.loss.mask_same_category or config.loss.relation_targets:
         # One label per row: [category id (-1: none), the row's positive cosine target].
