@@ -51,11 +51,9 @@ def study_run(
         table = Table(title=f"study {config.name!r} -> {study_dir}")
         for column in ("model", "available", "source or reason"):
             table.add_column(column)
-        names = [m.name for m in config.models] + ([config.ablation.model] if config.ablation else [])
-        for name in dict.fromkeys(names):
-            why = plan.unavailable.get(name)
+        for name, (source, why) in plan.availability.items():
             # The first sentence says what is missing; `cardiolora models list` has the rest.
-            table.add_row(name, "no" if why else "yes", why.split(". ")[0] if why else plan.sources[name])
+            table.add_row(name, "no" if why else "yes", why.split(". ")[0] if why else source)
         console.print(table)
         steps = Table(title="plan")
         steps.add_column("step")

@@ -53,8 +53,11 @@ class Plan:
     config: StudyConfig
     study_dir: Path
     steps: list[Step]
-    unavailable: dict[str, str]
-    sources: dict[str, str] = field(default_factory=dict)  # available model -> where its weights are
+    availability: dict[str, tuple[str | None, str | None]]  # see availability(); in config order
+
+    @property
+    def unavailable(self) -> dict[str, str]:
+        return {name: why for name, (_, why) in self.availability.items() if why}
 
     @property
     def pending(self) -> list[Step]:
@@ -87,8 +90,7 @@ def plan_study(config: StudyConfig, study_dir: Path, only: list[str] | None = No
     """Every step of the study in execution order; ``only`` keeps the steps of those model names
     (``ablation`` for the grid)."""
     status = availability(config)
-    unavailable = {name: why for name, (_, why) in status.items() if why}
-    sources = {name: source for name, (source, _) in status.items() if source}
+    unavailable = {name for name, (_, why) in status.items() if why}
     known = set(status) | {"ablation"}
     for name in only or []:
         if name not in known:
@@ -116,7 +118,7 @@ def plan_study(config: StudyConfig, study_dir: Path, only: list[str] | None = No
             root = study_dir / "ablation" / cell
             steps.append(Step("train", ablation.model, root / "train", cell, overrides))
             steps.append(Step("adapted", ablation.model, root / "adapted.json", cell, overrides))
-    return Plan(config, study_dir, steps, unavailable, sources)
+    return Plan(config, study_dir, steps, status)
 
 
 def _check_same_study(config: StudyConfig, study_dir: Path) -> None:

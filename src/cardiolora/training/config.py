@@ -45,9 +45,9 @@ class LossSettings(_Strict):
       negatives (pairs carry the category; see :class:`~cardiolora.training.losses.CategoryMaskedInfoNCELoss`).
       ``relation_targets`` grades the absolute term's positive target by the pair's relation, e.g.
       ``{category = 0.5}``: two members of one category are related, not synonyms.
-      ``cosine_term`` scores that term: ``mse`` (each cosine to its target) or ``cosent`` / ``angle``
-      (the targets only order the pairs: a higher-labelled pair must out-score a lower one anywhere
-      in the batch, which is what a difference of mean cosines rewards).
+      ``cosine_term`` scores that term: ``mse`` (each cosine to its target, the default) or
+      ``cosent`` / ``angle`` (the targets only order the pairs across the batch; beside InfoNCE they
+      let the space collapse to high cosines, docs/recipes.md row 20).
     - ``cached-infonce``: InfoNCE with GradCache, for effective batches far beyond memory.
     - ``triplet``: the study's ablation (Euclidean margin on anchor, positive, negative).
     - ``triplet+cosine``: triplet plus the same cosine-target term as ``infonce+cosine``.

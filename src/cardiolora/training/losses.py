@@ -22,8 +22,9 @@ class TargetCosineLoss(nn.Module):
     ``scoring`` picks how the labelled pairs are scored, each one of sentence-transformers' losses:
     ``mse`` (CosineSimilarityLoss: each cosine pulled to its label, an absolute target) or
     ``cosent`` / ``angle`` (CoSENTLoss / AnglELoss: every pair with a higher label must score above
-    every pair with a lower one, across the whole batch; no absolute level, so nothing caps the gap
-    between related and unrelated pairs at the two targets' distance).
+    every pair with a lower one, across the whole batch; no absolute level). Measured beside InfoNCE,
+    the ordering-only terms let the whole space collapse to high cosines (docs/recipes.md row 20):
+    the absolute ``mse`` term is what spreads it.
     """
 
     def __init__(self, model, positive_target: float, negative_target: float, scoring: str = "mse") -> None:
@@ -31,14 +32,10 @@ class TargetCosineLoss(nn.Module):
         self.model = model
         self.positive_target = positive_target
         self.negative_target = negative_target
-        if scoring == "mse":
-            self.mse = losses.CosineSimilarityLoss(model)
-        elif scoring == "cosent":
-            self.mse = losses.CoSENTLoss(model)
-        elif scoring == "angle":
-            self.mse = losses.AnglELoss(model)
-        else:
+        scorers = {"mse": losses.CosineSimilarityLoss, "cosent": losses.CoSENTLoss, "angle": losses.AnglELoss}
+        if scoring not in scorers:
             raise ValueError(f"unknown scoring {scoring!r}")
+        self.scorer = scorers[scoring](model)
 
     def compute_loss_from_embeddings(self, embeddings: list[Tensor], labels: Tensor | None = None) -> Tensor:
         anchor, *others = embeddings
@@ -50,7 +47,7 @@ class TargetCosineLoss(nn.Module):
         if labels is not None and labels.dim() == 2:
             # Per-row positive targets (graded relations), see ``row_labels`` in the trainer.
             targets[0] = labels[:, 1].to(anchor.device, dtype=anchor.dtype)
-        return self.mse.compute_loss_from_embeddings([torch.cat(lefts), torch.cat(rights)], torch.cat(targets))
+        return self.scorer.compute_loss_from_embeddings([torch.cat(lefts), torch.cat(rights)], torch.cat(targets))
 
     def forward(self, sentence_features, labels=None) -> Tensor:
         return self.compute_loss_from_embeddings(embed_columns(self.model, sentence_features), labels)
