@@ -118,8 +118,8 @@ def load_results(study_dir: str | Path) -> StudyResults:
         metrics = _read(cell_dir / "train" / "metrics.json")
         cells.append(AblationCell(cell_dir.name, _axes_of(_read(cell_dir / "train" / "config.json")), _by_set(adapted), (metrics or {}).get("training")))
     # Grid order (numeric ranks and fractions), not the directory names' string order (16 < 32 < 8).
-    cells.sort(key=lambda c: (not c.axes, tuple(str(c.axes.get(k, "")) if k in ("loss", "peft") else c.axes.get(k, 0)
-                                                for k in ("data_fraction", "rank", "loss", "peft")), c.name))
+    cells.sort(key=lambda c: (not c.axes, c.axes.get("data_fraction", 0), c.axes.get("rank", 0),
+                              c.axes.get("loss", ""), c.axes.get("peft", ""), c.name))
     return StudyResults(
         study_dir, config, models, cells, _read(study_dir / "unavailable.json") or {}, _read(study_dir / "versions.json") or {}
     )
