@@ -118,3 +118,61 @@ def test_triplet_plus_cosine_is_a_weighted_sum_of_both():
     assert isinstance(combined, WeightedSumLoss) and combined.weights == [1.0, 3.0]
     assert isinstance(combined.parts[0], losses.TripletLoss) and isinstance(combined.parts[1], TargetCosineLoss)
     assert isinstance(build_loss(None, LossSettings(name="triplet+cosine", cosine_weight=0.0)), losses.TripletLoss)
+
+
+def _tiny_adapted_model(model_dir):
+    from peft import LoraConfig
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(str(model_dir), device="cpu")
+    model.add_adapter(LoraConfig(r=4, lora_alpha=8, target_modules=["query", "value"]))
+    return model
+
+
+def test_preservation_term_is_zero_at_the_base_and_grows_with_drift(tiny_model_dir):
+    from cardiolora.training.losses import WeightedSumLoss
+
+    model = _tiny_adapted_model(tiny_model_dir("bert"))
+    features = [model.preprocess(["mitral valve stenosis", "aortic effusion"]) for _ in range(3)]
+    zero = torch.nn.Module()
+    zero.compute_loss_from_embeddings = lambda embeddings, labels: embeddings[0].sum() * 0
+    loss = WeightedSumLoss(model, [(zero, 1.0)], preserve_weight=1.0)
+    model.eval()  # no dropout in the adapted pass either
+    assert loss(features).item() == pytest.approx(0.0, abs=1e-5)  # LoRA's B starts at zero: adapted == base
+    assert not model.training
+    model.train()
+    lora = [p for name, p in model.named_parameters() if "lora_B" in name]
+    with torch.no_grad():
+        for p in lora:
+            p.normal_(0, 0.5)
+    drifted = loss(features)
+    assert drifted.item() > 1e-3
+    drifted.backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in lora)
+    assert model.training  # the base pass switched dropout off and back on
+
+
+def test_preservation_keeps_a_trained_model_nearer_its_base(tiny_config):
+    from cardiolora.embedding import Embedder
+    from cardiolora.training import train
+
+    texts = ["mitral valve stenosis", "pericardial effusion with chest pain", "the coronary valve regurgitation 3"]
+    drift = {}
+    for weight in (0.0, 50.0):
+        config = tiny_config(out=str(tiny_config().out) + f"-{weight}", max_steps=8, learning_rate=5e-3,
+                             loss={"preserve_weight": weight})  # fmt: skip
+        result = train(config, evaluate_zero_shot=False, log=lambda *_: None)
+        base = Embedder.load(config.model).encode(texts)
+        adapted = Embedder.load(config.model, adapter=result.adapter_dir).encode(texts)
+        drift[weight] = float((1 - (base * adapted).sum(axis=1)).mean())
+    assert drift[50.0] < drift[0.0]
+
+
+def test_preservation_needs_a_triplet_loss():
+    from pydantic import ValidationError
+
+    from cardiolora.training.config import LossSettings
+
+    with pytest.raises(ValidationError, match="preserve_weight"):
+        LossSettings(name="cached-infonce", preserve_weight=1.0)
+    assert LossSettings(name="triplet", preserve_weight=1.0).preserve_weight == 1.0

@@ -58,6 +58,10 @@ def train(
         bool | None,
         typer.Option("--mask-same-category/--no-mask-same-category", help="Keep same-category rows out of InfoNCE's in-batch negatives."),
     ] = None,
+    preserve_weight: Annotated[
+        float | None,
+        typer.Option("--preserve-weight", help="Weight of 1 - cos(adapted, base) on the anchors: keep what the base model knew."),
+    ] = None,
     epochs: Annotated[float | None, typer.Option("--epochs")] = None,
     max_steps: Annotated[int | None, typer.Option("--max-steps")] = None,
     batch_size: Annotated[int | None, typer.Option("--batch-size")] = None,
@@ -94,7 +98,7 @@ def train(
         "peft": {"method": peft_method, "r": rank, "alpha": alpha, "dropout": dropout, "target_modules": target_modules},
         "loss": {"name": loss, "temperature": temperature, "symmetric": symmetric, "cosine_weight": cosine_weight,
                  "cosine_term": cosine_term, "mini_batch_size": mini_batch_size, "mask_same_category": mask_same_category,
-                 "relation_targets": _parse_relation_targets(relation_targets)},
+                 "relation_targets": _parse_relation_targets(relation_targets), "preserve_weight": preserve_weight},
     }  # fmt: skip
     config = build_config(merge_overrides(base, flags), source=str(config_file) if config_file else "command line")
     quiet_libraries()

@@ -53,6 +53,10 @@ class LossSettings(_Strict):
     - ``triplet+cosine``: triplet plus the same cosine-target term as ``infonce+cosine``.
     - ``cosine``, ``cosent``, ``angle``: absolute or rank-of-cosine objectives on labelled pairs
       (anchor-positive labelled ``positive_target``, anchor-negative ``negative_target``).
+
+    ``preserve_weight`` (any loss over triplets) adds ``weight x (1 - cos(adapted, base))`` over the
+    batch's anchors, the base embedding taken with the adapter switched off: the pairs teach what
+    must move, the term keeps what the pretrained model knew about everything else.
     """
 
     name: LossName = "infonce+cosine"
@@ -66,11 +70,14 @@ class LossSettings(_Strict):
     relation_targets: dict[str, Annotated[float, Field(ge=-1.0, le=1.0)]] = Field(default_factory=dict)
     mini_batch_size: int = Field(32, ge=1)
     triplet_margin: float = Field(0.5, gt=0.0)
+    preserve_weight: float = Field(0.0, ge=0.0)
 
     @model_validator(mode="after")
     def _targets_ordered(self) -> LossSettings:
         if self.negative_target >= self.positive_target:
             raise ValueError("negative_target must be below positive_target")
+        if self.preserve_weight and self.name not in ("infonce", "infonce+cosine", "triplet", "triplet+cosine"):
+            raise ValueError(f"preserve_weight needs one of infonce, infonce+cosine, triplet, triplet+cosine, not {self.name}")
         return self
 
 

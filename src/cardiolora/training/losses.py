@@ -94,18 +94,45 @@ class CategoryMaskedInfoNCELoss(nn.Module):
         return self.compute_loss_from_embeddings(embed_columns(self.model, sentence_features), labels)
 
 
-class WeightedSumLoss(nn.Module):
-    """``sum(weight * loss)`` over one batch, each column embedded once and shared by every loss."""
+def base_embeddings(model, features: dict[str, Tensor]) -> Tensor:
+    """Embeddings of ``features`` by the base model: adapter switched off, dropout off, no gradient."""
+    backbone = model[0].auto_model
+    was_training = model.training
+    model.eval()
+    backbone.disable_adapters()
+    try:
+        with torch.no_grad():
+            return model(dict(features))["sentence_embedding"]
+    finally:
+        backbone.enable_adapters()
+        model.train(was_training)
 
-    def __init__(self, model, parts: list[tuple[nn.Module, float]]) -> None:
+
+class WeightedSumLoss(nn.Module):
+    """``sum(weight * loss)`` over one batch, each column embedded once and shared by every loss.
+
+    ``preserve_weight`` adds ``preserve_weight * mean(1 - cos(adapted anchor, base anchor))``: an
+    anchor drifts from where the pretrained model put it only as far as the pairs pull it. It costs
+    one forward pass of the anchor column without gradient. (sentence-transformers' distillation
+    losses need a second model or precomputed teacher embeddings; with an adapter the base model is
+    the same weights with the adapter switched off.)
+    """
+
+    def __init__(self, model, parts: list[tuple[nn.Module, float]], preserve_weight: float = 0.0) -> None:
         super().__init__()
         self.model = model
         self.parts = nn.ModuleList(loss for loss, _ in parts)
         self.weights = [weight for _, weight in parts]
+        self.preserve_weight = preserve_weight
 
     def forward(self, sentence_features, labels=None) -> Tensor:
         embeddings = embed_columns(self.model, sentence_features)
-        return sum(w * loss.compute_loss_from_embeddings(embeddings, labels) for loss, w in zip(self.parts, self.weights))
+        total = sum(w * loss.compute_loss_from_embeddings(embeddings, labels) for loss, w in zip(self.parts, self.weights))
+        if self.preserve_weight:
+            base = base_embeddings(self.model, sentence_features[0])
+            drift = 1 - nn.functional.cosine_similarity(embeddings[0], base.to(embeddings[0].dtype), dim=-1)
+            total = total + self.preserve_weight * drift.mean()
+        return total
 
 
 def needs_labels(settings: LossSettings) -> bool:
@@ -113,11 +140,15 @@ def needs_labels(settings: LossSettings) -> bool:
     return settings.name in ("cosine", "cosent", "angle")
 
 
-def _plus_cosine_term(model, ranking: nn.Module, settings: LossSettings) -> nn.Module:
-    if settings.cosine_weight == 0:
+def _with_terms(model, ranking: nn.Module, settings: LossSettings, *, cosine: bool) -> nn.Module:
+    """``ranking`` plus the cosine-target term (when ``cosine``) and the preservation term, if weighted."""
+    parts = [(ranking, 1.0)]
+    if cosine and settings.cosine_weight:
+        target = TargetCosineLoss(model, settings.positive_target, settings.negative_target, settings.cosine_term)
+        parts.append((target, settings.cosine_weight))
+    if len(parts) == 1 and not settings.preserve_weight:
         return ranking
-    target = TargetCosineLoss(model, settings.positive_target, settings.negative_target, settings.cosine_term)
-    return WeightedSumLoss(model, [(ranking, 1.0), (target, settings.cosine_weight)])
+    return WeightedSumLoss(model, parts, preserve_weight=settings.preserve_weight)
 
 
 def build_loss(model, settings: LossSettings, *, distributed: bool = False) -> nn.Module:
@@ -130,7 +161,7 @@ def build_loss(model, settings: LossSettings, *, distributed: bool = False) -> n
             infonce = losses.MultipleNegativesRankingLoss(
                 model, scale=scale, directions=directions, gather_across_devices=distributed
             )
-        return infonce if settings.name == "infonce" else _plus_cosine_term(model, infonce, settings)
+        return _with_terms(model, infonce, settings, cosine=settings.name == "infonce+cosine")
     if settings.name == "cached-infonce":
         return losses.CachedMultipleNegativesRankingLoss(
             model, scale=scale, mini_batch_size=settings.mini_batch_size, directions=directions,
@@ -138,7 +169,7 @@ def build_loss(model, settings: LossSettings, *, distributed: bool = False) -> n
         )  # fmt: skip
     if settings.name in ("triplet", "triplet+cosine"):
         triplet = losses.TripletLoss(model, triplet_margin=settings.triplet_margin)
-        return triplet if settings.name == "triplet" else _plus_cosine_term(model, triplet, settings)
+        return _with_terms(model, triplet, settings, cosine=settings.name == "triplet+cosine")
     if settings.name == "cosine":
         return losses.CosineSimilarityLoss(model)
     if settings.name == "cosent":
