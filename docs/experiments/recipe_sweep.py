@@ -1,6 +1,7 @@
 """Screen many training recipes quickly (on a GPU where one is lent), each judged on more than one number.
 
     python docs/experiments/recipe_sweep.py VARIANTS.json RESULTS.jsonl [--model minilm] [--runs DIR]
+    python docs/experiments/recipe_sweep.py --table RESULTS.jsonl     # the results as a Markdown table
 
 VARIANTS.json: ``{"base": {...TrainConfig values...}, "variants": [{"name": ..., "set": {...}}, ...]}``;
 each variant's ``set`` is merged into ``base`` (nested tables key by key) and trained with
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -33,7 +35,17 @@ def _merge(base: dict, override: dict) -> dict:
 
 
 def retrieval_scores(embedder, eval_set) -> dict[str, float]:
-    from cardiolora.serve.search import eval_set_retrieval, retrieval_metrics
+    # The module by its path: the serve package's __init__ imports FastAPI, which GPU images lack.
+    import importlib.util
+
+    import cardiolora
+
+    path = Path(cardiolora.__file__).parent / "serve" / "search.py"
+    module_spec = importlib.util.spec_from_file_location("cardiolora_search", path)
+    search = importlib.util.module_from_spec(module_spec)
+    sys.modules[module_spec.name] = search  # dataclasses look their module up there
+    module_spec.loader.exec_module(search)
+    eval_set_retrieval, retrieval_metrics = search.eval_set_retrieval, search.retrieval_metrics
 
     corpus, queries = eval_set_retrieval(eval_set)
     texts = [row["text"] for row in corpus]
@@ -65,13 +77,37 @@ def score(embedder, eval_sets) -> dict:
     return row
 
 
+def markdown_table(results: Path) -> str:
+    head = ("| variant | separation | ROC-AUC | neg. acc. | similar / different | MRR@10 / R@5 "
+            "| pulmonology sep. / AUC | nephrology sep. | steps |")
+    lines = [head, "|" + "---|" * 9]
+    for line in results.read_text().splitlines():
+        row = json.loads(line)
+        if "error" in row:
+            lines.append(f"| {row['name']} | failed: {row['error'][:80]} |" + " |" * 7)
+            continue
+        c, p, n, r = row["cardiology"], row["pulmonology"], row["nephrology"], row["retrieval"]
+        lines.append(
+            f"| {row['name']} | {c['separation']:.3f} | {c['auc']:.3f} | {c['negation_accuracy']:.2f} "
+            f"| {c['similar']:.3f} / {c['different']:.3f} | {r['mrr@10']:.3f} / {r['recall@5']:.3f} "
+            f"| {p['separation']:.3f} / {p['auc']:.3f} | {n['separation']:.3f} | {row.get('steps', '')} |"
+        )
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("variants", type=Path)
-    parser.add_argument("results", type=Path)
+    parser.add_argument("--table", type=Path, help="Print RESULTS.jsonl as a Markdown table and stop.")
+    parser.add_argument("variants", type=Path, nargs="?")
+    parser.add_argument("results", type=Path, nargs="?")
     parser.add_argument("--model", default="minilm")
     parser.add_argument("--runs", type=Path, default=Path("runs/sweep"))
     args = parser.parse_args()
+    if args.table:
+        print(markdown_table(args.table))
+        return
+    if args.variants is None or args.results is None:
+        parser.error("VARIANTS.json and RESULTS.jsonl are needed (or --table RESULTS.jsonl)")
 
     import torch
 

@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 
 from cardiolora.cli import app
 from cardiolora.errors import CardioloraError
-from cardiolora.training import train
+from cardiolora.training import build_config, train
 from cardiolora.training.export import export_merged
 
 runner = CliRunner()
@@ -58,6 +58,33 @@ def test_rank_alpha_targets_and_data_fraction_are_applied(tiny_config):
     adapter = json.loads((result.adapter_dir / "adapter_config.json").read_text())
     assert adapter["r"] == 4 and adapter["lora_alpha"] == 8 and adapter["target_modules"] == ["query"]
     assert result.metrics["training"]["pairs"] == 24
+
+
+def test_default_targets_are_every_linear_layer_and_attention_is_the_zoos(tiny_config, tiny_model_dir):
+    from cardiolora.models import infer_spec
+    from cardiolora.training.trainer import resolve_targets
+
+    result = train(tiny_config(), log=lambda *_: None)
+    adapted = {name.split(".lora_A")[0] for name in _adapter_tensor_names(result.adapter_dir) if ".lora_A" in name}
+    assert any(name.endswith("intermediate.dense") for name in adapted)  # feed-forward layers too
+    assert any(name.endswith("attention.self.key") for name in adapted)
+    assert not any("pooler" in name for name in adapted)  # unused by mean pooling: never trained
+    spec = infer_spec(tiny_model_dir("qwen2"), "tiny-qwen2")
+    assert resolve_targets(["attention"], spec) == ["q_proj", "v_proj"]
+    assert resolve_targets(["attention", "o_proj", "q_proj"], spec) == ["q_proj", "v_proj", "o_proj"]
+    assert resolve_targets(["all-linear"], spec) == "all-linear"
+
+
+def test_all_linear_stands_alone():
+    with pytest.raises(CardioloraError, match="all-linear"):
+        build_config({"data": "x.jsonl", "out": "runs/x", "peft": {"target_modules": ["all-linear", "query"]}})
+
+
+def _adapter_tensor_names(adapter_dir):
+    from safetensors import safe_open
+
+    with safe_open(str(adapter_dir / "adapter_model.safetensors"), "pt") as handle:
+        return list(handle.keys())
 
 
 def test_a_finished_run_is_never_overwritten_silently(tiny_config):

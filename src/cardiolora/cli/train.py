@@ -38,7 +38,7 @@ def train(
     rank: Annotated[int | None, typer.Option("--rank", "-r")] = None,
     alpha: Annotated[int | None, typer.Option("--alpha")] = None,
     dropout: Annotated[float | None, typer.Option("--dropout")] = None,
-    target_modules: Annotated[list[str] | None, typer.Option("--target-module", help="Repeatable.")] = None,
+    target_modules: Annotated[list[str] | None, typer.Option("--target-module", help="Module name, 'attention' (the study's query/value) or 'all-linear' (the default); repeatable.")] = None,
     loss: Annotated[
         str | None,
         typer.Option("--loss", help="infonce, infonce+cosine, cached-infonce, triplet, triplet+cosine, cosine, cosent or angle."),
@@ -70,7 +70,7 @@ def train(
     scheduler: Annotated[str | None, typer.Option("--scheduler", help="linear or cosine.")] = None,
     max_seq_length: Annotated[int | None, typer.Option("--max-seq-length")] = None,
     data_fraction: Annotated[float | None, typer.Option("--data-fraction")] = None,
-    precision: Annotated[str | None, typer.Option("--precision", help="fp32, bf16 or fp16.")] = None,
+    precision: Annotated[str | None, typer.Option("--precision", help="auto (bf16 where native, the default), fp32, bf16 or fp16.")] = None,
     load_in_8bit: Annotated[bool | None, typer.Option("--load-in-8bit/--no-load-in-8bit")] = None,
     eval_steps: Annotated[int | None, typer.Option("--eval-steps")] = None,
     early_stopping: Annotated[int | None, typer.Option("--early-stopping", help="Patience in evaluations.")] = None,

@@ -37,12 +37,15 @@ RELATIONS: dict[str, str] = {
     "negation": "a finding sentence with a true paraphrase; the negated finding is the negative",
 }
 # The recommended recipe's weights (docs/recipes.md has the measurements behind them): siblings
-# and synonyms as positives, never a whole category (those pull unrelated members of a broad
-# category together and lowered separation), negation pairs for negation sensitivity.
+# and synonyms as positives; one pair per concept with another member of its clinical category,
+# which training aims at a lower cosine (``relation_targets = {category = 0.5}``, the default):
+# trained as full positives such pairs pull unrelated members of a broad category together and
+# lowered separation (rows 1-3), graded they raise it (rows 15-16, 26-27); negation pairs for
+# negation sensitivity.
 DEFAULT_WEIGHTS: dict[str, float] = {
     "synonym": 2.0,
     "sibling": 5.0,
-    "category": 0.0,
+    "category": 1.0,
     "parent": 1.0,
     "definition": 1.0,
     "negation": 1.5,

@@ -61,6 +61,17 @@ def _world_size() -> int:
     return int(os.environ.get("WORLD_SIZE", "1"))
 
 
+def resolve_precision(precision: str) -> str:
+    """``auto`` as this machine runs it: bf16 where bf16 is native, else fp32; others unchanged."""
+    if precision != "auto":
+        return precision
+    import torch
+
+    from cardiolora.embedding.embedder import bf16_supported
+
+    return "bf16" if bf16_supported("cuda" if torch.cuda.is_available() else "cpu") else "fp32"
+
+
 def check_hardware(config: TrainConfig) -> None:
     """Refuse settings this machine cannot run (8-bit and fp16 need CUDA; bf16 needs native support)."""
     import torch
@@ -135,7 +146,8 @@ def _dataset(pairs: list[PairRecord], config: TrainConfig):
     columns = {"anchor": [p.anchor for p in pairs], "positive": [p.positive for p in pairs]}
     if config.loss.name.startswith("triplet") or any(p.negative for p in pairs):
         columns["negative"] = [negative_of(p) for p in pairs]
-    if config.loss.mask_same_category or config.loss.relation_targets:
+    graded = config.loss.relation_targets and any(p.relation in config.loss.relation_targets for p in pairs)
+    if config.loss.mask_same_category or graded:
         # One label per row: [category id (-1: none), the row's positive cosine target].
         ids = {name: i for i, name in enumerate(sorted({p.category for p in pairs if p.category}))}
         targets = config.loss.relation_targets
@@ -145,21 +157,39 @@ def _dataset(pairs: list[PairRecord], config: TrainConfig):
     return Dataset.from_dict(columns)
 
 
-def _peft_config(config: TrainConfig, targets: list[str], total_steps: int):
+def resolve_targets(target_modules: list[str], spec) -> str | list[str]:
+    """PEFT's ``target_modules`` for a model: ``attention`` becomes the zoo's names for the
+    architecture; ``all-linear`` is passed to PEFT as its own keyword."""
+    if target_modules == ["all-linear"]:
+        return "all-linear"
+    names = [n for name in target_modules for n in (spec.lora_targets if name == "attention" else (name,))]
+    return list(dict.fromkeys(names))
+
+
+# BERT-style poolers feed no sentence embedding (cardiolora pools the token states): adapted, they
+# would never train, and DDP refuses parameters that take no part in the loss.
+_UNUSED_LINEAR = r".*\bpooler\..*"
+
+
+def _peft_config(config: TrainConfig, targets: str | list[str], total_steps: int):
     from peft import AdaLoraConfig, IA3Config, LoraConfig
 
     settings = config.peft
+    exclude = _UNUSED_LINEAR if targets == "all-linear" else None
     if settings.method == "ia3":
-        feedforward = [m for m in targets if m in ("dense", "down_proj", "fc2")]
-        return IA3Config(target_modules=targets, feedforward_modules=feedforward)
+        # IA3 scales a feed-forward layer's input instead of its output; with ``all-linear`` the
+        # layers are not named ahead, and every one scales its output.
+        feedforward = [] if isinstance(targets, str) else [m for m in targets if m in ("dense", "down_proj", "fc2")]
+        return IA3Config(target_modules=targets, feedforward_modules=feedforward, exclude_modules=exclude)
     if settings.method == "adalora":
         return AdaLoraConfig(
             init_r=settings.r, target_r=max(1, settings.r // 2), lora_alpha=settings.alpha,
             lora_dropout=settings.dropout, target_modules=targets, total_step=max(total_steps, 10),
+            exclude_modules=exclude,
         )  # fmt: skip
     return LoraConfig(
         r=settings.r, lora_alpha=settings.alpha, lora_dropout=settings.dropout, target_modules=targets,
-        use_dora=settings.method == "dora",
+        use_dora=settings.method == "dora", exclude_modules=exclude,
     )  # fmt: skip
 
 
@@ -225,12 +255,14 @@ def train(
     dataset = _dataset(prepared.pairs, config)
     steps_per_epoch = max(1, len(dataset) // (config.batch_size * config.gradient_accumulation * _world_size()))
     total_steps = config.max_steps or int(steps_per_epoch * config.epochs)
-    targets = list(config.peft.target_modules or spec.lora_targets)
+    targets = resolve_targets(config.peft.target_modules, spec)
     model.add_adapter(_peft_config(config, targets, total_steps))
     trainable, total = count_parameters(model)
     log(f"trainable parameters: {trainable:,} of {total:,} ({100 * trainable / total:.2f}%), "
-        f"{config.peft.method} on {', '.join(targets)}")  # fmt: skip
+        f"{config.peft.method} on {targets if isinstance(targets, str) else ', '.join(targets)}")  # fmt: skip
 
+    precision = resolve_precision(config.precision)
+    log(f"precision: {precision}" + (" (auto)" if config.precision == "auto" else ""))
     loss = build_loss(model, config.loss, distributed=_world_size() > 1)
     evaluator = SeparationEvaluator(
         prepared.eval_sets, n_resamples=config.eval_resamples, prompt=spec.prompt_for("similarity") or None
@@ -251,8 +283,8 @@ def train(
         adam_beta2=0.999,
         seed=config.seed,
         data_seed=config.seed,
-        bf16=config.precision == "bf16",
-        fp16=config.precision == "fp16",
+        bf16=precision == "bf16",
+        fp16=precision == "fp16",
         save_strategy="steps",
         save_steps=config.save_steps,
         save_total_limit=config.save_total_limit,
@@ -314,6 +346,7 @@ def train(
                 "trainable_parameters": trainable,
                 "total_parameters": total,
                 "world_size": _world_size(),
+                "precision": precision,
             },
             "history": evaluator.history,
             "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
