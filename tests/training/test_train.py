@@ -69,6 +69,12 @@ def test_default_targets_are_every_linear_layer_and_attention_is_the_zoos(tiny_c
     assert any(name.endswith("intermediate.dense") for name in adapted)  # feed-forward layers too
     assert any(name.endswith("attention.self.key") for name in adapted)
     assert not any("pooler" in name for name in adapted)  # unused by mean pooling: never trained
+    from cardiolora.embedding.embedder import bf16_supported
+    from cardiolora.training.trainer import resolve_precision
+
+    assert result.metrics["training"]["precision"] == ("bf16" if bf16_supported("cpu") else "fp32")
+    assert resolve_precision("auto") == result.metrics["training"]["precision"]
+    assert resolve_precision("fp32") == "fp32"
     spec = infer_spec(tiny_model_dir("qwen2"), "tiny-qwen2")
     assert resolve_targets(["attention"], spec) == ["q_proj", "v_proj"]
     assert resolve_targets(["attention", "o_proj", "q_proj"], spec) == ["q_proj", "v_proj", "o_proj"]
