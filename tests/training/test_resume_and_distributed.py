@@ -49,7 +49,7 @@ def test_a_killed_run_resumes_to_the_same_final_step(tiny_model_dir, tiny_pairs,
 def test_two_cpu_processes_train_with_gloo(tiny_model_dir, tiny_pairs, tmp_path):
     out = tmp_path / "ddp"
     # torchrun's -m, then the module and its arguments: drop the interpreter from the plain command.
-    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
                *_train_command(tiny_model_dir("bert"), tiny_pairs, out, "--max-steps", "4")[1:]]  # fmt: skip
     done = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]

@@ -141,6 +141,7 @@ def test_toml_config_with_flag_overrides(tiny_model_dir, tiny_pairs, tmp_path):
         (["--load-in-8bit"], "needs a CUDA GPU"),
         (["--loss", "hinge"], "loss.name"),
         (["--precision", "fp16"], "fp16 needs a CUDA GPU"),
+        (["--target-module", "bogus"], "peft.target_modules"),
     ],
 )
 def test_bad_options_fail_cleanly_without_a_run_directory(tiny_model_dir, tiny_pairs, tmp_path, args, fragment):

@@ -229,6 +229,7 @@ def train(
     prepared = prepare(config, resume=resume, overwrite=overwrite)
     run_dir = Path(config.out)
     main = _is_main_process()
+    created_run_dir = overwrite or not run_dir.exists()
     if main:
         if overwrite and run_dir.exists():
             shutil.rmtree(run_dir)
@@ -256,7 +257,12 @@ def train(
     steps_per_epoch = max(1, len(dataset) // (config.batch_size * config.gradient_accumulation * _world_size()))
     total_steps = config.max_steps or int(steps_per_epoch * config.epochs)
     targets = resolve_targets(config.peft.target_modules, spec)
-    model.add_adapter(_peft_config(config, targets, total_steps))
+    try:
+        model.add_adapter(_peft_config(config, targets, total_steps))
+    except ValueError as exc:  # PEFT: a target module this model does not have, and the like
+        if main and created_run_dir:
+            shutil.rmtree(run_dir, ignore_errors=True)  # bad input leaves nothing behind
+        raise CardioloraError(f"peft.target_modules {targets!r} do not fit {spec.name}: {exc}") from None
     trainable, total = count_parameters(model)
     log(f"trainable parameters: {trainable:,} of {total:,} ({100 * trainable / total:.2f}%), "
         f"{config.peft.method} on {targets if isinstance(targets, str) else ', '.join(targets)}")  # fmt: skip
