@@ -27,13 +27,6 @@ from pathlib import Path
 import numpy as np
 
 
-def _merge(base: dict, override: dict) -> dict:
-    merged = dict(base)
-    for key, value in override.items():
-        merged[key] = _merge(merged.get(key, {}), value) if isinstance(value, dict) else value
-    return merged
-
-
 def retrieval_scores(embedder, eval_set) -> dict[str, float]:
     # The module by its path: the serve package's __init__ imports FastAPI, which GPU images lack.
     import importlib.util
@@ -114,6 +107,7 @@ def main() -> None:
     from cardiolora.embedding import Embedder
     from cardiolora.evaluation import load_eval_set
     from cardiolora.training import build_config, train
+    from cardiolora.training.config import merge_overrides
 
     spec = json.loads(args.variants.read_text())
     done = set()
@@ -132,7 +126,7 @@ def main() -> None:
     for variant in spec["variants"]:
         if variant["name"] in done:
             continue
-        values = _merge(spec["base"], variant.get("set", {}))
+        values = merge_overrides(spec["base"], variant.get("set", {}))
         values |= {"model": args.model, "out": str(args.runs / variant["name"])}
         started = time.perf_counter()
         try:

@@ -11,6 +11,7 @@ numbers stay comparable after the defaults changed. Each run is cardiolora's own
 import sys
 
 from cardiolora.training import build_config, train
+from cardiolora.training.config import merge_overrides
 
 PINNED = {"batch_size": 64, "max_seq_length": 128, "precision": "fp32", "loss": {"relation_targets": {}}}
 VARIANTS = {
@@ -24,9 +25,8 @@ VARIANTS = {
 
 data, names = sys.argv[1], sys.argv[2:]
 for name in names:
-    values = {"model": "minilm", "data": data, "out": f"/tmp/step-time/{name}", "report_to": [], "max_steps": 12,
-              "save_steps": 1000, "eval_resamples": 100, "peft": {"target_modules": ["all-linear"]}, **PINNED}
-    for key, value in VARIANTS[name].items():
-        values[key] = {**values.get(key, {}), **value} if isinstance(value, dict) else value
+    base = {"model": "minilm", "data": data, "out": f"/tmp/step-time/{name}", "report_to": [], "max_steps": 12,
+            "save_steps": 1000, "eval_resamples": 100, "peft": {"target_modules": ["all-linear"]}, **PINNED}
+    values = merge_overrides(base, VARIANTS[name])
     result = train(build_config(values), overwrite=True, evaluate_zero_shot=False, log=lambda *_: None)
     print(name, result.metrics["training"]["seconds"], flush=True)

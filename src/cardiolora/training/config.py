@@ -17,6 +17,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from cardiolora.errors import CardioloraError, InputError
 
 PeftMethod = Literal["lora", "dora", "ia3", "adalora"]
+# The objectives that embed (anchor, positive, negative) columns in one pass (WeightedSumLoss can
+# wrap them); the others train on labelled pairs or embed in GradCache mini-batches.
+TRIPLET_LOSSES = ("infonce", "infonce+cosine", "triplet", "triplet+cosine")
 LossName = Literal["infonce", "infonce+cosine", "cached-infonce", "triplet", "triplet+cosine", "cosine", "cosent", "angle"]
 
 
@@ -94,8 +97,8 @@ class LossSettings(_Strict):
     def _targets_ordered(self) -> LossSettings:
         if self.negative_target >= self.positive_target:
             raise ValueError("negative_target must be below positive_target")
-        if self.preserve_weight and self.name not in ("infonce", "infonce+cosine", "triplet", "triplet+cosine"):
-            raise ValueError(f"preserve_weight needs one of infonce, infonce+cosine, triplet, triplet+cosine, not {self.name}")
+        if self.preserve_weight and self.name not in TRIPLET_LOSSES:
+            raise ValueError(f"preserve_weight needs one of {', '.join(TRIPLET_LOSSES)}, not {self.name}")
         return self
 
 
