@@ -119,8 +119,9 @@ class TrainConfig(_Strict):
     warmup_ratio: float = Field(0.1, ge=0.0, lt=1.0)
     scheduler: Literal["linear", "cosine"] = "linear"
     weight_decay: float = Field(0.01, ge=0.0)
-    # Pairs are short (99.7% of the recommended data's texts fit in 64 tokens); a batch is padded to
-    # its longest text, so a longer cap costs time on a CPU for the few long definitions.
+    # Pairs are short (99.7% of the recommended data's texts fit in 64 tokens:
+    # docs/experiments/token_lengths.py); a batch is padded to its longest text, so a longer cap
+    # costs time on a CPU for the few long definitions.
     max_seq_length: int | None = Field(64, ge=8)
     seed: int = 0
     data_fraction: float = Field(1.0, gt=0.0, le=1.0)
