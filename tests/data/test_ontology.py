@@ -88,7 +88,7 @@ def test_recipe_validation():
     ],
 )
 def test_dataset_sizes_and_datacard(tmp_path, branch, sources, minimum):
-    result = build_ontology_dataset(tmp_path / "pairs.jsonl", branch=branch, sources=sources)
+    result = build_ontology_dataset(tmp_path / "pairs.jsonl", branch=branch, sources=sources, replay_ratio=0)
     pairs = load_pairs(result.path)
     assert len(pairs) >= minimum
     card = json.loads(result.datacard_json.read_text())
@@ -103,7 +103,7 @@ def test_dataset_sizes_and_datacard(tmp_path, branch, sources, minimum):
 
 
 def test_exclude_eval_removes_pairs_sharing_a_sentence(tmp_path, write_jsonl):
-    plain = load_pairs(build_ontology_dataset(tmp_path / "plain.jsonl").path)
+    plain = load_pairs(build_ontology_dataset(tmp_path / "plain.jsonl", replay_ratio=0).path)
     # An evaluation file built from texts the plain build contains (one as a variant spelling).
     chosen = [plain[0].anchor, plain[1].positive, plain[2].anchor.upper() + "  "]
     eval_file = write_jsonl(
@@ -111,7 +111,7 @@ def test_exclude_eval_removes_pairs_sharing_a_sentence(tmp_path, write_jsonl):
         [{"sentence1": chosen[0], "sentence2": chosen[1], "category": "similar"},
          {"sentence1": chosen[2], "sentence2": "Something unrelated entirely", "category": "different"}],  # fmt: skip
     )
-    guarded = load_pairs(build_ontology_dataset(tmp_path / "guarded.jsonl", exclude_eval=[eval_file]).path)
+    guarded = load_pairs(build_ontology_dataset(tmp_path / "guarded.jsonl", exclude_eval=[eval_file], replay_ratio=0).path)
     banned = {normalize_for_match(t) for t in chosen}
     assert not any(normalize_for_match(t) in banned for p in guarded for t in p.texts())
     assert len(guarded) < len(plain)
@@ -136,3 +136,42 @@ def test_the_same_seed_builds_the_same_pairs_in_any_process():
     ]
     digests = [run.communicate(timeout=300)[0].strip() for run in runs]
     assert all(runs[i].returncode == 0 for i in range(2)) and digests[0] == digests[1]
+
+
+def test_replay_branches_get_categories_from_the_ontologies():
+    from cardiolora.data.categories import BRANCHES
+    from cardiolora.data.ontology import with_derived_categories
+
+    nervous = with_derived_categories(BRANCHES["nervous"], ["hpo", "icd10cm"])
+    names = nervous.category_names()
+    assert "Episodic and paroxysmal disorders (G40-G47)" in names
+    assert any(name.startswith("Seizure (HP:") for name in names)
+    concepts = {c.name.lower(): c for c in load_concepts("nervous", ["hpo", "icd10cm"])}
+    assert any("G40-G47" in category for category in concepts["epilepsy"].categories)
+    assert all(c.branch == "nervous" for c in concepts.values())
+    # Hand-written branches keep their own table.
+    assert with_derived_categories(BRANCHES["cardiovascular"], ["hpo"]) is BRANCHES["cardiovascular"]
+
+
+def test_replay_mixes_other_organ_systems_at_the_ratio(tmp_path):
+    target = load_pairs(build_ontology_dataset(tmp_path / "plain.jsonl", replay_ratio=0).path)
+    mixed = build_ontology_dataset(tmp_path / "mixed.jsonl", replay_ratio=0.2, replay_branches=["renal", "nervous"])
+    pairs = load_pairs(mixed.path)
+    by_branch = json.loads(mixed.datacard_json.read_text())["by_branch"]
+    assert set(by_branch) == {"cardiovascular", "renal", "nervous"}
+    assert {p.branch for p in target} == {"cardiovascular"}
+    assert by_branch["cardiovascular"] == len(target)  # replay adds pairs, it takes none away
+    share = 0.2 * len(target) / 2
+    assert all(0.8 * share <= by_branch[name] <= share + 1 for name in ("renal", "nervous"))
+    assert sum(by_branch.values()) == len(pairs)
+    # Replay pairs pass the same leak guard as the target's.
+    guard = bundled_guard()
+    assert not any(guard.leaks(t) for p in pairs if p.branch != "cardiovascular" for t in p.texts())
+
+
+def test_replay_settings_are_checked(tmp_path):
+    with pytest.raises(UnknownNameError):
+        build_ontology_dataset(tmp_path / "x.jsonl", replay_branches=["dermatology"])
+    with pytest.raises(CardioloraError, match="replay ratio"):
+        build_ontology_dataset(tmp_path / "x.jsonl", replay_ratio=-1)
+    assert not (tmp_path / "x.jsonl").exists()

@@ -93,3 +93,36 @@ def test_bf16_autocast_stays_close_to_fp32(tiny_bert):
     bf16 = replace(tiny_bert, precision="bf16").encode(TEXTS)
     assert bf16.dtype == np.float32
     assert (fp32 * bf16).sum(1).min() > 0.99
+
+
+def test_adapter_scale_interpolates_between_base_and_adapter(tiny_model_dir, tmp_path, tiny_bert):
+    model_dir = tiny_model_dir("bert")
+    adapter = _save_lora_adapter(model_dir, tmp_path / "adapter", seed=2)
+    base = tiny_bert.encode(TEXTS)
+    full = Embedder.load(str(model_dir), adapter=adapter).encode(TEXTS)
+    np.testing.assert_allclose(Embedder.load(str(model_dir), adapter=adapter, adapter_scale=0.0).encode(TEXTS), base, atol=1e-5)
+    np.testing.assert_allclose(Embedder.load(str(model_dir), adapter=adapter, adapter_scale=1.0).encode(TEXTS), full, atol=1e-6)
+    half = Embedder.load(str(model_dir), adapter=adapter, adapter_scale=0.5)
+    assert half.describe()["adapter_scale"] == 0.5
+    halfway = half.encode(TEXTS)
+    to_base, to_full = (1 - (halfway * base).sum(1)).mean(), (1 - (halfway * full).sum(1)).mean()
+    assert 1e-4 < to_base < (1 - (full * base).sum(1)).mean() and 1e-4 < to_full
+    # Scaling twice is relative to the trained adapter, not compounded.
+    from cardiolora.embedding.embedder import scale_adapter
+
+    scale_adapter(half.model, 0.5)
+    np.testing.assert_allclose(half.encode(TEXTS), halfway, atol=1e-6)
+    with pytest.raises(CardioloraError, match="needs an adapter"):
+        Embedder.load(str(model_dir), adapter_scale=0.5)
+    with pytest.raises(CardioloraError, match=">= 0"):
+        Embedder.load(str(model_dir), adapter=adapter, adapter_scale=-1.0)
+
+
+def test_the_base_model_is_one_switch_away(tiny_model_dir, tmp_path, tiny_bert):
+    model_dir = tiny_model_dir("bert")
+    adapter = _save_lora_adapter(model_dir, tmp_path / "adapter", seed=3)
+    adapted = Embedder.load(str(model_dir), adapter=adapter)
+    before = adapted.encode(TEXTS)
+    with adapted.adapter_disabled():
+        np.testing.assert_allclose(adapted.encode(TEXTS), tiny_bert.encode(TEXTS), atol=1e-6)
+    np.testing.assert_allclose(adapted.encode(TEXTS), before, atol=1e-6)

@@ -176,3 +176,70 @@ def test_preservation_needs_a_triplet_loss():
     with pytest.raises(ValidationError, match="preserve_weight"):
         LossSettings(name="cached-infonce", preserve_weight=1.0)
     assert LossSettings(name="triplet", preserve_weight=1.0).preserve_weight == 1.0
+
+
+def test_the_teacher_term_covers_only_replay_rows(tiny_model_dir):
+    from cardiolora.training.losses import WeightedSumLoss
+
+    model = _tiny_adapted_model(tiny_model_dir("bert"))
+    texts = ["mitral valve stenosis", "aortic effusion", "seizure with aura", "gout flare"]
+    features = [model.preprocess(texts) for _ in range(3)]
+    zero = torch.nn.Module()
+    zero.compute_loss_from_embeddings = lambda embeddings, labels: embeddings[0].sum() * 0
+    loss = WeightedSumLoss(model, [(zero, 1.0)], teacher_weight=1.0)
+    model.eval()
+    lora = [p for name, p in model.named_parameters() if "lora_B" in name]
+    with torch.no_grad():
+        for p in lora:
+            p.normal_(0, 0.5)
+    no_replay = torch.tensor([[-1.0, 0.8, 0.0]] * 4)
+    assert loss(features, no_replay).item() == 0.0  # no replay row: nothing to keep in place
+    replay = torch.tensor([[-1.0, 0.8, 0.0], [-1.0, 0.8, 0.0], [-1.0, 0.8, 1.0], [-1.0, 0.8, 1.0]])
+    drifted = loss(features, replay)
+    # The term is the mean drift of the replay rows' texts, computed here by hand.
+    from cardiolora.training.losses import base_embeddings
+
+    adapted = model(dict(features[0]))["sentence_embedding"][2:]
+    base = base_embeddings(model, features[0])[2:]
+    expected = (1 - torch.nn.functional.cosine_similarity(adapted, base, dim=-1)).mean()
+    assert drifted.item() == pytest.approx(expected.item(), rel=1e-4) and drifted.item() > 1e-3
+    drifted.backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in lora)
+
+
+def test_the_teacher_keeps_replay_texts_nearer_the_base(tiny_config, tmp_path):
+    import json
+
+    from cardiolora.embedding import Embedder
+    from cardiolora.training import train
+
+    words = ["mitral", "aortic", "atrial", "coronary", "renal", "hepatic", "thyroid", "cerebral"]
+    rows = []
+    for i, word in enumerate(words * 6):
+        replay = word in ("renal", "hepatic", "thyroid", "cerebral")
+        rows.append({"anchor": f"{word} valve stenosis {i}", "positive": f"the {word} valve regurgitation {i}",
+                     "negative": f"{words[(i + 3) % 8]} effusion", "branch": "nervous" if replay else "cardiovascular"})  # fmt: skip
+    data = tmp_path / "replay.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    texts = [r["anchor"] for r in rows if r["branch"] == "nervous"][:6]
+    drift = {}
+    for weight in (0.0, 50.0):
+        config = tiny_config(data=str(data), out=str(tmp_path / f"run-{weight}"), max_steps=8, learning_rate=5e-3,
+                             loss={"teacher_weight": weight})  # fmt: skip
+        result = train(config, evaluate_zero_shot=False, log=lambda *_: None)
+        base = Embedder.load(config.model).encode(texts)
+        adapted = Embedder.load(config.model, adapter=result.adapter_dir).encode(texts)
+        drift[weight] = float((1 - (base * adapted).sum(axis=1)).mean())
+    assert drift[50.0] < drift[0.0] / 2
+
+
+def test_replay_rows_are_marked_in_the_labels(tiny_config, tmp_path):
+    from cardiolora.data.records import PairRecord
+    from cardiolora.training.trainer import _dataset
+
+    pairs = [PairRecord("a", "b", "c", branch="cardiovascular"), PairRecord("d", "e", "f", branch="renal"),
+             PairRecord("g", "h", "i")]  # fmt: skip
+    config = tiny_config(loss={"teacher_weight": 1.0})
+    assert [row[2] for row in _dataset(pairs, config)["label"]] == [0.0, 1.0, 0.0]
+    config = tiny_config(loss={"teacher_weight": 1.0}, target_branch=None)
+    assert [row[2] for row in _dataset(pairs, config)["label"]] == [0.0, 0.0, 0.0]

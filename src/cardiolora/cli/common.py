@@ -60,6 +60,15 @@ ModelOption = Annotated[
 AdapterOption = Annotated[
     Path | None, typer.Option("--adapter", "-a", help="A PEFT adapter directory (safetensors weights).")
 ]
+AdapterScaleOption = Annotated[
+    float,
+    typer.Option(
+        "--adapter-scale",
+        min=0.0,
+        help="Multiply the adapter's LoRA update: 0 is the base model, 1 the adapter as trained; between, "
+        "the weights interpolate.",
+    ),
+]
 TrustOption = Annotated[
     bool, typer.Option("--trust-remote-code", help="Allow Python code shipped with the model to run.")
 ]

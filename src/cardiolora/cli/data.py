@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from cardiolora.cli.common import app, console, user_errors
+from cardiolora.data.categories import DEFAULT_REPLAY_RATIO
 from cardiolora.errors import CardioloraError
 
 data_app = typer.Typer(help="Build clean, deduplicated, leak-free training pairs.", no_args_is_help=True)
@@ -59,9 +60,23 @@ def print_datacard_summary(result) -> None:
 def ontology(
     out: Annotated[Path, typer.Option("--out", "-o", help="Pairs JSONL to write (data card beside it).")],
     sources: Annotated[
-        list[str] | None, typer.Option("--source", help="hpo and/or icd10cm; repeatable. Default: hpo.")
+        list[str] | None, typer.Option("--source", help="hpo and/or icd10cm; repeatable. Default: both.")
     ] = None,
-    branch: Annotated[str, typer.Option(help="cardiovascular, respiratory or renal.")] = "cardiovascular",
+    branch: Annotated[
+        str, typer.Option(help="The target organ system: cardiovascular, respiratory, renal, nervous, ...")
+    ] = "cardiovascular",
+    replay_ratio: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            help="Replay pairs from the other organ systems per target pair, so that training keeps the rest "
+            "of medicine in place (0: none).",
+        ),
+    ] = DEFAULT_REPLAY_RATIO,
+    replay_branches: Annotated[
+        list[str] | None,
+        typer.Option("--replay-branch", help="An organ system to replay; repeatable. Default: every other one."),
+    ] = None,
     weights: Annotated[
         list[str] | None,
         typer.Option("--weight", help="RELATION=PAIRS_PER_CONCEPT (0 disables); repeatable."),
@@ -89,8 +104,10 @@ def ontology(
         result = build_ontology_dataset(
             out,
             branch=branch,
-            sources=sources or ["hpo"],
+            sources=sources or ["hpo", "icd10cm"],
             recipe=recipe,
+            replay_ratio=replay_ratio,
+            replay_branches=replay_branches or None,
             max_per_category=max_per_category,
             exclude_eval=exclude_eval or [],
         )

@@ -7,10 +7,12 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from cardiolora.cli.common import (
     AdapterOption,
+    AdapterScaleOption,
     ModelOption,
     PrecisionOption,
     TrustOption,
@@ -101,6 +103,7 @@ def embed(
     field: Annotated[str, typer.Option(help="The text field of a .jsonl input.")] = "text",
     role: Annotated[str, typer.Option(help="Prompt role: similarity, query, passage or none.")] = "similarity",
     adapter: AdapterOption = None,
+    adapter_scale: AdapterScaleOption = 1.0,
     batch_size: Annotated[int, typer.Option(min=1)] = 32,
     trust_remote_code: TrustOption = False,
     precision: PrecisionOption = "fp32",
@@ -122,9 +125,12 @@ def embed(
         if not text.strip():
             raise CardioloraError(f"text argument {index + 1} is empty")
     quiet_libraries()
+    if adapter_scale != 1.0 and adapter is None:
+        raise CardioloraError("--adapter-scale needs --adapter")
     embedder = Embedder.load(
-        model, adapter=adapter, trust_remote_code=trust_remote_code, batch_size=batch_size, precision=precision
-    )
+        model, adapter=adapter, trust_remote_code=trust_remote_code, batch_size=batch_size, precision=precision,
+        adapter_scale=adapter_scale,
+    )  # fmt: skip
     vectors = embedder.encode(items, role=None if role == "none" else role)  # type: ignore[arg-type]
     with atomic_path(out) as tmp:
         if out.suffix == ".npy":
@@ -171,16 +177,61 @@ def render_evaluation(result: dict[str, Any]) -> Table:
     return table
 
 
+def render_retention(rows) -> Table:
+    """The retention table: each non-target set zero-shot against adapted, harm flagged."""
+    table = Table(title="retention: the other evaluation sets, base model -> adapter")
+    for column in ("eval set", "separation zero-shot", "adapted", "change", "ROC-AUC zero-shot", "adapted ", "change "):
+        table.add_column(column, justify="left" if column == "eval set" else "right")
+    for row in rows:
+
+        def change(value: float | None) -> str:
+            if value is None:
+                return "n/a"
+            text = f"{value:+.3f}"
+            return f"[bold red]{text}[/]" if value < -row.tolerance else text
+
+        table.add_row(
+            row.eval_set + (" [bold red](harmed)[/]" if row.harmed else ""),
+            _fmt(row.separation_zero_shot), _fmt(row.separation_adapted), change(row.separation_change),
+            _fmt(row.auc_zero_shot), _fmt(row.auc_adapted), change(row.auc_change),
+        )  # fmt: skip
+    return table
+
+
+def print_retention(rows) -> None:
+    from cardiolora.evaluation import retention_warnings
+
+    if not rows:
+        return
+    console.print(render_retention(rows))
+    warnings = retention_warnings(rows)
+    for warning in warnings:
+        console.print(f"[bold red]warning[/]: {escape(warning)}")
+    if not warnings:
+        console.print(f"no set fell by more than {rows[0].tolerance} in separation or ROC-AUC")
+
+
 @app.command()
 @user_errors
 def evaluate(
     model: ModelOption = "minilm",
     eval_sets: Annotated[
         list[str] | None,
-        typer.Option("--eval-set", "-e", help="Bundled set name or JSONL path; repeatable. Default: cardiology."),
+        typer.Option(
+            "--eval-set", "-e",
+            help="Bundled set name or JSONL path; repeatable. Default: every bundled set, cardiology first.",
+        ),
     ] = None,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Write results JSON here.")] = None,
     adapter: AdapterOption = None,
+    adapter_scale: AdapterScaleOption = 1.0,
+    target: Annotated[
+        str, typer.Option(help="The set the adapter is for; with --adapter every other set gets a retention row.")
+    ] = "cardiology",
+    zero_shot: Annotated[
+        bool,
+        typer.Option("--zero-shot/--no-zero-shot", help="With --adapter, also evaluate the base model (retention table)."),
+    ] = True,
     n_resamples: Annotated[int, typer.Option(min=100, help="Bootstrap resamples for the CI.")] = 5000,
     seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
     batch_size: Annotated[int, typer.Option(min=1)] = 32,
@@ -189,19 +240,23 @@ def evaluate(
 ) -> None:
     """Separation, its bootstrap CI, ROC-AUC and negation sensitivity of a model on evaluation sets."""
     from cardiolora.embedding import Embedder
-    from cardiolora.evaluation import evaluate_embedder, load_eval_set
+    from cardiolora.evaluation import default_eval_sets, evaluate_embedder, load_eval_set
 
     # Validate every input before loading the model: bad input fails fast and writes nothing.
-    sets = [load_eval_set(name) for name in (eval_sets or ["cardiology"])]
+    sets = [load_eval_set(name) for name in (eval_sets or default_eval_sets(target))]
     if out is not None and out.exists() and out.is_dir():
         raise CardioloraError(f"--out {out} is a directory")
+    if adapter_scale != 1.0 and adapter is None:
+        raise CardioloraError("--adapter-scale needs --adapter")
     quiet_libraries()
     embedder = Embedder.load(
-        model, adapter=adapter, trust_remote_code=trust_remote_code, batch_size=batch_size, precision=precision
-    )
-    report = evaluate_embedder(embedder, sets, n_resamples=n_resamples, seed=seed)
+        model, adapter=adapter, trust_remote_code=trust_remote_code, batch_size=batch_size, precision=precision,
+        adapter_scale=adapter_scale,
+    )  # fmt: skip
+    report = evaluate_embedder(embedder, sets, n_resamples=n_resamples, seed=seed, zero_shot=zero_shot, target=target)
     result = report.to_dict()
     console.print(render_evaluation(result))
+    print_retention(report.retention())
     if out is not None:
         report.save(out)
         console.print(f"results written to {out}")

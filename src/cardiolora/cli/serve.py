@@ -8,7 +8,15 @@ from typing import Annotated
 
 import typer
 
-from cardiolora.cli.common import ModelOption, TrustOption, app, console, quiet_libraries, user_errors
+from cardiolora.cli.common import (
+    AdapterScaleOption,
+    ModelOption,
+    TrustOption,
+    app,
+    console,
+    quiet_libraries,
+    user_errors,
+)
 from cardiolora.errors import CardioloraError
 
 
@@ -29,6 +37,7 @@ def parse_adapters(items: list[str] | None) -> dict[str, Path]:
 def serve(
     model: ModelOption,
     adapters: Annotated[list[str] | None, typer.Option("--adapter", help="NAME=DIR; repeatable.")] = None,
+    adapter_scale: AdapterScaleOption = 1.0,
     adapter_dir: Annotated[
         Path | None, typer.Option("--adapter-dir", help="Run-time loads (admin API) only from inside this directory.")
     ] = None,
@@ -59,12 +68,17 @@ def serve(
     if backend == "torch":
         from cardiolora.serve import AdapterPool
 
-        pool = AdapterPool.load(model, named, adapter_root=adapter_dir, trust_remote_code=trust_remote_code)
+        pool = AdapterPool.load(
+            model, named, adapter_root=adapter_dir, trust_remote_code=trust_remote_code, adapter_scale=adapter_scale
+        )
     elif backend in ("onnx", "onnx-int8"):
         from cardiolora.serve.onnx import OnnxPool
 
         with console.status(f"exporting {model} and {len(named)} adapter(s) to ONNX"):
-            pool = OnnxPool.load(model, named, quantize=backend == "onnx-int8", trust_remote_code=trust_remote_code)
+            pool = OnnxPool.load(
+                model, named, quantize=backend == "onnx-int8", trust_remote_code=trust_remote_code,
+                adapter_scale=adapter_scale,
+            )  # fmt: skip
     else:
         raise CardioloraError(f"--backend must be torch, onnx or onnx-int8, got {backend!r}")
     token = os.environ.get("CARDIOLORA_ADMIN_TOKEN") or None

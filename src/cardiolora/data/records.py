@@ -8,7 +8,9 @@ One JSON object a line::
 ``anchor`` and ``positive`` are required non-empty strings; ``negative`` is optional (a text that must
 sit further from the anchor than the positive does); ``source`` and ``relation`` say where the pair
 came from (data cards count them); ``group`` keeps pairs of one concept or document in one split;
-``category`` is the anchor's clinical category when known.
+``category`` is the anchor's clinical category when known; ``branch`` the organ system of an
+ontology pair (``cardiovascular``, ``nervous``...): training treats pairs of another branch than its
+target as replay (see ``TrainConfig.target_branch``).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ class PairRecord:
     relation: str = "pair"
     group: str | None = None
     category: str | None = None
+    branch: str | None = None
 
     def texts(self) -> tuple[str, ...]:
         return tuple(t for t in (self.anchor, self.positive, self.negative) if t)
@@ -57,7 +60,7 @@ def _validated(record: dict, path: Path, line: int, default_source: str) -> Pair
             raise InputError("must not be empty or whitespace", path=path, line=line, field=field)
         values[field] = value.strip()
     extras = {}
-    for field in ("source", "relation", "group", "category"):
+    for field in ("source", "relation", "group", "category", "branch"):
         value = record.get(field)
         if value is not None and not isinstance(value, str):
             raise InputError("must be a string when given", path=path, line=line, field=field)

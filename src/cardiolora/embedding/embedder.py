@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -12,6 +13,7 @@ import numpy as np
 
 from cardiolora.errors import CardioloraError
 from cardiolora.models import ModelSpec, load_sentence_transformer, resolve_model
+from cardiolora.models.adapters import scale_adapter
 from cardiolora.models.registry import Role
 
 if TYPE_CHECKING:
@@ -72,6 +74,7 @@ class Embedder:
     adapter: Path | None = None
     batch_size: int = 32
     precision: str = "fp32"
+    adapter_scale: float = 1.0
 
     def __post_init__(self) -> None:
         if self.precision not in PRECISIONS:
@@ -90,9 +93,16 @@ class Embedder:
         max_seq_length: int | None = None,
         batch_size: int = 32,
         precision: str = "fp32",
+        adapter_scale: float = 1.0,
     ) -> Embedder:
-        """Load a zoo name, local model directory or locally cached hub id, plus an optional adapter."""
+        """Load a zoo name, local model directory or locally cached hub id, plus an optional adapter.
+
+        ``adapter_scale`` multiplies the LoRA update: 0 is the base model, 1 the adapter as trained,
+        values between interpolate the weights (WiSE-FT), trading specialty gain for what the base
+        model knew elsewhere."""
         adapter_path = check_adapter_dir(adapter) if adapter is not None else None
+        if adapter_scale != 1.0 and adapter_path is None:
+            raise CardioloraError("an adapter scale needs an adapter")
         resolved = resolve_model(model)
         st_model = load_sentence_transformer(
             resolved, device=device, trust_remote_code=trust_remote_code, max_seq_length=max_seq_length
@@ -104,8 +114,22 @@ class Embedder:
                 raise CardioloraError(
                     f"adapter {adapter_path} does not fit model {resolved.spec.name!r}: {exc}"
                 ) from None
+            scale_adapter(st_model, adapter_scale)
         st_model.eval()
-        return cls(st_model, resolved.spec, resolved.source, adapter_path, batch_size, precision)
+        return cls(st_model, resolved.spec, resolved.source, adapter_path, batch_size, precision, adapter_scale)
+
+    @contextmanager
+    def adapter_disabled(self) -> Iterator[Embedder]:
+        """The base model inside the block (the adapter switched off), without a second copy of the weights."""
+        if self.adapter is None:
+            yield self
+            return
+        backbone = self.model[0].auto_model
+        backbone.disable_adapters()
+        try:
+            yield self
+        finally:
+            backbone.enable_adapters()
 
     @property
     def dimension(self) -> int:
@@ -173,5 +197,6 @@ class Embedder:
             "max_seq_length": self.model.max_seq_length,
             "prompts": dict(self.spec.prompts),
             "adapter": str(self.adapter) if self.adapter else None,
+            "adapter_scale": self.adapter_scale if self.adapter else None,
             "precision": self.precision,
         }

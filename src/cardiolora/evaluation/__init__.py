@@ -6,14 +6,22 @@ from cardiolora.evaluation.evalset import (
     EvalSet,
     NegationTest,
     bundled_eval_sets,
+    default_eval_sets,
     load_eval_set,
 )
 from cardiolora.evaluation.evaluate import (
+    DEFAULT_TARGET,
     EvaluationReport,
     compute_metrics,
     cosines_of_pairs,
     evaluate_embedder,
     pair_cosines,
+)
+from cardiolora.evaluation.retention import (
+    DEFAULT_TOLERANCE,
+    RetentionRow,
+    retention_table,
+    retention_warnings,
 )
 from cardiolora.evaluation.metrics import (
     category_stats,
@@ -26,11 +34,17 @@ from cardiolora.evaluation.metrics import (
 
 __all__ = [
     "CATEGORIES",
+    "DEFAULT_TARGET",
+    "DEFAULT_TOLERANCE",
+    "RetentionRow",
+    "retention_table",
+    "retention_warnings",
     "EvalPair",
     "EvalSet",
     "EvaluationReport",
     "NegationTest",
     "bundled_eval_sets",
+    "default_eval_sets",
     "category_stats",
     "compute_metrics",
     "cosines_of_pairs",

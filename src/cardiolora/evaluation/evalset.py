@@ -30,6 +30,12 @@ def bundled_eval_sets() -> dict[str, Path]:
     return {Path(str(entry)).stem: Path(str(entry)) for entry in root.iterdir() if entry.name.endswith(".jsonl")}
 
 
+def default_eval_sets(target: str = "cardiology") -> list[str]:
+    """Every bundled set, the target first: one evaluation shows the gain and what it cost elsewhere."""
+    names = sorted(bundled_eval_sets())
+    return [target, *(n for n in names if n != target)] if target in names else names
+
+
 @dataclass(frozen=True)
 class EvalPair:
     sentence1: str

@@ -20,6 +20,7 @@ from cardiolora.evaluation.metrics import (
     separation_ci,
     tier,
 )
+from cardiolora.evaluation.retention import DEFAULT_TOLERANCE, RetentionRow, retention_table
 from cardiolora.io import write_json_atomic
 from cardiolora.versions import package_versions
 
@@ -27,6 +28,8 @@ if TYPE_CHECKING:
     from cardiolora.embedding import Embedder
 
 SCHEMA = "cardiolora.evaluation/v1"
+# The set an adapter is for; every other set evaluated is a retention check.
+DEFAULT_TARGET = "cardiology"
 # Keys of one evaluation that are also copied to the top level of results.json (first set's values).
 HEADLINE_KEYS = (
     "separation",
@@ -120,23 +123,42 @@ def compute_metrics(
 
 @dataclass
 class EvaluationReport:
-    """The evaluations of one model (and adapter) on one or more sets, as saved to results.json."""
+    """The evaluations of one model (and adapter) on one or more sets, as saved to results.json.
+
+    With an adapter, ``zero_shot`` holds the same sets evaluated by the base model and
+    :meth:`retention` compares the two on every set but the ``target`` one."""
 
     model: dict[str, Any]
     evaluations: list[dict[str, Any]]
     settings: dict[str, Any]
+    zero_shot: list[dict[str, Any]] | None = None
+    target: str | None = None
     versions: dict[str, str] = field(default_factory=package_versions)
     created: str = field(default_factory=lambda: _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"))
     command: str = field(default_factory=lambda: " ".join(Path(a).name if i == 0 else a for i, a in enumerate(sys.argv)))
 
+    def retention(self, tolerance: float = DEFAULT_TOLERANCE) -> list[RetentionRow]:
+        """Zero-shot against adapted on every non-target set; empty without a zero-shot evaluation."""
+        if not self.zero_shot:
+            return []
+        return retention_table(self.zero_shot, self.evaluations, target=self.target or (), tolerance=tolerance)
+
     def to_dict(self) -> dict[str, Any]:
         headline = {k: self.evaluations[0][k] for k in HEADLINE_KEYS} if self.evaluations else {}
+        extra: dict[str, Any] = {}
+        if self.zero_shot is not None:
+            extra = {
+                "target": self.target,
+                "zero_shot": self.zero_shot,
+                "retention": [row.to_dict() for row in self.retention()],
+            }
         return {
             "schema": SCHEMA,
             **headline,
             "model": self.model,
             "adapter": self.model.get("adapter"),
             "evaluations": self.evaluations,
+            **extra,
             "settings": self.settings,
             "versions": self.versions,
             "created": self.created,
@@ -155,17 +177,32 @@ def evaluate_embedder(
     confidence: float = 0.95,
     seed: int = 0,
     batch_size: int | None = None,
+    zero_shot: bool = False,
+    target: str | None = DEFAULT_TARGET,
 ) -> EvaluationReport:
-    """Evaluate one loaded embedder on every set (the model is loaded once for all of them)."""
-    evaluations = [
-        compute_metrics(
-            eval_set,
-            pair_cosines(embedder, eval_set, batch_size),
-            n_resamples=n_resamples,
-            confidence=confidence,
-            seed=seed,
-        )
-        for eval_set in eval_sets
-    ]
+    """Evaluate one loaded embedder on every set (the model is loaded once for all of them).
+
+    ``zero_shot=True`` with an adapter also evaluates the base model (the adapter switched off) for
+    the retention table of every set but ``target``."""
+
+    def evaluate_all() -> list[dict[str, Any]]:
+        return [
+            compute_metrics(
+                eval_set,
+                pair_cosines(embedder, eval_set, batch_size),
+                n_resamples=n_resamples,
+                confidence=confidence,
+                seed=seed,
+            )
+            for eval_set in eval_sets
+        ]
+
+    base = None
+    if zero_shot and embedder.adapter is not None:
+        with embedder.adapter_disabled():
+            base = evaluate_all()
     settings = {"n_resamples": n_resamples, "confidence": confidence, "seed": seed, "ci_method": "percentile"}
-    return EvaluationReport(model=embedder.describe(), evaluations=evaluations, settings=settings)
+    return EvaluationReport(
+        model=embedder.describe(), evaluations=evaluate_all(), settings=settings, zero_shot=base,
+        target=target if base is not None else None,
+    )

@@ -43,7 +43,7 @@ class _Forward:
         return Module()
 
 
-def _weights_key(resolved, adapter: Path | None, quantize: bool, max_seq_length: int) -> str:
+def _weights_key(resolved, adapter: Path | None, quantize: bool, max_seq_length: int, adapter_scale: float = 1.0) -> str:
     import onnxruntime
     import torch
 
@@ -53,12 +53,14 @@ def _weights_key(resolved, adapter: Path | None, quantize: bool, max_seq_length:
         digest.update(sha256_file(path).encode())
     if adapter is not None:
         digest.update(sha256_file(adapter / "adapter_model.safetensors").encode())
+        if adapter_scale != 1.0:
+            digest.update(f"scale {adapter_scale!r}".encode())
     digest.update(f"v2|{quantize}|{max_seq_length}|{torch.__version__}|{onnxruntime.__version__}".encode())
     return digest.hexdigest()[:20]
 
 
 def export_onnx(model_name: str, adapter: str | Path | None, *, quantize: bool, trust_remote_code: bool = False,
-                max_seq_length: int | None = None, cache: Path | None = None) -> Path:  # fmt: skip
+                max_seq_length: int | None = None, cache: Path | None = None, adapter_scale: float = 1.0) -> Path:  # fmt: skip
     """The ONNX file for ``model_name`` (+ merged ``adapter``), exported once and cached."""
     import torch
 
@@ -68,14 +70,14 @@ def export_onnx(model_name: str, adapter: str | Path | None, *, quantize: bool, 
     adapter_path = check_adapter_dir(adapter) if adapter else None
     resolved = resolve_model(model_name)
     st = load_sentence_transformer(resolved, trust_remote_code=trust_remote_code, max_seq_length=max_seq_length)
-    key = _weights_key(resolved, adapter_path, quantize, st.max_seq_length)
+    key = _weights_key(resolved, adapter_path, quantize, st.max_seq_length, adapter_scale)
     target = (cache or cache_root() / "onnx") / key
     if (target / "model.onnx").exists():
         return target / "model.onnx"
     if adapter_path is not None:
-        from peft import PeftModel
+        from cardiolora.models.adapters import merge_adapter
 
-        st[0].auto_model = PeftModel.from_pretrained(st[0].auto_model, str(adapter_path)).merge_and_unload()
+        st[0].auto_model = merge_adapter(st[0].auto_model, adapter_path, adapter_scale)
     st.eval()
     sample = st.tokenizer(["mitral valve stenosis", "a pericardial effusion"], padding=True, return_tensors="pt")
     input_names = [n for n in ("input_ids", "attention_mask", "token_type_ids") if n in sample]
@@ -125,7 +127,8 @@ class OnnxPool:
 
     @classmethod
     def load(cls, model: str, adapters: dict[str, str | Path] | None = None, *, quantize: bool = False,
-             trust_remote_code: bool = False, max_seq_length: int | None = None, threads: int | None = None) -> OnnxPool:  # fmt: skip
+             trust_remote_code: bool = False, max_seq_length: int | None = None, threads: int | None = None,
+             adapter_scale: float = 1.0) -> OnnxPool:  # fmt: skip
         import onnxruntime as ort
 
         from cardiolora.models import load_sentence_transformer, resolve_model
@@ -138,7 +141,8 @@ class OnnxPool:
         pool = cls(model, st.tokenizer, resolved.spec.prompt_for("similarity"), int(st.max_seq_length),
                    int(st.get_embedding_dimension() or resolved.spec.dimension))  # fmt: skip
         for name, adapter in {model: None, **(adapters or {})}.items():
-            path = export_onnx(model, adapter, quantize=quantize, trust_remote_code=trust_remote_code, max_seq_length=max_seq_length)
+            path = export_onnx(model, adapter, quantize=quantize, trust_remote_code=trust_remote_code,
+                               max_seq_length=max_seq_length, adapter_scale=adapter_scale if adapter else 1.0)  # fmt: skip
             pool.input_names = json.loads((path.parent / "export.json").read_text())["inputs"]
             pool.sessions[name] = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         return pool

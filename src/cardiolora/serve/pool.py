@@ -17,6 +17,7 @@ from typing import Protocol
 
 import numpy as np
 
+from cardiolora.models.adapters import scale_adapter
 from cardiolora.embedding import Embedder, check_adapter_dir
 from cardiolora.errors import CardioloraError
 
@@ -63,11 +64,12 @@ class AdapterPool:
 
     @classmethod
     def load(cls, model: str, adapters: dict[str, str | Path] | None = None, *, adapter_root: str | Path | None = None,
-             device: str | None = None, max_seq_length: int | None = None, trust_remote_code: bool = False) -> AdapterPool:  # fmt: skip
+             device: str | None = None, max_seq_length: int | None = None, trust_remote_code: bool = False,
+             adapter_scale: float = 1.0) -> AdapterPool:  # fmt: skip
         embedder = Embedder.load(model, device=device, max_seq_length=max_seq_length, trust_remote_code=trust_remote_code)
         pool = cls(embedder, model, Path(adapter_root).resolve() if adapter_root else None)
         for name, path in (adapters or {}).items():
-            pool.add(name, path, startup=True)
+            pool.add(name, path, startup=True, scale=adapter_scale)
         return pool
 
     @property
@@ -102,8 +104,9 @@ class AdapterPool:
             raise CardioloraError(f"adapter path {str(path)!r} is outside the adapter directory")
         return candidate
 
-    def add(self, name: str, path: str | Path, *, startup: bool = False) -> None:
-        """Load the adapter at ``path`` as ``name`` (safetensors weights only)."""
+    def add(self, name: str, path: str | Path, *, startup: bool = False, scale: float = 1.0) -> None:
+        """Load the adapter at ``path`` as ``name`` (safetensors weights only), its LoRA update
+        multiplied by ``scale``."""
         if not name or name == self.base_name or "/" in name:
             raise CardioloraError(f"invalid adapter name {name!r}")
         if name in self.adapters:
@@ -116,6 +119,11 @@ class AdapterPool:
                 self.model.load_adapter(str(directory), adapter_name=name)
             except (ValueError, RuntimeError, KeyError) as exc:
                 raise CardioloraError(f"adapter {directory} does not fit model {self.base_name!r}: {exc}") from None
+            try:
+                scale_adapter(self.model, scale, adapter_name=name)
+            except CardioloraError:
+                self.model.delete_adapter(name)
+                raise
             self.adapters[name] = directory
 
     def remove(self, name: str) -> None:

@@ -10,6 +10,8 @@ Schema (every key optional except ``models``; unknown keys are errors)::
     sources = ["hpo", "icd10cm"] # or build from ontologies (cardiolora data ontology)
     branch = "cardiovascular"
     weights = {sibling = 5}      # relation -> pairs per concept (OntologyRecipe)
+    replay_ratio = 0.5           # pairs from the other organ systems per target pair
+    replay_branches = ["renal"]  # default: every other organ system
 
     [training]                   # any field of `cardiolora train`'s TOML but model/data/out/eval_sets
     epochs = 1
@@ -17,7 +19,7 @@ Schema (every key optional except ``models``; unknown keys are errors)::
 
     [evaluation]
     sets = ["cardiology"]                   # the first is the headline set
-    transfer = ["pulmonology", "nephrology"]
+    transfer = ["pulmonology"]              # retention checks; default: every other bundled set
     resamples = 5000
 
     [bench]
@@ -50,6 +52,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from cardiolora.errors import CardioloraError, InputError, UnknownNameError
 from cardiolora.training.config import TrainConfig, _format_validation_error, load_toml, merge_overrides
+from cardiolora.data.categories import DEFAULT_REPLAY_RATIO
+from cardiolora.evaluation.evalset import default_eval_sets
 
 PRESETS = ("quick", "cpu-full", "paper")
 
@@ -63,6 +67,9 @@ class DataSettings(_Strict):
     sources: list[str] = Field(default_factory=lambda: ["hpo", "icd10cm"])
     branch: str = "cardiovascular"
     weights: dict[str, float] = Field(default_factory=dict)
+    # Pairs from the other organ systems per target pair (see ``cardiolora data ontology --replay-ratio``).
+    replay_ratio: float = Field(DEFAULT_REPLAY_RATIO, ge=0.0)
+    replay_branches: list[str] | None = None
 
     @field_validator("sources")
     @classmethod
@@ -75,7 +82,8 @@ class DataSettings(_Strict):
 
 class EvaluationSettings(_Strict):
     sets: list[str] = Field(default_factory=lambda: ["cardiology"], min_length=1)
-    transfer: list[str] = Field(default_factory=lambda: ["pulmonology", "nephrology"])
+    # Retention checks: the adapter must not harm these (default: every other bundled set).
+    transfer: list[str] = Field(default_factory=lambda: default_eval_sets()[1:])
     resamples: int = Field(5000, ge=100)
 
     @property

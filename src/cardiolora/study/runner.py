@@ -193,8 +193,9 @@ class StudyRunner:
         recipe = OntologyRecipe(weights={**DEFAULT_WEIGHTS, **settings.weights}, seed=self.config.seed)
         custom_sets = [s for s in self.config.evaluation.all_sets if Path(s).suffix]
         build_ontology_dataset(
-            step.output, branch=settings.branch, sources=settings.sources, recipe=recipe, exclude_eval=custom_sets
-        )
+            step.output, branch=settings.branch, sources=settings.sources, recipe=recipe, exclude_eval=custom_sets,
+            replay_ratio=settings.replay_ratio, replay_branches=settings.replay_branches,
+        )  # fmt: skip
 
     def _evaluate(self, step: Step, adapter: Path | None) -> None:
         from cardiolora.embedding import Embedder

@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from cardiolora.errors import CardioloraError, InputError
+from cardiolora.evaluation.evalset import default_eval_sets
 
 PeftMethod = Literal["lora", "dora", "ia3", "adalora"]
 # The objectives that embed (anchor, positive, negative) columns in one pass (WeightedSumLoss can
@@ -74,6 +75,9 @@ class LossSettings(_Strict):
     ``preserve_weight`` (any loss over triplets) adds ``weight x (1 - cos(adapted, base))`` over the
     batch's anchors, the base embedding taken with the adapter switched off: the pairs teach what
     must move, the term keeps what the pretrained model knew about everything else.
+    ``teacher_weight`` adds the same term over every text of the replay rows only (pairs of another
+    organ system than ``TrainConfig.target_branch``): the base model is their teacher, so the rest
+    of medicine stays where it was while the target specialty moves.
     """
 
     name: LossName = "infonce+cosine"
@@ -92,13 +96,15 @@ class LossSettings(_Strict):
     mini_batch_size: int = Field(32, ge=1)
     triplet_margin: float = Field(0.5, gt=0.0)
     preserve_weight: float = Field(0.0, ge=0.0)
+    teacher_weight: float = Field(0.0, ge=0.0)
 
     @model_validator(mode="after")
     def _targets_ordered(self) -> LossSettings:
         if self.negative_target >= self.positive_target:
             raise ValueError("negative_target must be below positive_target")
-        if self.preserve_weight and self.name not in TRIPLET_LOSSES:
-            raise ValueError(f"preserve_weight needs one of {', '.join(TRIPLET_LOSSES)}, not {self.name}")
+        for name in ("preserve_weight", "teacher_weight"):
+            if getattr(self, name) and self.name not in TRIPLET_LOSSES:
+                raise ValueError(f"{name} needs one of {', '.join(TRIPLET_LOSSES)}, not {self.name}")
         return self
 
 
@@ -108,7 +114,8 @@ class TrainConfig(_Strict):
     model: str = "minilm"
     data: Path
     out: Path
-    eval_sets: list[str] = Field(default_factory=lambda: ["cardiology"])
+    # The first set is the target; every other one is a retention check (the adapter must not harm it).
+    eval_sets: list[str] = Field(default_factory=default_eval_sets, min_length=1)
     peft: PeftSettings = Field(default_factory=PeftSettings)
     loss: LossSettings = Field(default_factory=LossSettings)
     epochs: float = Field(1.0, gt=0.0)
@@ -125,6 +132,9 @@ class TrainConfig(_Strict):
     max_seq_length: int | None = Field(64, ge=8)
     seed: int = 0
     data_fraction: float = Field(1.0, gt=0.0, le=1.0)
+    # Pairs whose ``branch`` is another organ system are replay (the teacher term keeps their texts
+    # where the base model put them); None: no pair is replay.
+    target_branch: str | None = "cardiovascular"
     # ``auto``: bf16 autocast where the machine runs bf16 natively (CUDA, or a CPU with AMX /
     # AVX-512 BF16), else fp32.
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
@@ -181,3 +191,27 @@ def merge_overrides(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str
         else:
             merged[key] = value
     return merged
+
+
+def parse_settings(items: list[str]) -> dict[str, Any]:
+    """``["loss.teacher_weight=2", "peft.target_modules=['query']"]`` as a nested dict of overrides.
+
+    The value is a TOML value (``2``, ``true``, ``["a", "b"]``, ``"text"``); a bare word that is not
+    one is taken as a string (``target_branch=nervous``)."""
+    overrides: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise CardioloraError(f"--set takes KEY=VALUE, got {item!r}")
+        try:
+            value = tomllib.loads(f"value = {raw}")["value"]
+        except tomllib.TOMLDecodeError:
+            value = raw
+        *parents, leaf = key.strip().split(".")
+        node = overrides
+        for part in parents:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise CardioloraError(f"--set {item!r}: {part} is set both as a value and as a table")
+        node[leaf] = value
+    return overrides

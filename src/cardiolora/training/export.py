@@ -10,12 +10,12 @@ from cardiolora.errors import CardioloraError
 from cardiolora.io import atomic_directory
 
 
-def export_merged(run_dir: str | Path, out: str | Path) -> Path:
+def export_merged(run_dir: str | Path, out: str | Path, adapter_scale: float = 1.0) -> Path:
     """Write base model + adapter, merged, as a sentence-transformers directory that loads without
-    cardiolora (``SentenceTransformer(out)``) and embeds as the adapted model does."""
-    from peft import PeftModel
-
+    cardiolora (``SentenceTransformer(out)``) and embeds as the adapted model does (with its update
+    multiplied by ``adapter_scale``)."""
     from cardiolora.models import load_sentence_transformer, resolve_model
+    from cardiolora.models.adapters import merge_adapter
 
     run_dir, out = Path(run_dir), Path(out)
     config_file = run_dir / "config.json"
@@ -30,8 +30,7 @@ def export_merged(run_dir: str | Path, out: str | Path) -> Path:
         resolved, trust_remote_code=config.get("trust_remote_code", False), max_seq_length=config.get("max_seq_length")
     )
     transformer = model[0]
-    merged = PeftModel.from_pretrained(transformer.auto_model, str(adapter)).merge_and_unload()
-    transformer.auto_model = merged
+    transformer.auto_model = merge_adapter(transformer.auto_model, adapter, adapter_scale)
     with atomic_directory(out) as staging:
         model.save(str(staging))
     return out

@@ -118,21 +118,41 @@ class WeightedSumLoss(nn.Module):
     the same weights with the adapter switched off.)
     """
 
-    def __init__(self, model, parts: list[tuple[nn.Module, float]], preserve_weight: float = 0.0) -> None:
+    def __init__(
+        self, model, parts: list[tuple[nn.Module, float]], preserve_weight: float = 0.0, teacher_weight: float = 0.0
+    ) -> None:
         super().__init__()
         self.model = model
         self.parts = nn.ModuleList(loss for loss, _ in parts)
         self.weights = [weight for _, weight in parts]
         self.preserve_weight = preserve_weight
+        self.teacher_weight = teacher_weight
 
     def forward(self, sentence_features, labels=None) -> Tensor:
         embeddings = embed_columns(self.model, sentence_features)
         total = sum(w * loss.compute_loss_from_embeddings(embeddings, labels) for loss, w in zip(self.parts, self.weights))
         if self.preserve_weight:
-            base = base_embeddings(self.model, sentence_features[0])
-            drift = 1 - nn.functional.cosine_similarity(embeddings[0], base.to(embeddings[0].dtype), dim=-1)
-            total = total + self.preserve_weight * drift.mean()
+            total = total + self.preserve_weight * self._drift(embeddings[0], sentence_features[0]).mean()
+        if self.teacher_weight and labels is not None and labels.dim() == 2 and labels.shape[1] > 2:
+            replay = labels[:, 2].to(embeddings[0].device) > 0
+            if replay.any():
+                drifts = [self._drift(e[replay], _rows(f, replay)) for e, f in zip(embeddings, sentence_features)]
+                total = total + self.teacher_weight * torch.cat(drifts).mean()
         return total
+
+    def _drift(self, adapted: Tensor, features: dict[str, Tensor]) -> Tensor:
+        """1 - cos(adapted embedding, the base model's embedding of the same texts), per text."""
+        base = base_embeddings(self.model, features)
+        return 1 - nn.functional.cosine_similarity(adapted, base.to(adapted.dtype), dim=-1)
+
+
+def _rows(features: dict[str, Tensor], mask: Tensor) -> dict[str, Tensor]:
+    """The tokenized features of the rows ``mask`` selects (other entries are passed as they are)."""
+    size = len(mask)
+    return {
+        k: v[mask.to(v.device)] if isinstance(v, Tensor) and v.dim() and v.shape[0] == size else v
+        for k, v in features.items()
+    }
 
 
 def needs_labels(settings: LossSettings) -> bool:
@@ -146,9 +166,11 @@ def _with_terms(model, ranking: nn.Module, settings: LossSettings, *, cosine: bo
     if cosine and settings.cosine_weight:
         target = TargetCosineLoss(model, settings.positive_target, settings.negative_target, settings.cosine_term)
         parts.append((target, settings.cosine_weight))
-    if len(parts) == 1 and not settings.preserve_weight:
+    if len(parts) == 1 and not settings.preserve_weight and not settings.teacher_weight:
         return ranking
-    return WeightedSumLoss(model, parts, preserve_weight=settings.preserve_weight)
+    return WeightedSumLoss(
+        model, parts, preserve_weight=settings.preserve_weight, teacher_weight=settings.teacher_weight
+    )
 
 
 def build_loss(model, settings: LossSettings, *, distributed: bool = False) -> nn.Module:

@@ -27,7 +27,7 @@ from typing import Any
 
 from cardiolora.data.records import PairRecord, load_pairs
 from cardiolora.errors import CardioloraError
-from cardiolora.evaluation import EvalSet, load_eval_set
+from cardiolora.evaluation import EvalSet, load_eval_set, retention_table, retention_warnings
 from cardiolora.io import write_json_atomic, write_text_atomic
 from cardiolora.models import ResolvedModel, resolve_model
 from cardiolora.training.config import TrainConfig
@@ -147,14 +147,25 @@ def _dataset(pairs: list[PairRecord], config: TrainConfig):
     if config.loss.name.startswith("triplet") or any(p.negative for p in pairs):
         columns["negative"] = [negative_of(p) for p in pairs]
     graded = config.loss.relation_targets and any(p.relation in config.loss.relation_targets for p in pairs)
-    if config.loss.mask_same_category or graded:
-        # One label per row: [category id (-1: none), the row's positive cosine target].
+    if config.loss.mask_same_category or graded or config.loss.teacher_weight:
+        # One label per row: [category id (-1: none), the row's positive cosine target, 1 for a replay
+        # row (another organ system than the target branch: the teacher term keeps its texts in place)].
         ids = {name: i for i, name in enumerate(sorted({p.category for p in pairs if p.category}))}
         targets = config.loss.relation_targets
         columns["label"] = [
-            [float(ids.get(p.category, -1)), targets.get(p.relation, config.loss.positive_target)] for p in pairs
+            [
+                float(ids.get(p.category, -1)),
+                targets.get(p.relation, config.loss.positive_target),
+                float(is_replay(p, config.target_branch)),
+            ]
+            for p in pairs
         ]
     return Dataset.from_dict(columns)
+
+
+def is_replay(pair: PairRecord, target_branch: str | None) -> bool:
+    """A pair of another organ system than the one the adapter is for."""
+    return bool(target_branch and pair.branch and pair.branch != target_branch)
 
 
 def resolve_targets(target_modules: list[str], spec) -> str | list[str]:
@@ -357,6 +368,11 @@ def train(
             "history": evaluator.history,
             "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
         }
+        if zero_shot:
+            rows = retention_table(metrics["zero_shot"], metrics["final"], target=config.eval_sets[0])
+            metrics["retention"] = [row.to_dict() for row in rows]
+            for warning in retention_warnings(rows):
+                logger.warning(warning)
         write_json_atomic(run_dir / "metrics.json", metrics)
         write_text_atomic(run_dir / "README.md", model_card(config, metrics))
     return TrainResult(run_dir, adapter_dir, metrics)
@@ -365,6 +381,23 @@ def train(
 def _summary(report: dict[str, Any]) -> dict[str, Any]:
     keep = ("separation", "separation_ci", "auc", "negation_gap", "negation_accuracy", "tier", "categories")
     return {e["eval_set"]["name"]: {k: e[k] for k in keep} | {"sha256": e["eval_set"]["sha256"]} for e in report["evaluations"]}
+
+
+def _retention_section(metrics: dict[str, Any]) -> str:
+    rows = metrics.get("retention") or []
+    if not rows:
+        return ""
+
+    def fmt(value):
+        return "n/a" if value is None else f"{value:+.3f}"
+
+    lines = [f"| {r['eval_set']} | {fmt(r['separation_change'])} | {fmt(r['auc_change'])} | "
+             f"{'**harmed**' if r['harmed'] else 'kept'} |" for r in rows]  # fmt: skip
+    return (
+        "Retention on the other evaluation sets (adapted minus zero-shot; harmed: a fall of more than "
+        f"{rows[0]['tolerance']}):\n\n| eval set | separation change | ROC-AUC change | |\n|---|---|---|---|\n"
+        + "\n".join(lines) + "\n"
+    )
 
 
 def model_card(config: TrainConfig, metrics: dict[str, Any]) -> str:
@@ -389,6 +422,7 @@ trained by cardiolora with the `{config.loss.name}` objective on `{config.data}`
 |---|---|---|---|---|---|---|
 {chr(10).join(rows)}
 
+{_retention_section(metrics)}
 Training: {training['pairs']} pairs, {training['global_step']} steps, {training['seconds']} s,
 {training['trainable_parameters']:,} trainable of {training['total_parameters']:,} parameters.
 

@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+import pytest
+
+from cardiolora.evaluation import RetentionRow, retention_table, retention_warnings
+
+
+def _evaluation(name, separation, auc):
+    return {"eval_set": {"name": name}, "separation": separation, "auc": auc}
+
+
+def test_the_table_compares_every_non_target_set():
+    zero_shot = [_evaluation("cardiology", 0.15, 0.71), _evaluation("nephrology", 0.12, 0.69),
+                 _evaluation("neurology", 0.30, 0.95), _evaluation("rheumatology", 0.25, 0.90)]  # fmt: skip
+    adapted = [_evaluation("cardiology", 0.37, 0.83), _evaluation("nephrology", 0.07, 0.62),
+               _evaluation("neurology", 0.295, 0.951), _evaluation("rheumatology", 0.30, 0.92),
+               _evaluation("unseen", 0.2, 0.8)]  # fmt: skip
+    rows = retention_table(zero_shot, adapted, target="cardiology")
+    assert [r.eval_set for r in rows] == ["nephrology", "neurology", "rheumatology"]  # no target, no unpaired set
+    nephrology, neurology, rheumatology = rows
+    assert nephrology.separation_change == pytest.approx(-0.05) and nephrology.auc_change == pytest.approx(-0.07)
+    assert nephrology.harmed and not rheumatology.harmed
+    assert not neurology.harmed  # -0.005 is inside the 0.01 tolerance
+    assert retention_table(zero_shot, adapted, target="cardiology", tolerance=0.001)[1].harmed
+    warnings = retention_warnings(rows)
+    assert len(warnings) == 1 and warnings[0].startswith("nephrology:")
+    assert "separation 0.120 -> 0.070 (-0.050)" in warnings[0] and "ROC-AUC 0.690 -> 0.620 (-0.070)" in warnings[0]
+
+
+def test_a_fall_in_auc_alone_is_harm_and_missing_values_are_not():
+    row = RetentionRow("pulmonology", 0.15, 0.20, 0.725, 0.70)
+    assert row.harmed and "ROC-AUC" in retention_warnings([row])[0] and "separation" not in retention_warnings([row])[0]
+    assert not RetentionRow("x", None, 0.1, None, 0.5).harmed
+    as_dict = RetentionRow("x", 0.1, 0.2, 0.5, 0.6).to_dict()
+    assert as_dict["separation_change"] == pytest.approx(0.1) and as_dict["harmed"] is False
+
+
+def test_run_summaries_work_as_well_as_results_lists():
+    zero_shot = {"cardiology": {"separation": 0.1, "auc": 0.7}, "pulmonology": {"separation": 0.2, "auc": 0.7}}
+    final = {"cardiology": {"separation": 0.3, "auc": 0.8}, "pulmonology": {"separation": 0.1, "auc": 0.7}}
+    (row,) = retention_table(zero_shot, final, target="cardiology")
+    assert row.eval_set == "pulmonology" and row.harmed
+
+
+def test_evaluate_with_an_adapter_reports_retention(tiny_model_dir, tmp_path):
+    from tests.embedding.test_embedder import _save_lora_adapter
+
+    from cardiolora.embedding import Embedder
+    from cardiolora.evaluation import evaluate_embedder, load_eval_set
+
+    model_dir = tiny_model_dir("bert")
+    adapter = _save_lora_adapter(model_dir, tmp_path / "adapter", seed=4)
+    embedder = Embedder.load(str(model_dir), adapter=adapter)
+    sets = [load_eval_set(name) for name in ("cardiology", "pulmonology", "general-english")]
+    report = evaluate_embedder(embedder, sets, n_resamples=100, zero_shot=True, target="cardiology")
+    base = evaluate_embedder(Embedder.load(str(model_dir)), sets, n_resamples=100)
+    result = report.to_dict()
+    assert [r["eval_set"] for r in result["retention"]] == ["pulmonology", "general-english"]
+    # The zero-shot half is the base model's own evaluation, the adapted half differs from it.
+    assert [e["separation"] for e in result["zero_shot"]] == pytest.approx([e["separation"] for e in base.evaluations])
+    assert result["retention"][0]["separation_zero_shot"] == pytest.approx(base.evaluations[1]["separation"])
+    assert result["retention"][0]["separation_adapted"] != pytest.approx(base.evaluations[1]["separation"])
+    # Without an adapter there is nothing to compare.
+    assert "retention" not in base.to_dict()
