@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from cardiolora.evaluation.retention import DEFAULT_TOLERANCE, RetentionRow, retention_table, retention_warnings
 from cardiolora.io import atomic_path, write_text_atomic
 from cardiolora.study import stats
 from cardiolora.study.results import StudyResults, cosines_by_category, load_results, pair_labels
@@ -74,12 +75,44 @@ def model_rows(results: StudyResults) -> list[dict[str, Any]]:
             row[f"{name}_zero_shot"] = m.separation(name, adapted=False)
             row[f"{name}_adapted"] = m.separation(name)
             row[f"{name}_retention"] = stats.retention(m.separation(name), row["separation"])
+            row[f"{name}_auc_zero_shot"] = (m.zero_shot.get(name) or {}).get("auc")
+            row[f"{name}_auc_adapted"] = (m.adapted.get(name) or {}).get("auc")
+        row["harmed_sets"] = ";".join(r.eval_set for r in model_retention(results, m) if r.harmed)
         rows.append(row)
     return rows
 
 
+def model_retention(results: StudyResults, model) -> list[RetentionRow]:
+    """Zero-shot against adapted on every retention set of the study (all but the headline set)."""
+    keep = {name: model.adapted[name] for name in results.transfer_sets if name in model.adapted}
+    return retention_table(model.zero_shot, keep, target=results.headline_set)
+
+
+def retention_section(results: StudyResults) -> list[str]:
+    """The retention table of every finished model, with a warning for each set it harmed."""
+    lines, warnings = [], []
+    for model in results.models:
+        for row in model_retention(results, model):
+            lines.append([model.name, row.eval_set, row.separation_zero_shot, row.separation_adapted,
+                          row.separation_change, row.auc_zero_shot, row.auc_adapted, row.auc_change,
+                          "**harmed**" if row.harmed else "kept"])  # fmt: skip
+        warnings += [f"- **{model.name}**, {w}" for w in retention_warnings(model_retention(results, model))]
+    if not lines:
+        return []
+    out = ["", "## Retention: the other specialties and general English", "",
+           f"Each set the adapter is not for, base model (zero-shot) against adapted; a fall of more than "
+           f"{DEFAULT_TOLERANCE} in separation or ROC-AUC is harm.", "",
+           _table(["model", "eval set", "separation zero-shot", "adapted", "change", "ROC-AUC zero-shot", "adapted",
+                   "change", ""], lines)]  # fmt: skip
+    out += ["", "**Warning: the adapter is worse than the base model on:**", "", *warnings] if warnings else [
+        "", "No set fell by more than the tolerance."]  # fmt: skip
+    return out
+
+
 def ablation_rows(results: StudyResults) -> list[dict[str, Any]]:
     head = results.headline_set
+    ablated = (results.config.get("ablation") or {}).get("model")
+    base = next((m.zero_shot for m in results.models if m.name == ablated), {})
     rows = []
     for cell in results.ablation:
         adapted = cell.adapted.get(head) or {}
@@ -88,6 +121,12 @@ def ablation_rows(results: StudyResults) -> list[dict[str, Any]]:
                "train_seconds": (cell.training or {}).get("seconds")}  # fmt: skip
         for name in results.transfer_sets:
             row[f"{name}_adapted"] = (cell.adapted.get(name) or {}).get("separation")
+        # Retention against the ablated model's own zero-shot evaluation (the same base weights).
+        kept = {name: cell.adapted[name] for name in results.transfer_sets if name in cell.adapted}
+        retention = retention_table(base, kept, target=head)
+        changes = [r.auc_change for r in retention if r.auc_change is not None]
+        row["retention_auc_change_mean"] = sum(changes) / len(changes) if changes else None
+        row["harmed_sets"] = ";".join(r.eval_set for r in retention if r.harmed)
         rows.append(row)
     return rows
 
@@ -366,18 +405,14 @@ def build_markdown(results: StudyResults, rows, cells, figures: dict[str, Path],
         ["model", "emb/s (best batch)", "latency p50 (ms)", "latency p95 (ms)", "memory (GB)", "emb/s per GB", "share of matmul peak"],
         [[r["name"], r["emb_per_s"], r["latency_p50_ms"], r["latency_p95_ms"], r["memory_gb"], r["emb_per_s_per_gb"],
           r["share_of_matmul_peak"]] for r in rows])]  # fmt: skip
-    if results.transfer_sets:
-        headers = ["model"]
-        for s in results.transfer_sets:
-            headers += [f"{s} zero-shot", f"{s} adapted", f"{s} retention"]
-        out += ["", "## Transfer to other specialties", "",
-                "Retention = adapted separation on the specialty / adapted separation on the headline set.", "",
-                _table(headers, [[r["name"], *[r[f"{s}_{k}"] for s in results.transfer_sets for k in ("zero_shot", "adapted", "retention")]] for r in rows])]  # fmt: skip
+    out += retention_section(results)
     if cells:
         out += ["", "## Ablation", "", _table(
-            ["cell", "data fraction", "rank", "loss", "PEFT", "separation", "ROC-AUC", "negation acc.", *[f"{s} separation" for s in results.transfer_sets], "training (s)"],
+            ["cell", "data fraction", "rank", "loss", "PEFT", "separation", "ROC-AUC", "negation acc.",
+             "other sets: mean ROC-AUC change", "harmed sets", "training (s)"],
             [[c["name"], f"{c['data_fraction']:g}", c["rank"], c["loss"], c["peft"], c["separation"], c["auc"], c["negation_accuracy"],
-              *[c.get(f"{s}_adapted") for s in results.transfer_sets], c["train_seconds"]] for c in cells])]  # fmt: skip
+              c["retention_auc_change_mean"], len(c["harmed_sets"].split(";")) if c["harmed_sets"] else 0,
+              c["train_seconds"]] for c in cells])]  # fmt: skip
     out += ["", extra_stats, "", "## Figures", ""]
     for key, path in figures.items():
         out += [f"### {FIGURES[key]}", "", f"![{FIGURES[key]}]({path.relative_to(results.study_dir).as_posix()})", ""]

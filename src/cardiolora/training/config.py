@@ -130,6 +130,8 @@ class TrainConfig(_Strict):
     # docs/experiments/token_lengths.py); a batch is padded to its longest text, so a longer cap
     # costs time on a CPU for the few long definitions.
     max_seq_length: int | None = Field(64, ge=8)
+    # Batches of rows of similar length (in-batch-negative losses): less padding, same texts.
+    group_by_length: bool = False
     seed: int = 0
     data_fraction: float = Field(1.0, gt=0.0, le=1.0)
     # Pairs whose ``branch`` is another organ system are replay (the teacher term keeps their texts

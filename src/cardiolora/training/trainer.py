@@ -168,6 +168,18 @@ def is_replay(pair: PairRecord, target_branch: str | None) -> bool:
     return bool(target_branch and pair.branch and pair.branch != target_branch)
 
 
+def _batch_sampler(config: TrainConfig, ranking: bool):
+    """In-batch-negative losses need batches without repeated texts; grouped by length, they carry
+    less padding (see :mod:`cardiolora.training.sampler`)."""
+    from sentence_transformers.sentence_transformer.training_args import BatchSamplers
+
+    from cardiolora.training.sampler import LengthGroupedNoDuplicatesBatchSampler
+
+    if not ranking:
+        return BatchSamplers.BATCH_SAMPLER
+    return LengthGroupedNoDuplicatesBatchSampler if config.group_by_length else BatchSamplers.NO_DUPLICATES
+
+
 def resolve_targets(target_modules: list[str], spec) -> str | list[str]:
     """PEFT's ``target_modules`` for a model: ``attention`` becomes the zoo's names for the
     architecture; ``all-linear`` is passed to PEFT as its own keyword."""
@@ -229,7 +241,6 @@ def train(
     evaluates it once per model, not once per run)."""
     import torch
     from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
-    from sentence_transformers.sentence_transformer.training_args import BatchSamplers
     from transformers import EarlyStoppingCallback
 
     from cardiolora.embedding import Embedder
@@ -312,7 +323,7 @@ def train(
         greater_is_better=True,
         logging_steps=10,
         report_to=config.report_to or "none",
-        batch_sampler=BatchSamplers.NO_DUPLICATES if ranking else BatchSamplers.BATCH_SAMPLER,
+        batch_sampler=_batch_sampler(config, ranking),
         dataloader_drop_last=_world_size() > 1,
         ddp_find_unused_parameters=False if _world_size() > 1 else None,
         # On CPUs accelerate starts a gloo process group only when told the run is CPU-only.
