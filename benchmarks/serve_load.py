@@ -1,12 +1,20 @@
 """Serving under load, side by side in one run, against `cardiolora serve` on loopback.
 
     .venv/bin/python benchmarks/serve_load.py --model minilm [--adapter runs/x/adapter]
+    .venv/bin/python benchmarks/serve_load.py --model minilm --soak [--soak-requests 10000]
 
 Prints, each measured in this run on this machine:
 1. throughput (texts/s) with requests spread over 8 adapters vs all on 1 adapter (aim: >= 0.9);
 2. emb/s of --backend onnx-int8 vs --backend torch on the base model (aim: >= 2x), and the change in
    separation on the bundled cardiology set between the two (aim: <= 0.01);
 3. 1,000 requests with malformed ones mixed in: errors among the good ones and 5xx responses (aim: 0).
+
+With --soak, only the soak: --soak-requests requests (10,000), a quarter malformed, hostile or
+oversized (413, 400 before tokenization, deep nesting, huge integers, lone surrogates, bad UTF-8),
+from --concurrency clients (16) plus --soak-slow slow ones that send their bodies a few bytes at a
+time (half of them within the request timeout, half stalling past it); prints errors on good
+requests, 5xx responses, what the slow clients got, and the server's RSS (VmRSS) growth from after
+a warm-up to the end (aims: 0, 0, 200 and 408, < 10%).
 
 Each server runs in its own process (`python -m cardiolora serve`); the clients are asyncio + httpx
 here. The adapters are random LoRA weights made by PEFT (distinct per name), so no training is needed.
@@ -65,11 +73,12 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, model: str, adapters: dict[str, Path], backend: str) -> None:
+    def __init__(self, model: str, adapters: dict[str, Path], backend: str, extra: list[str] | None = None) -> None:
         self.port = free_port()
         args = [sys.executable, "-m", "cardiolora", "serve", "--model", model, "--port", str(self.port), "--backend", backend]
         for name, path in adapters.items():
             args += ["--adapter", f"{name}={path}"]
+        args += extra or []
         # A file, not a pipe: nobody reads the server's warnings while it runs, and a full pipe would block it.
         self.log = tempfile.NamedTemporaryFile("w+", suffix=".log", delete=False)
         self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=self.log, text=True)
@@ -155,9 +164,9 @@ def separation_via(url: str, model: str) -> float:
     return separation(cos["similar"], cos["different"])
 
 
-def malformed_mix(names: list[str], texts: list[str], total: int, seed: int = 0) -> tuple[list, list[bool]]:
+def malformed_mix(names: list[str], texts: list[str], total: int, seed: int = 0, bad: list | None = None) -> tuple[list, list[bool]]:
     rng = random.Random(seed)
-    bad = ["{not json", "[]", '{"input": "x"}', {"model": "nope", "input": "x"}, {"model": names[0], "input": []},
+    bad = bad or ["{not json", "[]", '{"input": "x"}', {"model": "nope", "input": "x"}, {"model": names[0], "input": []},
            {"model": names[0], "input": ["", "x"]}, {"model": names[0], "input": "x", "dimensions": -3},
            {"model": names[0], "input": ["x"] * 1000}, {"model": names[0], "input": [1, 2, 3]}]  # fmt: skip
     bodies, good = [], []
@@ -171,6 +180,146 @@ def malformed_mix(names: list[str], texts: list[str], total: int, seed: int = 0)
     return bodies, good
 
 
+def rss_kib(pid: int) -> int:
+    """Resident set size of process ``pid`` now (VmRSS, KiB)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise RuntimeError(f"no VmRSS for pid {pid}")
+
+
+# The soak server's limits: the defaults, except a smaller body limit (oversized bodies stay cheap
+# to send) and a request timeout short enough for the stalling slow clients to see theirs.
+SOAK_BODY_BYTES = 262_144
+SOAK_TIMEOUT_S = 10.0
+
+
+def hostile_bodies(names: list[str], body_limit: int) -> list:
+    """Malformed, hostile and oversized bodies, each refused with a 4xx (strings and bytes are sent
+    as they are, dicts as JSON)."""
+    model = names[0]
+    return [
+        "{not json", "[]", '{"input": "x"}', {"model": "nope", "input": "x"}, {"model": model, "input": []},
+        {"model": model, "input": ["", "x"]}, {"model": model, "input": "x", "dimensions": -3},
+        {"model": model, "input": ["x"] * 1000}, {"model": model, "input": [1, 2, 3]},
+        {"model": model, "input": "x", "dimensions": True}, {"model": model, "input": "x", "dimensions": "3"},
+        f'{{"model": "{model}", "input": "x", "dimensions": {"9" * 5000}}}',
+        f'{{"model": "{model}", "input": "lone \\ud800 surrogate"}}',
+        b'{"model": "%s", "input": "\xff\xfe"}' % model.encode(),
+        "[" * 100_000,
+        {"model": model, "input": "word " * 7000},  # 35,000 characters: over --max-input-chars
+        b'{"model": "%s", "input": "' % model.encode() + b"x" * (body_limit + 1) + b'"}',  # over --max-body-bytes
+    ]  # fmt: skip
+
+
+async def soak_load(url: str, bodies: list, concurrency: int) -> tuple[float, list[int], list[float]]:
+    """Like :func:`load`, but a transport error is recorded (status -1), not raised: a server may
+    close the connection on an oversized body it refused without reading."""
+    import httpx
+
+    statuses, seconds = [0] * len(bodies), [0.0] * len(bodies)
+    queue: asyncio.Queue = asyncio.Queue()
+    for item in enumerate(bodies):
+        queue.put_nowait(item)
+
+    async def worker(client) -> None:
+        while not queue.empty():
+            index, body = queue.get_nowait()
+            started = time.perf_counter()
+            try:
+                if isinstance(body, str | bytes):
+                    response = await client.post(url + "/v1/embeddings", content=body, headers={"content-type": "application/json"})
+                else:
+                    response = await client.post(url + "/v1/embeddings", json=body)
+                statuses[index] = response.status_code
+            except httpx.TransportError:
+                statuses[index] = -1
+            seconds[index] = time.perf_counter() - started
+
+    async with httpx.AsyncClient(timeout=120) as client:
+        started = time.perf_counter()
+        await asyncio.gather(*[worker(client) for _ in range(concurrency)])
+        return time.perf_counter() - started, statuses, seconds
+
+
+async def slow_request(port: int, body: bytes, *, pause: float, stall: bool) -> int:
+    """One request over a raw socket whose body is sent 8 bytes per ``pause`` seconds (or, with
+    ``stall``, half of it and then nothing); the status the server answered, -1 for none."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        head = (f"POST /v1/embeddings HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n")  # fmt: skip
+        writer.write(head.encode())
+        sent = body[: len(body) // 2] if stall else body
+        for start in range(0, len(sent), 8):
+            writer.write(sent[start : start + 8])
+            await writer.drain()
+            await asyncio.sleep(pause)
+        line = await asyncio.wait_for(reader.readline(), SOAK_TIMEOUT_S + 30)
+        return int(line.split()[1]) if line.startswith(b"HTTP/") else -1
+    except (OSError, TimeoutError, ValueError, IndexError):
+        return -1
+    finally:
+        writer.close()
+
+
+async def soak_run(server: Server, bodies: list, concurrency: int, slow: int, good_body: bytes) -> dict:
+    """The main load and ``slow`` slow clients at once; the slow ones repeat until the load is done."""
+    results: dict[str, list[int]] = {"trickle": [], "stall": []}
+    done = asyncio.Event()
+
+    async def slow_client(kind: str) -> None:
+        while not done.is_set():
+            results[kind].append(await slow_request(server.port, good_body, pause=0.05, stall=kind == "stall"))
+
+    slow_tasks = [asyncio.create_task(slow_client("stall" if i % 2 else "trickle")) for i in range(slow)]
+    seconds, statuses, latencies = await soak_load(server.url, bodies, concurrency)
+    done.set()
+    await asyncio.gather(*slow_tasks)
+    return {"seconds": seconds, "statuses": statuses, "latencies": latencies, **results}
+
+
+def soak(args, texts: list[str]) -> list[tuple[str, ...]]:
+    import json
+
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        console.print("making 2 random adapters")
+        adapters = random_adapters(args.model, 2, Path(tmp))
+        extra = ["--max-body-bytes", str(SOAK_BODY_BYTES), "--request-timeout-s", str(SOAK_TIMEOUT_S)]
+        with Server(args.model, adapters, "torch", extra) as server:
+            names = [args.model, *adapters]
+            console.print(f"soak: {args.soak_requests} requests, {args.concurrency} clients + {args.soak_slow} slow ones "
+                          f"(server: defaults, {' '.join(extra)})")  # fmt: skip
+            warm = [{"model": random.Random(i).choice(names), "input": random.Random(i).sample(texts, 2)} for i in range(200)]
+            asyncio.run(soak_load(server.url, warm, args.concurrency))
+            before = rss_kib(server.process.pid)
+            bodies, good = malformed_mix(names, texts, args.soak_requests, bad=hostile_bodies(names, SOAK_BODY_BYTES))
+            good_body = json.dumps({"model": names[0], "input": texts[:2]}).encode()
+            result = asyncio.run(soak_run(server, bodies, args.concurrency, args.soak_slow, good_body))
+            after = rss_kib(server.process.pid)
+        statuses = result["statuses"]
+        good_errors = sum(1 for s, g in zip(statuses, good) if g and s != 200)
+        server_errors = sum(1 for s in [*statuses, *result["trickle"], *result["stall"]] if s >= 500)
+        bad_ok = sum(1 for s, g in zip(statuses, good) if not g and s == 200)
+        closed = sum(1 for s, g in zip(statuses, good) if not g and s == -1)
+        codes = sorted({s for s, g in zip(statuses, good) if not g})
+        good_seconds = sorted(t for t, g in zip(result["latencies"], good) if g)
+        p50, p99 = good_seconds[len(good_seconds) // 2], good_seconds[int(len(good_seconds) * 0.99)]
+        growth = (after - before) / before
+        trickle, stall = result["trickle"], result["stall"]
+        rows += [
+            ("requests / malformed / time", f"{len(bodies)} / {good.count(False)} / {result['seconds']:.0f} s", f"{len(bodies) / result['seconds']:.0f} req/s", ""),
+            ("errors on good requests / 5xx (all)", f"{good_errors} / {server_errors}", "", "0 / 0"),
+            ("malformed answered 200 / refused by closing", f"{bad_ok} / {closed}", f"codes {codes}", "0 / -"),
+            ("good request latency p50 / p99", f"{p50 * 1000:.0f} / {p99 * 1000:.0f} ms", "", ""),
+            ("slow clients: trickled bodies answered 200", f"{trickle.count(200)} of {len(trickle)}", f"others {sorted(set(trickle) - {200})}", "all"),
+            ("slow clients: stalled bodies answered 408", f"{stall.count(408)} of {len(stall)}", f"others {sorted(set(stall) - {408})}", "all"),
+            ("server RSS after warm-up -> after soak", f"{before / 1024:.0f} -> {after / 1024:.0f} MiB", f"{growth:+.1%}", "< +10%"),
+        ]  # fmt: skip
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="minilm")
@@ -178,10 +327,21 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=300)
     parser.add_argument("--per-request", type=int, default=4)
     parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--soak", action="store_true", help="Run only the soak (see above).")
+    parser.add_argument("--soak-requests", type=int, default=10_000)
+    parser.add_argument("--soak-slow", type=int, default=4, help="Slow clients beside the --concurrency ones.")
     args = parser.parse_args()
     from cardiolora.evaluation import load_eval_set
 
     texts = load_eval_set("cardiology").sentences()
+    if args.soak:
+        table = Table(title=f"serve_load --soak: {args.model}, {args.soak_requests} requests, {args.concurrency} + {args.soak_slow} slow clients")
+        for column in ("measure", "values", "detail", "aim"):
+            table.add_column(column)
+        for row in soak(args, texts):
+            table.add_row(*row)
+        console.print(table)
+        return
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         console.print("making 8 random adapters")

@@ -95,8 +95,9 @@ def main() -> None:
     parser.add_argument("action", choices=["run", "score", "table"])
     parser.add_argument("names", nargs="+")
     parser.add_argument("--scale", type=float, action="append", default=[])
-    args, rest = parser.parse_known_args()
-    rest = [a for a in rest if a != "--"]
+    argv = sys.argv[1:]
+    split = argv.index("--") if "--" in argv else len(argv)
+    args, rest = parser.parse_args(argv[:split]), argv[split + 1 :]
     if args.action == "run":
         run(args.names[0], rest, args.scale)
     elif args.action == "score":

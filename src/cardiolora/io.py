@@ -1,20 +1,72 @@
-"""Atomic file output and content hashing.
+"""Atomic file output, tolerant text input and content hashing.
 
 Results are written to a temporary file beside the target and renamed into place, so a crash or a
-bad input never leaves a half-written file where a finished one is expected.
+bad input never leaves a half-written file where a finished one is expected. Published files and
+directories get the user's normal mode (``0666``/``0777`` less the umask), not the private mode of
+the temporary they were built in.
+
+Text input is UTF-8 with or without a byte-order mark (spreadsheets and Windows editors write
+one); text that is not UTF-8 fails as an :class:`~cardiolora.errors.InputError` naming file, line
+and column.
 """
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import hashlib
 import json
 import os
+import re
 import shutil
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+# A JSON escape of a UTF-16 surrogate: only then can json.loads return a string that is not valid
+# Unicode (a lone surrogate), which no UTF-8 writer, tokenizer or JSON encoder downstream accepts.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+# ----------------------------------------------------------------------------------------- modes
+
+
+def current_umask() -> int:
+    """The process's umask, read without changing it where Linux reports it (``/proc``).
+
+    The portable fallback sets and restores it, which briefly affects files other threads create.
+    """
+    with contextlib.suppress(OSError, ValueError):
+        with open("/proc/self/status", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _publish_modes(path: Path, umask: int) -> None:
+    """Give ``path`` (and, for a directory, everything in it) the mode a plain ``open``/``mkdir``
+    would have: temporaries are private (0600/0700) and some libraries write through their own."""
+    if path.is_symlink():
+        return
+    if path.is_dir():
+        path.chmod(0o777 & ~umask)
+        for root, dirs, files in os.walk(path):
+            for name in dirs:
+                if not os.path.islink(os.path.join(root, name)):
+                    os.chmod(os.path.join(root, name), 0o777 & ~umask)
+            for name in files:
+                _publish_modes(Path(root, name), umask)
+        return
+    executable = path.stat().st_mode & stat.S_IXUSR
+    path.chmod((0o777 if executable else 0o666) & ~umask)
+
+
+# ---------------------------------------------------------------------------------------- output
 
 
 @contextlib.contextmanager
@@ -27,6 +79,7 @@ def atomic_path(target: str | Path, suffix: str = "") -> Iterator[Path]:
     tmp = Path(tmp_name)
     try:
         yield tmp
+        _publish_modes(tmp, current_umask())
         os.replace(tmp, target)
     finally:
         with contextlib.suppress(FileNotFoundError):
@@ -37,14 +90,15 @@ def atomic_path(target: str | Path, suffix: str = "") -> Iterator[Path]:
 def atomic_directory(target: str | Path) -> Iterator[Path]:
     """Yield a temporary directory beside ``target``; rename it onto ``target`` if the block succeeds.
 
-    ``target`` must not exist yet: directories are published once and never replaced in place.
+    ``target`` must not exist yet, or be an empty directory (which the rename replaces): directories
+    are published once and never filled in place. The directory stays private while it is built.
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent))
-    tmp.chmod(0o755)  # mkdtemp makes it private; the published directory should not be
     try:
         yield tmp
+        _publish_modes(tmp, current_umask())
         os.rename(tmp, target)
     finally:
         if tmp.exists():
@@ -69,30 +123,112 @@ def sha256_file(path: str | Path, chunk_size: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
-def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    """``(line number, object)`` for each non-blank line of a JSONL file.
+# ----------------------------------------------------------------------------------------- input
 
-    Raises :class:`~cardiolora.errors.InputError` naming the file and line for a missing file,
-    text that is not UTF-8, malformed JSON, or a line that is not a JSON object.
-    """
+
+def _not_utf8(path: Path, data: bytes, exc: UnicodeDecodeError, first_line: int = 1):
+    """The :class:`InputError` for undecodable ``data`` (a file, or one of its lines)."""
     from cardiolora.errors import InputError
 
-    path = Path(path)
+    before = data[: exc.start]
+    line_start = max(before.rfind(b"\n"), before.rfind(b"\r")) + 1
+    line = first_line + len(before.splitlines()) - (1 if line_start < len(before) else 0)
+    column = len(before[line_start:].decode("utf-8", errors="replace")) + 1
+    return InputError(
+        f"not UTF-8 text ({exc.reason}: byte 0x{data[exc.start]:02x} at column {column}; save the file as UTF-8)",
+        path=path,
+        line=line,
+    )
+
+
+def _check_readable(path: Path) -> None:
+    from cardiolora.errors import InputError
+
     if not path.exists():
         raise InputError("file not found", path=path)
     if not path.is_file():
         raise InputError("not a file", path=path)
+
+
+def read_text(path: str | Path) -> str:
+    """The whole text of a UTF-8 file, a byte-order mark at its start dropped.
+
+    Raises :class:`~cardiolora.errors.InputError` for a missing or unreadable file and for text
+    that is not UTF-8 (naming the line and column of the first bad byte).
+    """
+    from cardiolora.errors import InputError
+
+    path = Path(path)
+    _check_readable(path)
     try:
-        with open(path, encoding="utf-8") as handle:
-            for line_number, raw in enumerate(handle, start=1):
-                if not raw.strip():
-                    continue
-                try:
-                    record = json.loads(raw)
-                except json.JSONDecodeError as exc:
-                    raise InputError(f"malformed JSON ({exc.msg} at column {exc.colno})", path=path, line=line_number) from None
-                if not isinstance(record, dict):
-                    raise InputError(f"expected a JSON object, got {type(record).__name__}", path=path, line=line_number)
-                yield line_number, record
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"cannot read ({exc.strerror})", path=path) from None
+    data = data.removeprefix(codecs.BOM_UTF8)
+    try:
+        return data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise InputError(f"not UTF-8 text ({exc.reason})", path=path) from None
+        raise _not_utf8(path, data, exc) from None
+
+
+def iter_text_lines(path: str | Path) -> Iterator[tuple[int, str]]:
+    """``(line number, line)`` of a UTF-8 file, streamed, each line with its ending.
+
+    Lines end at ``\\n``, ``\\r\\n`` or ``\\r`` (as in text mode) and keep their ending untranslated
+    (what :mod:`csv` needs, ``newline=""``); a byte-order mark at the start is dropped. Each line is
+    decoded on its own, so text that is not UTF-8 fails naming its line and column.
+    """
+    from cardiolora.errors import InputError
+
+    path = Path(path)
+    _check_readable(path)
+    try:
+        handle = open(path, "rb")
+    except OSError as exc:
+        raise InputError(f"cannot read ({exc.strerror})", path=path) from None
+    with handle:
+        number = 0
+        for raw in handle:  # split at b"\n"; a UTF-8 multi-byte sequence never contains one
+            if number == 0:
+                raw = raw.removeprefix(codecs.BOM_UTF8)
+            for part in raw.splitlines(keepends=True):  # b"\r" ends a line too
+                number += 1
+                try:
+                    line = part.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    raise _not_utf8(path, part, exc, first_line=number) from None
+                yield number, line
+
+
+def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """``(line number, object)`` for each non-blank line of a JSONL file.
+
+    Raises :class:`~cardiolora.errors.InputError` naming the file and line for a missing file,
+    text that is not UTF-8, malformed JSON (nesting too deep for the parser included), a string
+    that is not valid Unicode, or a line that is not a JSON object. A byte-order mark is allowed.
+    """
+    from cardiolora.errors import InputError
+
+    path = Path(path)
+    for line_number, raw in iter_text_lines(path):
+        if not raw.strip():
+            continue
+        try:
+            record = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"malformed JSON ({exc.msg} at column {exc.colno})", path=path, line=line_number) from None
+        except RecursionError:
+            raise InputError("malformed JSON (nested too deeply)", path=path, line=line_number) from None
+        except ValueError as exc:  # e.g. an integer of more digits than Python converts
+            raise InputError(f"malformed JSON ({str(exc).split(';')[0]})", path=path, line=line_number) from None
+        if not isinstance(record, dict):
+            raise InputError(f"expected a JSON object, got {type(record).__name__}", path=path, line=line_number)
+        if _SURROGATE_ESCAPE.search(raw):
+            try:
+                json.dumps(record, ensure_ascii=False).encode("utf-8")
+            except UnicodeEncodeError:
+                raise InputError("a string holds a lone UTF-16 surrogate (\\ud800-\\udfff escape), not text",
+                                 path=path, line=line_number) from None  # fmt: skip
+            except RecursionError:
+                raise InputError("malformed JSON (nested too deeply)", path=path, line=line_number) from None
+        yield line_number, record

@@ -62,3 +62,39 @@ def test_evaluate_with_an_adapter_reports_retention(tiny_model_dir, tmp_path):
     assert result["retention"][0]["separation_adapted"] != pytest.approx(base.evaluations[1]["separation"])
     # Without an adapter there is nothing to compare.
     assert "retention" not in base.to_dict()
+
+
+def test_the_cli_prints_the_table_and_a_warning_per_harmed_set(monkeypatch):
+    from rich.console import Console
+
+    from cardiolora.cli import main
+
+    recorder = Console(record=True, width=200)
+    monkeypatch.setattr(main, "console", recorder)
+    main.print_retention([RetentionRow("pulmonology", 0.15, 0.20, 0.725, 0.70), RetentionRow("neurology", 0.1, 0.1, 0.7, 0.7)])
+    text = recorder.export_text()
+    assert "retention" in text and "pulmonology (harmed)" in text and "neurology" in text
+    assert text.count("warning") == 1 and "ROC-AUC 0.725 -> 0.700 (-0.025)" in text
+    recorder = Console(record=True, width=200)
+    monkeypatch.setattr(main, "console", recorder)
+    main.print_retention([RetentionRow("neurology", 0.1, 0.1, 0.7, 0.7)])
+    assert "no set fell by more than 0.01" in recorder.export_text()
+
+
+def test_a_training_run_records_retention_and_warns(tiny_config, caplog):
+    import logging
+
+    from cardiolora.training import train
+
+    config = tiny_config(eval_sets=["cardiology", "pulmonology", "nephrology"], max_steps=4, learning_rate=5e-2)
+    with caplog.at_level(logging.WARNING, logger="cardiolora.training.trainer"):
+        result = train(config, log=lambda *_: None)
+    rows = result.metrics["retention"]
+    assert [r["eval_set"] for r in rows] == ["pulmonology", "nephrology"]
+    for row in rows:
+        assert row["separation_zero_shot"] == result.metrics["zero_shot"][row["eval_set"]]["separation"]
+        assert row["separation_adapted"] == result.metrics["final"][row["eval_set"]]["separation"]
+    harmed = [r["eval_set"] for r in rows if r["harmed"]]
+    assert [name for name in harmed if any(name in m for m in caplog.messages)] == harmed
+    card = (result.run_dir / "README.md").read_text()
+    assert "Retention on the other evaluation sets" in card and "pulmonology" in card

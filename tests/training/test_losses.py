@@ -117,7 +117,7 @@ def test_triplet_plus_cosine_is_a_weighted_sum_of_both():
     combined = build_loss(None, LossSettings(name="triplet+cosine", cosine_weight=3.0))
     assert isinstance(combined, WeightedSumLoss) and combined.weights == [1.0, 3.0]
     assert isinstance(combined.parts[0], losses.TripletLoss) and isinstance(combined.parts[1], TargetCosineLoss)
-    assert isinstance(build_loss(None, LossSettings(name="triplet+cosine", cosine_weight=0.0)), losses.TripletLoss)
+    assert isinstance(build_loss(None, LossSettings(name="triplet+cosine", cosine_weight=0.0, teacher_weight=0.0)), losses.TripletLoss)
 
 
 def _tiny_adapted_model(model_dir):
@@ -243,3 +243,66 @@ def test_replay_rows_are_marked_in_the_labels(tiny_config, tmp_path):
     assert [row[2] for row in _dataset(pairs, config)["label"]] == [0.0, 1.0, 0.0]
     config = tiny_config(loss={"teacher_weight": 1.0}, target_branch=None)
     assert [row[2] for row in _dataset(pairs, config)["label"]] == [0.0, 0.0, 0.0]
+
+
+def test_the_default_teacher_applies_to_triplet_losses_only():
+    from pydantic import ValidationError
+
+    from cardiolora.training.config import LossSettings
+
+    assert LossSettings().applied_teacher_weight == 2.0
+    assert LossSettings(name="cosine").applied_teacher_weight == 0.0  # the default is not an error there
+    with pytest.raises(ValidationError, match="teacher_weight"):
+        LossSettings(name="cosine", teacher_weight=1.0)
+
+
+def test_teacher_only_columns_are_kept_out_of_the_ranking(tiny_model_dir):
+    from cardiolora.training.losses import WeightedSumLoss, base_embeddings
+
+    model = _tiny_adapted_model(tiny_model_dir("bert"))
+    features = [model.preprocess(["mitral valve stenosis", "aortic effusion"]) for _ in range(3)]
+    features.append(model.preprocess(["the train was late again", "she sold her old car"]))
+    seen = []
+    probe = torch.nn.Module()
+    probe.compute_loss_from_embeddings = lambda embeddings, labels: seen.append(len(embeddings)) or embeddings[0].sum() * 0
+    loss = WeightedSumLoss(model, [(probe, 1.0)], teacher_weight=1.0, teacher_columns=1)
+    model.eval()
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if "lora_B" in name:
+                p.normal_(0, 0.5)
+    value = loss(features, None)
+    assert seen == [3]  # the ranking parts never see the teacher column
+    adapted = model(dict(features[3]))["sentence_embedding"]
+    expected = (1 - torch.nn.functional.cosine_similarity(adapted, base_embeddings(model, features[3]), dim=-1)).mean()
+    assert value.item() == pytest.approx(expected.item(), rel=1e-4) and value.item() > 1e-3
+
+
+def test_the_dataset_carries_general_teacher_texts(tiny_config, tmp_path):
+    from cardiolora.data.records import PairRecord
+    from cardiolora.errors import CardioloraError
+    from cardiolora.training.trainer import TEACHER_COLUMN, _dataset, prepare
+
+    pairs = [PairRecord(f"a{i}", f"b{i}", f"c{i}") for i in range(5)]
+    texts = tmp_path / "texts.txt"
+    texts.write_text("\ufeffthe train was late\n\nshe sold her car\n")
+    dataset = _dataset(pairs, tiny_config(teacher_texts=str(texts)))
+    assert dataset.column_names[:4] == ["anchor", "positive", "negative", TEACHER_COLUMN]
+    assert set(dataset[TEACHER_COLUMN]) == {"the train was late", "she sold her car"}
+    assert TEACHER_COLUMN not in _dataset(pairs, tiny_config(teacher_texts=None)).column_names
+    assert TEACHER_COLUMN not in _dataset(pairs, tiny_config(teacher_texts=str(texts), loss={"teacher_weight": 0.0})).column_names
+    config = tiny_config(teacher_texts=str(tmp_path / "missing.txt"))
+    with pytest.raises(CardioloraError, match="missing.txt"):
+        prepare(config)
+    assert not config.out.exists()
+
+
+def test_the_bundled_general_english_texts():
+    from cardiolora.data.general import general_english_texts
+    from cardiolora.data.leakage import bundled_guard
+
+    texts = general_english_texts()
+    assert len(texts) > 5000 and len(set(texts)) == len(texts)
+    assert all(25 <= len(t) <= 200 for t in texts)
+    guard = bundled_guard()
+    assert not any(guard.leaks(t) for t in texts[:500])

@@ -21,11 +21,14 @@ from cardiolora.errors import CardioloraError
 
 
 def parse_adapters(items: list[str] | None) -> dict[str, Path]:
+    from cardiolora.serve.pool import check_adapter_name
+
     adapters: dict[str, Path] = {}
     for item in items or []:
         name, sep, path = item.partition("=")
         if not sep or not name or not path:
             raise CardioloraError(f"--adapter takes NAME=DIR, got {item!r}")
+        check_adapter_name(name)  # here for every backend, not only the torch pool's run-time loads
         if name in adapters:
             raise CardioloraError(f"--adapter name {name!r} is given twice")
         adapters[name] = Path(path)
@@ -48,6 +51,17 @@ def serve(
     overlong: Annotated[str, typer.Option(help="Inputs beyond the model's max length: truncate or reject.")] = "truncate",
     batch_window_ms: Annotated[float, typer.Option(help="Micro-batching window.")] = 5.0,
     max_batch: Annotated[int, typer.Option(help="Texts per micro-batch at most.")] = 64,
+    max_body_bytes: Annotated[int, typer.Option(help="Request body size at most (larger: 413).")] = 2_097_152,
+    max_input_chars: Annotated[
+        int, typer.Option(help="Characters per input text at most, checked before tokenization (longer: 400).")
+    ] = 32_768,
+    max_queue: Annotated[
+        int, typer.Option(help="Requests waiting for the encoder at most (beyond: 503 with Retry-After).")
+    ] = 256,
+    request_timeout_s: Annotated[
+        float,
+        typer.Option(help="Seconds per request: a body not received by then is a 408, a request not served a 503."),
+    ] = 60.0,
     trust_remote_code: TrustOption = False,
 ) -> None:
     """Serve embeddings with OpenAI's API (POST /v1/embeddings, GET /v1/models), /health and
@@ -57,10 +71,13 @@ def serve(
 
     from cardiolora.serve import ServeSettings, create_app
 
-    if overlong not in ("truncate", "reject"):
-        raise CardioloraError(f"--overlong must be truncate or reject, got {overlong!r}")
-    if max_inputs < 1 or max_batch < 1 or batch_window_ms < 0:
-        raise CardioloraError("--max-inputs and --max-batch must be >= 1 and --batch-window-ms >= 0")
+    token = os.environ.get("CARDIOLORA_ADMIN_TOKEN") or None
+    # Built first: it checks every limit before a model loads.
+    settings = ServeSettings(
+        max_inputs=max_inputs, overlong=overlong, window_ms=batch_window_ms, max_batch=max_batch, admin_token=token,
+        max_body_bytes=max_body_bytes, max_input_chars=max_input_chars, max_queue=max_queue,
+        request_timeout_s=request_timeout_s,
+    )  # fmt: skip
     if adapter_dir is not None and not adapter_dir.is_dir():
         raise CardioloraError(f"--adapter-dir {adapter_dir} is not a directory")
     named = parse_adapters(adapters)
@@ -81,8 +98,6 @@ def serve(
             )  # fmt: skip
     else:
         raise CardioloraError(f"--backend must be torch, onnx or onnx-int8, got {backend!r}")
-    token = os.environ.get("CARDIOLORA_ADMIN_TOKEN") or None
-    settings = ServeSettings(max_inputs=max_inputs, overlong=overlong, window_ms=batch_window_ms, max_batch=max_batch, admin_token=token)  # fmt: skip
     console.print(f"serving {', '.join(pool.names())} on http://{host}:{port}/v1 ({backend}); admin API "
                   f"{'on' if token else 'off (set CARDIOLORA_ADMIN_TOKEN)'}")  # fmt: skip
     uvicorn.run(create_app(pool, settings), host=host, port=port, log_level="warning", timeout_graceful_shutdown=30)

@@ -3,15 +3,32 @@ and bearer-token admin endpoints for loading and unloading adapters at run time.
 
 Every client error is a 4xx in OpenAI's error shape ``{"error": {"message", "type", "param",
 "code"}}``; request bodies are parsed here (not by FastAPI's validation) so that malformed JSON and
-wrong fields get the same shape and a message naming the field.
+wrong fields get the same shape and a message naming the field. A fault of the server is a 500 with
+a generic message; its detail and traceback go to the log (logger ``cardiolora.serve``), never to
+the client.
+
+Limits (:class:`ServeSettings`), each checked before the work it bounds:
+
+- ``max_body_bytes``: a larger body is refused (413) from its Content-Length, or as soon as the
+  bytes read pass the limit, without reading the rest;
+- ``max_input_chars`` per text, checked before tokenization (400); token counting then runs on a
+  worker thread of its own, never on the event loop;
+- ``max_queue`` requests waiting for the encoder: beyond, 503 with ``Retry-After``;
+- ``request_timeout_s`` per request: a body still arriving then is a 408 (the client is slow); a
+  request still waiting for the encoder is a 503 with ``Retry-After`` (the server is overloaded)
+  and is dropped from the queue unencoded.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hmac
 import json
+import logging
+import re
 import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -19,20 +36,43 @@ from typing import Any, Literal
 import numpy as np
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, StrictInt, ValidationError
+from starlette.requests import ClientDisconnect
 
 from cardiolora.errors import CardioloraError
-from cardiolora.serve.batcher import MicroBatcher
-from cardiolora.serve.pool import AdapterNotFound, EncodingBackend
+from cardiolora.serve.batcher import MicroBatcher, QueueFull
+from cardiolora.serve.pool import AdapterNotFound, EncodingBackend, InvalidAdapterName
+
+logger = logging.getLogger("cardiolora.serve")
+
+# Seconds a client is told to wait (Retry-After) when the queue is full or a request timed out.
+RETRY_AFTER_S = 1
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @dataclass
 class ServeSettings:
+    """What the server accepts; the defaults are ``cardiolora serve``'s."""
+
     max_inputs: int = 256
     overlong: Literal["truncate", "reject"] = "truncate"
     window_ms: float = 5.0
     max_batch: int = 64
     admin_token: str | None = None
+    max_body_bytes: int = 2 * 1024 * 1024
+    max_input_chars: int = 32_768
+    max_queue: int = 256
+    request_timeout_s: float = 60.0
+
+    def __post_init__(self) -> None:
+        if self.overlong not in ("truncate", "reject"):
+            raise CardioloraError(f"--overlong must be truncate or reject, got {self.overlong!r}")
+        if self.max_inputs < 1 or self.max_batch < 1 or self.window_ms < 0:
+            raise CardioloraError("--max-inputs and --max-batch must be >= 1 and --batch-window-ms >= 0")
+        if min(self.max_body_bytes, self.max_input_chars, self.max_queue) < 1 or not self.request_timeout_s > 0:
+            raise CardioloraError(
+                "--max-body-bytes, --max-input-chars and --max-queue must be >= 1 and --request-timeout-s > 0"
+            )
 
 
 class EmbeddingRequest(BaseModel):
@@ -41,7 +81,7 @@ class EmbeddingRequest(BaseModel):
     input: str | list[str]
     model: str
     encoding_format: Literal["float", "base64"] = "float"
-    dimensions: int | None = None
+    dimensions: StrictInt | None = None  # strict: true and "3" are not dimensions
     user: str | None = None
 
 
@@ -54,13 +94,26 @@ class AdapterLoadRequest(BaseModel):
 
 class APIError(Exception):
     def __init__(self, status: int, message: str, *, type_: str = "invalid_request_error", param: str | None = None,
-                 code: str | None = None) -> None:  # fmt: skip
+                 code: str | None = None, headers: dict[str, str] | None = None) -> None:  # fmt: skip
         super().__init__(message)
         self.status, self.message, self.type, self.param, self.code = status, message, type_, param, code
+        self.headers = headers
 
     def response(self) -> JSONResponse:
-        body = {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
-        return JSONResponse(body, status_code=self.status)
+        body = {"error": {"message": _printable(self.message), "type": self.type, "param": _printable(self.param),
+                          "code": self.code}}  # fmt: skip
+        return JSONResponse(body, status_code=self.status, headers=self.headers)
+
+
+def _printable(text: str | None) -> str | None:
+    """``text`` encodable as UTF-8: a lone surrogate from the request (a field name, say) would
+    make the error response itself fail."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8") if text is not None else None
+
+
+def _overloaded(message: str, code: str) -> APIError:
+    headers = {"Retry-After": str(RETRY_AFTER_S)}
+    return APIError(503, message, type_="server_error", code=code, headers=headers)
 
 
 def _metrics():
@@ -77,12 +130,45 @@ def _metrics():
     }  # fmt: skip
 
 
-async def _json_body(request: Request, schema: type[BaseModel]):
-    raw = await request.body()
+async def _read_body(request: Request, limit: int, deadline: float) -> bytes:
+    """The body, refused (413) past ``limit`` bytes without reading the rest, and (408) when it has
+    not arrived by ``deadline`` (event-loop time).
+
+    By hand, because FastAPI's ``max_body_size`` answers a plain-text 413 (it replaces any
+    response to a body with a large Content-Length), not OpenAI's error shape; and neither uvicorn
+    nor Starlette time out a body that arrives slowly.
+    """
+    declared = request.headers.get("content-length", "")
+    too_large = APIError(413, f"the request body is larger than {limit} bytes", code="request_too_large")
+    if declared.isascii() and declared.isdigit() and (len(declared) > 18 or int(declared) > limit):
+        raise too_large
+    chunks, size = [], 0
+    try:
+        async with asyncio.timeout_at(deadline):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise too_large
+                chunks.append(chunk)
+    except TimeoutError:
+        raise APIError(408, "the request body did not arrive in time", code="timeout") from None
+    except ClientDisconnect:
+        raise APIError(400, "the client disconnected before the request body was complete") from None
+    return b"".join(chunks)
+
+
+async def _json_body(request: Request, schema: type[BaseModel], settings: ServeSettings, deadline: float | None = None):  # fmt: skip
+    if deadline is None:
+        deadline = asyncio.get_running_loop().time() + settings.request_timeout_s
+    raw = await _read_body(request, settings.max_body_bytes, deadline)
     try:
         data = json.loads(raw)
+    except RecursionError:
+        raise APIError(400, "the request body is not valid JSON (nested too deeply)") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise APIError(400, f"the request body is not valid JSON ({exc})") from None
+    except ValueError:  # an integer of more digits than Python converts (sys.get_int_max_str_digits)
+        raise APIError(400, "the request body is not valid JSON (a number with too many digits)") from None
     if not isinstance(data, dict):
         raise APIError(400, "the request body must be a JSON object")
     try:
@@ -101,19 +187,27 @@ def create_app(backend: EncodingBackend, settings: ServeSettings | None = None) 
     batcher = MicroBatcher(
         backend.encode, window_ms=settings.window_ms, max_batch=settings.max_batch,
         on_batch=lambda texts, groups, seconds: (metrics["batch"].observe(texts), metrics["groups"].observe(groups)),
-        encode_mixed=getattr(backend, "encode_mixed", None),
+        encode_mixed=getattr(backend, "encode_mixed", None), max_queue=settings.max_queue,
     )  # fmt: skip
+    # Token counting off the event loop, on one thread: the backend's counting tokenizer is a
+    # private copy that must not be used from two threads at once (see AdapterPool.count_tokens).
+    counter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cardiolora-count")
     created = int(time.time())
+
+    def count_all(texts: list[str]) -> list[int]:
+        return [backend.count_tokens(text) for text in texts]
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         await batcher.start()
         yield
         await batcher.stop()  # uvicorn has let the requests in flight finish by now
+        counter.shutdown(wait=False, cancel_futures=True)
 
     app = FastAPI(title="cardiolora embeddings", lifespan=lifespan)
     app.state.backend = backend
     app.state.settings = settings
+    app.state.batcher = batcher
 
     @app.exception_handler(APIError)
     async def _api_error(request: Request, exc: APIError):
@@ -121,8 +215,10 @@ def create_app(backend: EncodingBackend, settings: ServeSettings | None = None) 
 
     @app.exception_handler(Exception)
     async def _internal(request: Request, exc: Exception):
-        # A fault of the server, not the request: still a JSON error in OpenAI's shape.
-        return APIError(500, f"internal error: {type(exc).__name__}: {exc}", type_="server_error").response()
+        # A fault of the server, not the request: still a JSON error in OpenAI's shape, but the
+        # exception's text (paths, internals) goes to the log only.
+        logger.error("internal error on %s %s", request.method, request.url.path, exc_info=exc)
+        return _internal_error()
 
     @app.exception_handler(404)
     async def _not_found(request: Request, exc):
@@ -149,9 +245,11 @@ def create_app(backend: EncodingBackend, settings: ServeSettings | None = None) 
     @app.post("/v1/embeddings")
     async def embeddings(request: Request):
         started = time.perf_counter()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + settings.request_timeout_s
         model = "?"
         try:
-            body = await _json_body(request, EmbeddingRequest)
+            body = await _json_body(request, EmbeddingRequest, settings, deadline)
             model = body.model
             texts = [body.input] if isinstance(body.input, str) else body.input
             if model not in backend.names():
@@ -160,18 +258,29 @@ def create_app(backend: EncodingBackend, settings: ServeSettings | None = None) 
                 raise APIError(400, "input is an empty list", param="input")
             if len(texts) > settings.max_inputs:
                 raise APIError(400, f"input has {len(texts)} texts; at most {settings.max_inputs} per request", param="input")
-            tokens = []
             for index, text in enumerate(texts):
+                if len(text) > settings.max_input_chars:
+                    raise APIError(400, f"input[{index}] has {len(text)} characters; at most {settings.max_input_chars}", param="input")
                 if not text.strip():
                     raise APIError(400, f"input[{index}] is an empty string", param="input")
-                count = backend.count_tokens(text)
-                if count > backend.max_length and settings.overlong == "reject":
-                    raise APIError(400, f"input[{index}] has {count} tokens; the maximum is {backend.max_length}", param="input")
-                tokens.append(min(count, backend.max_length))
+                if _SURROGATE.search(text):  # JSON's "\ud800" escapes decode to text no tokenizer takes
+                    raise APIError(400, f"input[{index}] holds a lone surrogate (not valid Unicode)", param="input")
             if body.dimensions is not None and not 1 <= body.dimensions <= backend.dimension:
                 raise APIError(400, f"dimensions must be within 1..{backend.dimension}", param="dimensions")
             try:
-                vectors = await batcher.submit(texts, model)
+                async with asyncio.timeout_at(deadline) as window:
+                    counts = await loop.run_in_executor(counter, count_all, texts)
+                    for index, count in enumerate(counts):
+                        if count > backend.max_length and settings.overlong == "reject":
+                            raise APIError(400, f"input[{index}] has {count} tokens; the maximum is {backend.max_length}", param="input")
+                    tokens = [min(count, backend.max_length) for count in counts]
+                    vectors = await batcher.submit(texts, model)
+            except TimeoutError:
+                if not window.expired():
+                    raise
+                raise _overloaded(f"the request was not served within {settings.request_timeout_s:g} s", "timeout") from None
+            except QueueFull:
+                raise _overloaded(f"the server is busy ({settings.max_queue} requests waiting)", "queue_full") from None
             except AdapterNotFound as exc:  # unloaded while queued
                 raise APIError(404, str(exc), param="model", code="model_not_found") from None
             if body.dimensions is not None:
@@ -193,6 +302,10 @@ def create_app(backend: EncodingBackend, settings: ServeSettings | None = None) 
         except APIError as exc:
             metrics["requests"].labels(model if model in backend.names() else "unknown", str(exc.status)).inc()
             return exc.response()
+        except Exception:
+            logger.exception("internal error on POST /v1/embeddings (model %r)", model)
+            metrics["requests"].labels(model if model in backend.names() else "unknown", "500").inc()
+            return _internal_error()
         finally:
             metrics["latency"].observe(time.perf_counter() - started)
 
@@ -211,9 +324,11 @@ def create_app(backend: EncodingBackend, settings: ServeSettings | None = None) 
         _authorize(request)
         if not hasattr(backend, "add"):
             raise APIError(400, "this backend serves a fixed set of models; run-time loading needs --backend torch")
-        body = await _json_body(request, AdapterLoadRequest)
+        body = await _json_body(request, AdapterLoadRequest, settings)
         try:
             await batcher.run_exclusive(backend.add, body.name, body.path)
+        except InvalidAdapterName as exc:
+            raise APIError(400, str(exc), param="name") from None
         except CardioloraError as exc:
             raise APIError(400, str(exc), param="path") from None
         metrics["models"].set(len(backend.names()))
@@ -232,3 +347,7 @@ def create_app(backend: EncodingBackend, settings: ServeSettings | None = None) 
         return {"unloaded": name, "models": backend.names()}
 
     return app
+
+
+def _internal_error() -> JSONResponse:
+    return APIError(500, "internal server error (the details are in the server's log)", type_="server_error").response()

@@ -1,5 +1,7 @@
 """Micro-batching: requests that arrive within a short window are encoded together, grouped by
-model (base or adapter) inside the batch, on one worker thread that owns the model."""
+model (base or adapter) inside the batch, on one worker thread that owns the model. The queue in
+front of it is bounded: a full queue refuses new requests at once (:class:`QueueFull`) rather than
+letting them wait longer than any client would."""
 
 from __future__ import annotations
 
@@ -20,6 +22,10 @@ class _Item:
     future: asyncio.Future
 
 
+class QueueFull(Exception):
+    """The batcher already holds ``max_queue`` requests waiting for the encoder."""
+
+
 def _deliver(items: list[_Item], vectors: np.ndarray) -> None:
     """Hand each waiting request its rows of ``vectors`` (rows are in the items' order)."""
     offset = 0
@@ -32,24 +38,31 @@ def _deliver(items: list[_Item], vectors: np.ndarray) -> None:
 class MicroBatcher:
     """Collects requests for up to ``window_ms`` (or ``max_batch`` texts), then encodes each
     model's texts in one call. ``encode(texts, name)`` runs on a single thread: a torch model must
-    not switch adapters under a running forward pass."""
+    not switch adapters under a running forward pass.
+
+    At most ``max_queue`` requests wait (``None``: no bound); :meth:`submit` raises
+    :class:`QueueFull` beyond. A request whose caller stopped waiting (a timeout cancelled its
+    future) is dropped from the queue unencoded.
+    """
 
     def __init__(
         self, encode: Callable[[list[str], str], np.ndarray], *, window_ms: float = 5.0, max_batch: int = 64,
         on_batch: Callable[[int, int, float], None] | None = None,
-        encode_mixed: Callable[[list[str], list[str]], np.ndarray] | None = None,
+        encode_mixed: Callable[[list[str], list[str]], np.ndarray] | None = None, max_queue: int | None = None,
     ) -> None:  # fmt: skip
         self.encode = encode
         self.encode_mixed = encode_mixed
         self.window = window_ms / 1000.0
         self.max_batch = max_batch
+        self.max_queue = max_queue
         self.on_batch = on_batch or (lambda texts, groups, seconds: None)
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cardiolora-encode")
         self.queue: asyncio.Queue[_Item | None] | None = None
         self.task: asyncio.Task | None = None
 
     async def start(self) -> None:
-        self.queue = asyncio.Queue()
+        # One slot more than max_queue: stop()'s sentinel must never wait behind a full queue.
+        self.queue = asyncio.Queue(maxsize=self.max_queue + 1 if self.max_queue else 0)
         self.task = asyncio.create_task(self._run())
 
     async def stop(self) -> None:
@@ -65,9 +78,15 @@ class MicroBatcher:
 
     async def submit(self, texts: list[str], name: str) -> np.ndarray:
         assert self.queue is not None, "start() the batcher first"
+        if self.max_queue and self.queue.qsize() >= self.max_queue:
+            raise QueueFull(f"{self.queue.qsize()} requests are waiting for the encoder")
         future = asyncio.get_running_loop().create_future()
-        await self.queue.put(_Item(texts, name, future))
+        self.queue.put_nowait(_Item(texts, name, future))
         return await future
+
+    def waiting(self) -> int:
+        """Requests in the queue (not yet in a batch)."""
+        return self.queue.qsize() if self.queue is not None else 0
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -76,6 +95,8 @@ class MicroBatcher:
             first = await self.queue.get()
             if first is None:
                 break
+            if first.future.done():  # its caller gave up while it queued
+                continue
             batch, size = [first], len(first.texts)
             deadline = loop.time() + self.window
             while size < self.max_batch:
@@ -89,6 +110,8 @@ class MicroBatcher:
                 if item is None:
                     stopping = True
                     break
+                if item.future.done():
+                    continue
                 batch.append(item)
                 size += len(item.texts)
             await self._encode_batch(batch, loop)
@@ -110,6 +133,9 @@ class MicroBatcher:
         _deliver(batch, vectors)
 
     async def _encode_batch(self, batch: list[_Item], loop) -> None:
+        batch = [item for item in batch if not item.future.done()]
+        if not batch:
+            return
         groups: dict[str, list[_Item]] = defaultdict(list)
         for item in batch:
             groups[item.name].append(item)

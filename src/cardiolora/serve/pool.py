@@ -9,6 +9,8 @@ configured directory, safetensors only, and the same encoding as the offline :cl
 from __future__ import annotations
 
 import copy
+import logging
+import os
 import threading
 import warnings
 from dataclasses import dataclass, field
@@ -17,9 +19,9 @@ from typing import Protocol
 
 import numpy as np
 
-from cardiolora.models.adapters import scale_adapter
 from cardiolora.embedding import Embedder, check_adapter_dir
 from cardiolora.errors import CardioloraError
+from cardiolora.models.adapters import scale_adapter
 
 
 class EncodingBackend(Protocol):
@@ -42,6 +44,39 @@ class EncodingBackend(Protocol):
 
 class AdapterNotFound(CardioloraError):
     pass
+
+
+class InvalidAdapterName(CardioloraError):
+    pass
+
+
+MAX_NAME_LENGTH = 64
+logger = logging.getLogger("cardiolora.serve")
+
+
+def check_adapter_name(name: str, base_name: str | None = None) -> str:
+    """``name`` if it can name an adapter, else :class:`InvalidAdapterName`.
+
+    Names travel in JSON, URLs, logs and Prometheus labels, and PEFT reserves ``__base__`` for
+    "no adapter" in a mixed batch (a row so named would silently get the base model, or an
+    adapter of that name depending on its batch-mates): names starting with ``__`` are refused,
+    as are empty or padded names, ``/`` (a path, and the admin API's URL), control characters
+    (NUL included), lone surrogates and names over ``MAX_NAME_LENGTH`` characters.
+    """
+    if not isinstance(name, str) or not name.strip():
+        raise InvalidAdapterName("an adapter name must be a non-empty string")
+    shown = ascii(name[:MAX_NAME_LENGTH])
+    if name == base_name:
+        raise InvalidAdapterName(f"adapter name {shown} is the base model's name")
+    if len(name) > MAX_NAME_LENGTH:
+        raise InvalidAdapterName(f"adapter name {shown}... is longer than {MAX_NAME_LENGTH} characters")
+    if name.startswith("__"):
+        raise InvalidAdapterName(f"adapter name {shown} is reserved: names starting with '__' belong to PEFT")
+    if "/" in name or not name.isprintable() or name != name.strip():
+        raise InvalidAdapterName(
+            f"invalid adapter name {shown}: no '/', control characters, lone surrogates or surrounding spaces"
+        )
+    return name
 
 
 @dataclass
@@ -97,40 +132,78 @@ class AdapterPool:
         return len(self._counter(prompt + text, add_special_tokens=True)["input_ids"])
 
     def _resolve_runtime_path(self, path: str | Path) -> Path:
+        """``path`` (relative to the adapter directory) resolved, checked to lie inside it, as is
+        every symlink in it: PEFT opens ``adapter_config.json`` and the weights by name, so a
+        symlinked file inside a resolved directory could still reach anywhere."""
         if self.adapter_root is None:
             raise CardioloraError("run-time adapter loading is off: start the server with --adapter-dir DIR")
-        candidate = (self.adapter_root / path).resolve()
-        if not candidate.is_relative_to(self.adapter_root):
-            raise CardioloraError(f"adapter path {str(path)!r} is outside the adapter directory")
-        return candidate
+        shown = ascii(str(path)[:200])
+        if "\x00" in str(path):
+            raise CardioloraError(f"adapter path {shown} contains a NUL byte")
+        try:
+            candidate = (self.adapter_root / path).resolve()
+            if not candidate.is_relative_to(self.adapter_root):
+                raise CardioloraError(f"adapter path {shown} is outside the adapter directory")
+            directory = check_adapter_dir(candidate)
+            for entry in os.scandir(directory):  # PEFT reads only the top level
+                if entry.is_symlink() and not Path(entry.path).resolve().is_relative_to(self.adapter_root):
+                    raise CardioloraError(
+                        f"adapter path {shown}: {entry.name!r} is a symlink to outside the adapter directory"
+                    )
+        except OSError as exc:  # a name too long, a loop of symlinks, no permission
+            reason = exc.strerror or type(exc).__name__
+            raise CardioloraError(f"adapter path {shown} cannot be read: {reason}") from None
+        return directory
+
+    def _peft_names(self) -> set[str]:
+        """The adapters PEFT holds on the model, loaded fully or not."""
+        return set(getattr(self.model[0].auto_model, "peft_config", None) or {})
+
+    def _forget(self, name: str) -> None:
+        """Remove every trace of adapter ``name`` from the model: PEFT's layers and config, and the
+        trained scaling ``scale_adapter`` keeps (a later adapter of the same name must not inherit it)."""
+        from peft.tuners.lora import LoraLayer
+
+        if name in self._peft_names():
+            self.model.delete_adapter(name)
+        for module in self.model.modules():
+            if isinstance(module, LoraLayer):
+                module.__dict__.get("_cardiolora_trained_scaling", {}).pop(name, None)
 
     def add(self, name: str, path: str | Path, *, startup: bool = False, scale: float = 1.0) -> None:
         """Load the adapter at ``path`` as ``name`` (safetensors weights only), its LoRA update
         multiplied by ``scale``."""
-        if not name or name == self.base_name or "/" in name:
-            raise CardioloraError(f"invalid adapter name {name!r}")
+        check_adapter_name(name, self.base_name)
         if name in self.adapters:
             raise CardioloraError(f"an adapter named {name!r} is already loaded")
-        directory = check_adapter_dir(Path(path) if startup else self._resolve_runtime_path(path))
+        directory = check_adapter_dir(Path(path)) if startup else self._resolve_runtime_path(path)
         with self.lock, warnings.catch_warnings():
             # PEFT warns on every second adapter that several will coexist: that is the point here.
             warnings.filterwarnings("ignore", message="Already found a `peft_config`")
             try:
                 self.model.load_adapter(str(directory), adapter_name=name)
-            except (ValueError, RuntimeError, KeyError) as exc:
-                raise CardioloraError(f"adapter {directory} does not fit model {self.base_name!r}: {exc}") from None
-            try:
                 scale_adapter(self.model, scale, adapter_name=name)
-            except CardioloraError:
-                self.model.delete_adapter(name)
-                raise
+            except BaseException as exc:
+                # PEFT injects the adapter's layers before it reads config values and weights: a
+                # failure would leave a half-loaded adapter holding the name until a restart.
+                try:
+                    self._forget(name)
+                except Exception:
+                    logger.exception("could not remove the half-loaded adapter %r", name)
+                if isinstance(exc, CardioloraError) or not isinstance(exc, Exception):
+                    raise
+                # The files are the user's: a corrupt safetensors, a bad adapter_config.json or
+                # another model's adapter raise whatever their parser raises.
+                raise CardioloraError(
+                    f"adapter {directory} could not be loaded onto model {self.base_name!r}: {type(exc).__name__}: {exc}"
+                ) from None
             self.adapters[name] = directory
 
     def remove(self, name: str) -> None:
         if name not in self.adapters:
             raise AdapterNotFound(f"no adapter named {name!r} is loaded")
         with self.lock:
-            self.model.delete_adapter(name)
+            self._forget(name)
             del self.adapters[name]
 
     def encode_mixed(self, texts: list[str], names: list[str], batch_size: int = 64) -> np.ndarray:

@@ -113,13 +113,20 @@ class WeightedSumLoss(nn.Module):
 
     ``preserve_weight`` adds ``preserve_weight * mean(1 - cos(adapted anchor, base anchor))``: an
     anchor drifts from where the pretrained model put it only as far as the pairs pull it. It costs
-    one forward pass of the anchor column without gradient. (sentence-transformers' distillation
+    one forward pass of the anchor column without gradient. ``teacher_weight`` adds the same drift,
+    averaged over every text of the replay rows (label column 2 set) and of the trailing
+    ``teacher_columns`` (texts with no pair, e.g. everyday English): the base model is their teacher. (sentence-transformers' distillation
     losses need a second model or precomputed teacher embeddings; with an adapter the base model is
     the same weights with the adapter switched off.)
     """
 
     def __init__(
-        self, model, parts: list[tuple[nn.Module, float]], preserve_weight: float = 0.0, teacher_weight: float = 0.0
+        self,
+        model,
+        parts: list[tuple[nn.Module, float]],
+        preserve_weight: float = 0.0,
+        teacher_weight: float = 0.0,
+        teacher_columns: int = 0,
     ) -> None:
         super().__init__()
         self.model = model
@@ -127,16 +134,23 @@ class WeightedSumLoss(nn.Module):
         self.weights = [weight for _, weight in parts]
         self.preserve_weight = preserve_weight
         self.teacher_weight = teacher_weight
+        self.teacher_columns = teacher_columns
 
     def forward(self, sentence_features, labels=None) -> Tensor:
         embeddings = embed_columns(self.model, sentence_features)
-        total = sum(w * loss.compute_loss_from_embeddings(embeddings, labels) for loss, w in zip(self.parts, self.weights))
+        # The last ``teacher_columns`` columns are texts only the teacher sees (no pair, no label).
+        split = len(embeddings) - self.teacher_columns
+        ranked, ranked_features = embeddings[:split], sentence_features[:split]
+        total = sum(w * loss.compute_loss_from_embeddings(ranked, labels) for loss, w in zip(self.parts, self.weights))
         if self.preserve_weight:
-            total = total + self.preserve_weight * self._drift(embeddings[0], sentence_features[0]).mean()
-        if self.teacher_weight and labels is not None and labels.dim() == 2 and labels.shape[1] > 2:
-            replay = labels[:, 2].to(embeddings[0].device) > 0
-            if replay.any():
-                drifts = [self._drift(e[replay], _rows(f, replay)) for e, f in zip(embeddings, sentence_features)]
+            total = total + self.preserve_weight * self._drift(ranked[0], ranked_features[0]).mean()
+        if self.teacher_weight:
+            drifts = [self._drift(e, f) for e, f in zip(embeddings[split:], sentence_features[split:])]
+            if labels is not None and labels.dim() == 2 and labels.shape[1] > 2:
+                replay = labels[:, 2].to(ranked[0].device) > 0
+                if replay.any():
+                    drifts += [self._drift(e[replay], _rows(f, replay)) for e, f in zip(ranked, ranked_features)]
+            if drifts:
                 total = total + self.teacher_weight * torch.cat(drifts).mean()
         return total
 
@@ -160,20 +174,24 @@ def needs_labels(settings: LossSettings) -> bool:
     return settings.name in ("cosine", "cosent", "angle")
 
 
-def _with_terms(model, ranking: nn.Module, settings: LossSettings, *, cosine: bool) -> nn.Module:
-    """``ranking`` plus the cosine-target term (when ``cosine``) and the preservation term, if weighted."""
+def _with_terms(model, ranking: nn.Module, settings: LossSettings, *, cosine: bool, teacher_columns: int) -> nn.Module:
+    """``ranking`` plus the cosine-target term (when ``cosine``), the preservation and the teacher
+    terms, if weighted."""
     parts = [(ranking, 1.0)]
     if cosine and settings.cosine_weight:
         target = TargetCosineLoss(model, settings.positive_target, settings.negative_target, settings.cosine_term)
         parts.append((target, settings.cosine_weight))
-    if len(parts) == 1 and not settings.preserve_weight and not settings.teacher_weight:
+    if len(parts) == 1 and not settings.preserve_weight and not settings.applied_teacher_weight:
         return ranking
     return WeightedSumLoss(
-        model, parts, preserve_weight=settings.preserve_weight, teacher_weight=settings.teacher_weight
-    )
+        model, parts, preserve_weight=settings.preserve_weight, teacher_weight=settings.applied_teacher_weight,
+        teacher_columns=teacher_columns if settings.applied_teacher_weight else 0,
+    )  # fmt: skip
 
 
-def build_loss(model, settings: LossSettings, *, distributed: bool = False) -> nn.Module:
+def build_loss(model, settings: LossSettings, *, distributed: bool = False, teacher_columns: int = 0) -> nn.Module:
+    """The objective ``settings`` names. ``teacher_columns``: how many trailing dataset columns are
+    teacher-only texts (see :class:`WeightedSumLoss`)."""
     scale = 1.0 / settings.temperature
     directions = ("query_to_doc", "doc_to_query") if settings.symmetric else ("query_to_doc",)
     if settings.name in ("infonce", "infonce+cosine"):
@@ -183,7 +201,9 @@ def build_loss(model, settings: LossSettings, *, distributed: bool = False) -> n
             infonce = losses.MultipleNegativesRankingLoss(
                 model, scale=scale, directions=directions, gather_across_devices=distributed
             )
-        return _with_terms(model, infonce, settings, cosine=settings.name == "infonce+cosine")
+        return _with_terms(
+            model, infonce, settings, cosine=settings.name == "infonce+cosine", teacher_columns=teacher_columns
+        )
     if settings.name == "cached-infonce":
         return losses.CachedMultipleNegativesRankingLoss(
             model, scale=scale, mini_batch_size=settings.mini_batch_size, directions=directions,
@@ -191,7 +211,9 @@ def build_loss(model, settings: LossSettings, *, distributed: bool = False) -> n
         )  # fmt: skip
     if settings.name in ("triplet", "triplet+cosine"):
         triplet = losses.TripletLoss(model, triplet_margin=settings.triplet_margin)
-        return _with_terms(model, triplet, settings, cosine=settings.name == "triplet+cosine")
+        return _with_terms(
+            model, triplet, settings, cosine=settings.name == "triplet+cosine", teacher_columns=teacher_columns
+        )
     if settings.name == "cosine":
         return losses.CosineSimilarityLoss(model)
     if settings.name == "cosent":

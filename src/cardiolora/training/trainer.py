@@ -37,6 +37,8 @@ from cardiolora.versions import package_versions
 logger = logging.getLogger(__name__)
 
 CHECKPOINTS = "checkpoints"
+# The dataset column of texts only the teacher term sees (after the ranked columns, before the label).
+TEACHER_COLUMN = "teacher"
 
 
 @dataclass
@@ -112,6 +114,10 @@ def prepare(config: TrainConfig, *, resume: bool = False, overwrite: bool = Fals
     # A pair without a negative borrows another pair's positive, which needs two distinct positives.
     if any(not p.negative for p in pairs) and len({p.positive for p in pairs}) < 2:
         raise CardioloraError(f"{config.data}: pairs without a negative need at least 2 distinct positives")
+    if config.teacher_texts and config.loss.applied_teacher_weight:
+        from cardiolora.data.general import teacher_texts
+
+        teacher_texts(config.teacher_texts)  # a missing file or package fails here, before any output
     if config.report_to and "tensorboard" in config.report_to:
         try:
             import tensorboard  # noqa: F401
@@ -146,8 +152,15 @@ def _dataset(pairs: list[PairRecord], config: TrainConfig):
     columns = {"anchor": [p.anchor for p in pairs], "positive": [p.positive for p in pairs]}
     if config.loss.name.startswith("triplet") or any(p.negative for p in pairs):
         columns["negative"] = [negative_of(p) for p in pairs]
+    if config.teacher_texts and config.loss.applied_teacher_weight:
+        # Texts only the teacher sees, one a row, in a seeded order (each used about equally often).
+        from cardiolora.data.general import teacher_texts
+
+        texts = teacher_texts(config.teacher_texts)
+        rng.shuffle(texts)
+        columns[TEACHER_COLUMN] = [texts[i % len(texts)] for i in range(len(pairs))]
     graded = config.loss.relation_targets and any(p.relation in config.loss.relation_targets for p in pairs)
-    if config.loss.mask_same_category or graded or config.loss.teacher_weight:
+    if config.loss.mask_same_category or graded or config.loss.applied_teacher_weight:
         # One label per row: [category id (-1: none), the row's positive cosine target, 1 for a replay
         # row (another organ system than the target branch: the teacher term keeps its texts in place)].
         ids = {name: i for i, name in enumerate(sorted({p.category for p in pairs if p.category}))}
@@ -291,7 +304,9 @@ def train(
 
     precision = resolve_precision(config.precision)
     log(f"precision: {precision}" + (" (auto)" if config.precision == "auto" else ""))
-    loss = build_loss(model, config.loss, distributed=_world_size() > 1)
+    loss = build_loss(
+        model, config.loss, distributed=_world_size() > 1, teacher_columns=int(TEACHER_COLUMN in dataset.column_names)
+    )
     evaluator = SeparationEvaluator(
         prepared.eval_sets, n_resamples=config.eval_resamples, prompt=spec.prompt_for("similarity") or None
     )

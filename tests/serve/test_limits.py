@@ -1,0 +1,262 @@
+"""The server's limits and error paths (issue 13, "The server"): body size, characters per input,
+the bounded queue, timeouts, malformed JSON that used to be a 500, and 500s that say nothing.
+
+Most tests run against a stand-in backend whose encoder waits for a gate, so that a test decides
+when the encoder is busy and can see what was (not) tokenized or encoded."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import threading
+import time
+
+import httpx
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from cardiolora.errors import CardioloraError
+from cardiolora.serve import ServeSettings, create_app
+
+
+class GatedBackend:
+    """A backend whose ``encode`` waits for ``gate``; it records what it counted and encoded."""
+
+    base_name = "base"
+    dimension = 4
+    max_length = 32
+
+    def __init__(self, *, open_gate: bool = True, fail: Exception | None = None) -> None:
+        self.gate, self.started = threading.Event(), threading.Event()
+        if open_gate:
+            self.gate.set()
+        self.fail = fail
+        self.counted: list[str] = []
+        self.count_threads: set[str] = set()
+        self.encoded: list[list[str]] = []
+
+    def names(self) -> list[str]:
+        return [self.base_name]
+
+    def count_tokens(self, text: str) -> int:
+        self.counted.append(text)
+        self.count_threads.add(threading.current_thread().name)
+        return len(text.split()) + 2
+
+    def encode(self, texts: list[str], name: str) -> np.ndarray:
+        self.encoded.append(list(texts))
+        self.started.set()
+        if not self.gate.wait(20):
+            raise RuntimeError("the test never opened the gate")
+        if self.fail is not None:
+            raise self.fail
+        return np.full((len(texts), self.dimension), 0.5, dtype=np.float32)
+
+    def add(self, name: str, path: str) -> None:
+        raise RuntimeError(f"/srv/secret/adapters/{path} blew up")
+
+
+def _error(response: httpx.Response) -> dict:
+    body = response.json()
+    assert set(body) == {"error"} and set(body["error"]) == {"message", "type", "param", "code"}, body
+    assert isinstance(body["error"]["message"], str) and body["error"]["type"]
+    return body["error"]
+
+
+async def _wait_for(condition, seconds: float = 10.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out waiting"
+        await asyncio.sleep(0.01)
+
+
+def _run(app, scenario) -> None:
+    """Run ``scenario(http)`` with the app's lifespan and an async client on it (in-process)."""
+
+    async def main():
+        transport = httpx.ASGITransport(app=app)
+        async with app.router.lifespan_context(app), httpx.AsyncClient(transport=transport, base_url="http://t", timeout=30) as http:
+            await scenario(http)
+
+    asyncio.run(main())
+
+
+def _body(text="mitral stenosis", **extra) -> dict:
+    return {"model": "base", "input": text, **extra}
+
+
+def test_settings_and_defaults_are_sane():
+    settings = ServeSettings()
+    assert settings.max_body_bytes == 2 * 1024 * 1024 and settings.max_input_chars == 32_768
+    assert settings.max_queue == 256 and settings.request_timeout_s == 60
+    for bad in ({"max_body_bytes": 0}, {"max_input_chars": 0}, {"max_queue": 0}, {"request_timeout_s": 0},
+                {"request_timeout_s": float("nan")}, {"overlong": "drop"}):  # fmt: skip
+        with pytest.raises(CardioloraError):
+            ServeSettings(**bad)
+
+
+def test_oversized_bodies_are_413_in_openai_shape_and_never_parsed():
+    backend = GatedBackend()
+    with TestClient(create_app(backend, ServeSettings(max_body_bytes=1000))) as client:
+        big = json.dumps(_body("word " * 400))
+        assert len(big) > 1000
+        declared = client.post("/v1/embeddings", content=big, headers={"content-type": "application/json"})
+        assert declared.status_code == 413
+        error = _error(declared)
+        assert "larger than 1000 bytes" in error["message"] and error["code"] == "request_too_large"
+        # Without a Content-Length (chunked), the count of bytes read stops it.
+        chunked = client.post("/v1/embeddings", content=iter([big[:600].encode(), big[600:].encode()]))
+        assert chunked.status_code == 413 and "larger than 1000 bytes" in _error(chunked)["message"]
+        # The admin API has the same limit (after its token check).
+        admin = client.post("/admin/adapters", content=big)
+        assert admin.status_code == 403
+        assert backend.counted == [] and backend.encoded == []
+        # Just under the limit is served.
+        assert client.post("/v1/embeddings", content=json.dumps(_body("word " * 150))).status_code == 200
+        text = client.get("/metrics").text
+        assert 'cardiolora_requests_total{model="unknown",status="413"} 2.0' in text
+
+
+def test_the_character_limit_applies_before_tokenization_and_counting_is_off_the_event_loop():
+    backend = GatedBackend()
+    with TestClient(create_app(backend, ServeSettings(max_input_chars=50))) as client:
+        response = client.post("/v1/embeddings", json=_body(["short", "x" * 51]))
+        assert response.status_code == 400
+        error = _error(response)
+        assert error["message"] == "input[1] has 51 characters; at most 50" and error["param"] == "input"
+        assert backend.counted == [], "nothing may be tokenized before every input passed the character limit"
+        assert client.post("/v1/embeddings", json=_body(["short", "x" * 50])).status_code == 200
+    assert backend.counted == ["short", "x" * 50]
+    assert backend.count_threads == {"cardiolora-count_0"}, "token counting must run on its own worker thread"
+
+
+def test_a_full_queue_is_a_503_with_retry_after():
+    backend = GatedBackend(open_gate=False)
+    app = create_app(backend, ServeSettings(max_queue=1, max_batch=1, window_ms=0))
+
+    async def scenario(http):
+        first = asyncio.create_task(http.post("/v1/embeddings", json=_body("first")))
+        await asyncio.to_thread(backend.started.wait, 10)  # the encoder is busy with "first"
+        second = asyncio.create_task(http.post("/v1/embeddings", json=_body("second")))
+        await _wait_for(lambda: app.state.batcher.waiting() == 1)
+        third = await http.post("/v1/embeddings", json=_body("third"))
+        assert third.status_code == 503 and third.headers["retry-after"] == "1"
+        error = _error(third)
+        assert error["code"] == "queue_full" and error["type"] == "server_error" and "busy" in error["message"]
+        backend.gate.set()
+        assert (await first).status_code == 200 and (await second).status_code == 200
+        assert backend.encoded == [["first"], ["second"]], "the refused request must not be encoded"
+
+    _run(app, scenario)
+
+
+def test_a_request_not_served_in_time_is_a_503_and_is_never_encoded():
+    backend = GatedBackend(open_gate=False)
+    app = create_app(backend, ServeSettings(request_timeout_s=0.5, max_batch=1, window_ms=0))
+
+    async def scenario(http):
+        first = asyncio.create_task(http.post("/v1/embeddings", json=_body("first")))
+        await asyncio.to_thread(backend.started.wait, 10)
+        started = time.monotonic()
+        second = await http.post("/v1/embeddings", json=_body("second"))
+        assert 0.3 < time.monotonic() - started < 5
+        assert second.status_code == 503 and second.headers["retry-after"] == "1"
+        error = _error(second)
+        assert error["code"] == "timeout" and "within 0.5 s" in error["message"]
+        assert (await first).status_code == 503  # it waited as long, in the encoder
+        backend.gate.set()
+        third = await http.post("/v1/embeddings", json=_body("third"))
+        assert third.status_code == 200
+        # "second" timed out in the queue: the batcher dropped it instead of encoding it for nobody.
+        assert backend.encoded == [["first"], ["third"]]
+
+    _run(app, scenario)
+
+
+def test_a_body_that_arrives_too_slowly_is_a_408():
+    backend = GatedBackend()
+    app = create_app(backend, ServeSettings(request_timeout_s=0.5))
+
+    def trickle(pause: float):
+        async def chunks():
+            yield b'{"model": "base", '
+            await asyncio.sleep(pause)
+            yield b'"input": "slow"}'
+
+        return chunks()
+
+    async def scenario(http):
+        slow = await http.post("/v1/embeddings", content=trickle(2.0))
+        assert slow.status_code == 408
+        error = _error(slow)
+        assert error["code"] == "timeout" and "did not arrive in time" in error["message"]
+        assert backend.counted == [] and backend.encoded == []
+        assert (await http.post("/v1/embeddings", content=trickle(0.05))).status_code == 200
+
+    _run(app, scenario)
+
+
+def test_a_500_says_nothing_of_the_exception_and_logs_it(caplog):
+    backend = GatedBackend(fail=RuntimeError("/srv/secret/weights.bin is corrupt"))
+    app = create_app(backend, ServeSettings(admin_token="t"))
+    with caplog.at_level(logging.ERROR, logger="cardiolora.serve"), TestClient(app, raise_server_exceptions=False) as client:
+        response = client.post("/v1/embeddings", json=_body())
+        assert response.status_code == 500
+        error = _error(response)
+        assert error["type"] == "server_error" and "server's log" in error["message"]
+        assert "secret" not in response.text and "RuntimeError" not in response.text
+        # Any other route's unhandled exception goes through the app-wide handler, the same way.
+        admin = client.post("/admin/adapters", json={"name": "x", "path": "y"}, headers={"Authorization": "Bearer t"})
+        assert admin.status_code == 500 and "secret" not in admin.text and "RuntimeError" not in admin.text
+        assert "server's log" in _error(admin)["message"]
+        assert 'cardiolora_requests_total{model="base",status="500"} 1.0' in client.get("/metrics").text
+    logged = [r for r in caplog.records if r.name == "cardiolora.serve" and r.exc_info]
+    assert len(logged) == 2
+    assert "/srv/secret/weights.bin" in str(logged[0].exc_info[1]) and "/srv/secret/adapters" in str(logged[1].exc_info[1])
+    assert "Traceback" in caplog.text
+
+
+@pytest.fixture
+def client(pool):
+    with TestClient(create_app(pool, ServeSettings(max_inputs=4, window_ms=1))) as test_client:
+        yield test_client
+
+
+DIGITS_5000 = "9" * 5000
+DIGITS_4000 = "9" * 4000
+
+
+@pytest.mark.parametrize(
+    ("body", "param", "fragment"),
+    [
+        ("[" * 100_000, None, "nested too deeply"),
+        ('{"model": "alpha", "input": ' + "[" * 50_000 + "]" * 50_000 + "}", None, "nested too deeply"),
+        ('{"model": "alpha", "input": "x", "dimensions": ' + DIGITS_5000 + "}", None, "too many digits"),
+        ('{"model": "alpha", "input": "x", "dimensions": ' + DIGITS_4000 + "}", "dimensions", "within 1.."),
+        ('{"model": "alpha", "input": "x", "dimensions": -' + DIGITS_4000 + "}", "dimensions", "within 1.."),
+        ('{"model": "alpha", "input": "x", "dimensions": true}', "dimensions", "valid integer"),
+        ('{"model": "alpha", "input": "x", "dimensions": "3"}', "dimensions", "valid integer"),
+        ('{"model": "alpha", "input": "x", "dimensions": 3.0}', "dimensions", "valid integer"),
+        ('{"model": "alpha", "input": "x", "dimensions": NaN}', "dimensions", "valid integer"),
+        ('{"model": "alpha", "input": "\\ud800"}', "input", "input[0] holds a lone surrogate"),
+        ('{"model": "alpha", "input": ["fine", "half \\udfff pair"]}', "input", "input[1] holds a lone surrogate"),
+        (b'{"model": "alpha", "input": "\xff\xfe"}', None, "not valid JSON"),
+        (b'{"model": "alpha", "input": "x"', None, "not valid JSON"),
+    ],
+)
+def test_hostile_json_is_a_400_not_a_500(client, body, param, fragment):
+    response = client.post("/v1/embeddings", content=body, headers={"content-type": "application/json"})
+    assert response.status_code == 400, response.text
+    error = _error(response)
+    assert fragment in error["message"] and error["param"] == param
+    assert DIGITS_4000[:50] not in response.text  # the huge number is not echoed either
+    # The server is unharmed.
+    assert client.post("/v1/embeddings", json={"model": "alpha", "input": "x", "dimensions": 3}).status_code == 200
+
+
+def test_a_lone_surrogate_in_the_model_name_is_a_404_that_still_encodes(client):
+    response = client.post("/v1/embeddings", content='{"model": "al\\ud800pha", "input": "x"}')
+    assert response.status_code == 404
+    assert "\\ud800" in _error(response)["message"]
