@@ -66,6 +66,9 @@ def train(
         float | None,
         typer.Option("--teacher-weight", help="Weight of 1 - cos(adapted, base) on the replay rows' texts (pairs of another organ system than --target-branch): the base model as their teacher."),
     ] = None,
+    teacher_texts: Annotated[
+        str | None, typer.Option("--teacher-texts", help="Texts with no pair the teacher keeps in place: general-english (bundled everyday English, the default), a file with one text a line, or none."),
+    ] = None,
     target_branch: Annotated[
         str | None, typer.Option("--target-branch", help="The organ system the adapter is for; pairs of other branches are replay. Default: cardiovascular."),
     ] = None,
@@ -105,6 +108,7 @@ def train(
         "max_seq_length": max_seq_length, "data_fraction": data_fraction, "precision": precision,
         "load_in_8bit": load_in_8bit, "eval_steps": eval_steps, "early_stopping_patience": early_stopping,
         "save_steps": save_steps, "seed": seed, "trust_remote_code": trust_remote_code, "target_branch": target_branch,
+        "teacher_texts": teacher_texts,
         "report_to": [] if report_to == ["none"] else report_to,
         "peft": {"method": peft_method, "r": rank, "alpha": alpha, "dropout": dropout, "target_modules": target_modules},
         "loss": {"name": loss, "temperature": temperature, "symmetric": symmetric, "cosine_weight": cosine_weight,
