@@ -3,6 +3,7 @@
     python docs/experiments/retention_probe.py run NAME [--scale S ...] -- TRAIN_ARGS...
     python docs/experiments/retention_probe.py score NAME [--scale S ...]   # re-score an existing run
     python docs/experiments/retention_probe.py table NAME [NAME ...]        # Markdown rows of docs/recipes.md
+    python docs/experiments/retention_probe.py detail NAME                  # every set of one run
 
 ``run`` calls ``cardiolora train --model minilm --out runs/NAME --report-to none TRAIN_ARGS`` (timed
 with the wall clock), then, for the adapter at scale 1 and at every ``--scale``,
@@ -90,9 +91,22 @@ def table(names: list[str]) -> str:
     return "\n".join(lines)
 
 
+def detail(name: str, tag: str = "1") -> str:
+    """Every bundled set of one run: zero-shot and adapted separation and ROC-AUC."""
+    result = json.loads((RUNS / name / f"eval-{tag}.json").read_text())
+    before = {e["eval_set"]["name"]: e for e in result["zero_shot"]}
+    lines = ["| eval set | separation zero-shot -> adapted | ROC-AUC zero-shot -> adapted |", "|---|---|---|"]
+    for after in result["evaluations"]:
+        base = before[after["eval_set"]["name"]]
+        lines.append(f"| {after['eval_set']['name']} | {base['separation']:.3f} -> {after['separation']:.3f} "
+                     f"({after['separation'] - base['separation']:+.3f}) | {base['auc']:.3f} -> {after['auc']:.3f} "
+                     f"({after['auc'] - base['auc']:+.3f}) |")  # fmt: skip
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("action", choices=["run", "score", "table"])
+    parser.add_argument("action", choices=["run", "score", "table", "detail"])
     parser.add_argument("names", nargs="+")
     parser.add_argument("--scale", type=float, action="append", default=[])
     argv = sys.argv[1:]
@@ -102,6 +116,8 @@ def main() -> None:
         run(args.names[0], rest, args.scale)
     elif args.action == "score":
         score(args.names[0], args.scale)
+    elif args.action == "detail":
+        print(detail(args.names[0]))
     else:
         print(table(args.names))
 

@@ -243,6 +243,8 @@ def test_replay_rows_are_marked_in_the_labels(tiny_config, tmp_path):
     assert [row[2] for row in _dataset(pairs, config)["label"]] == [0.0, 1.0, 0.0]
     config = tiny_config(loss={"teacher_weight": 1.0}, target_branch=None)
     assert [row[2] for row in _dataset(pairs, config)["label"]] == [0.0, 0.0, 0.0]
+    config = tiny_config(loss={"teacher_weight": 1.0, "teacher_replay": False})
+    assert [row[2] for row in _dataset(pairs, config)["label"]] == [0.0, 0.0, 0.0]
 
 
 def test_the_default_teacher_applies_to_triplet_losses_only():

@@ -102,6 +102,8 @@ class LossSettings(_Strict):
     # (docs/recipes.md, "Adapting without forgetting"). Losses that are not over triplets ignore the
     # default; asking for it explicitly with them is an error.
     teacher_weight: float = Field(2.0, ge=0.0)
+    # Whether the teacher also covers the replay rows' texts (else only the teacher-only texts).
+    teacher_replay: bool = True
 
     @model_validator(mode="after")
     def _targets_ordered(self) -> LossSettings:

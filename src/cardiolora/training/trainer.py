@@ -169,7 +169,7 @@ def _dataset(pairs: list[PairRecord], config: TrainConfig):
             [
                 float(ids.get(p.category, -1)),
                 targets.get(p.relation, config.loss.positive_target),
-                float(is_replay(p, config.target_branch)),
+                float(config.loss.teacher_replay and is_replay(p, config.target_branch)),
             ]
             for p in pairs
         ]
