@@ -139,3 +139,17 @@ def test_missing_and_unreadable_inputs(tmp_path):
         read_text(tmp_path / "missing.txt")
     with pytest.raises(InputError, match="not a file"):
         list(iter_jsonl(tmp_path))
+
+
+def test_a_saved_model_is_published_with_the_users_mode(tiny_model_dir, tmp_path):
+    """transformers writes model.safetensors through a private temporary (0600); the published
+    directory (a merged export, an unpacked model) must not keep that."""
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(str(tiny_model_dir("bert")), device="cpu")
+    with umask(0o022), atomic_directory(tmp_path / "merged") as staging:
+        model.save(str(staging))
+    files = [p for p in (tmp_path / "merged").rglob("*") if p.is_file()]
+    assert any(p.name == "model.safetensors" for p in files)
+    assert {p.name: mode(p) for p in files} == {p.name: 0o644 for p in files}
+    assert mode(tmp_path / "merged") == 0o755

@@ -38,11 +38,10 @@ def current_umask() -> int:
 
     The portable fallback sets and restores it, which briefly affects files other threads create.
     """
-    with contextlib.suppress(OSError, ValueError):
-        with open("/proc/self/status", encoding="ascii") as handle:
-            for line in handle:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
+    with contextlib.suppress(OSError, ValueError), open("/proc/self/status", encoding="ascii") as handle:
+        for line in handle:
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
@@ -183,21 +182,20 @@ def iter_text_lines(path: str | Path) -> Iterator[tuple[int, str]]:
     path = Path(path)
     _check_readable(path)
     try:
-        handle = open(path, "rb")
-    except OSError as exc:
+        with open(path, "rb") as handle:
+            number = 0
+            for raw in handle:  # split at b"\n"; a UTF-8 multi-byte sequence never contains one
+                if number == 0:
+                    raw = raw.removeprefix(codecs.BOM_UTF8)
+                for part in raw.splitlines(keepends=True):  # b"\r" ends a line too
+                    number += 1
+                    try:
+                        line = part.decode("utf-8")
+                    except UnicodeDecodeError as exc:
+                        raise _not_utf8(path, part, exc, first_line=number) from None
+                    yield number, line
+    except OSError as exc:  # opening or reading (the consumer's own errors never arrive here)
         raise InputError(f"cannot read ({exc.strerror})", path=path) from None
-    with handle:
-        number = 0
-        for raw in handle:  # split at b"\n"; a UTF-8 multi-byte sequence never contains one
-            if number == 0:
-                raw = raw.removeprefix(codecs.BOM_UTF8)
-            for part in raw.splitlines(keepends=True):  # b"\r" ends a line too
-                number += 1
-                try:
-                    line = part.decode("utf-8")
-                except UnicodeDecodeError as exc:
-                    raise _not_utf8(path, part, exc, first_line=number) from None
-                yield number, line
 
 
 def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:

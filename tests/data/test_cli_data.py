@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 from typer.testing import CliRunner
 
 from cardiolora.cli import app
 
-from ..helpers import assert_clean_failure
+from ..helpers import assert_clean_failure, mode, snapshot
 
 runner = CliRunner()
 
@@ -80,3 +81,158 @@ def test_ontology_bad_options_fail_before_work(tmp_path):
                           fragments=("unknown relation 'cousin'",))  # fmt: skip
     assert_clean_failure(runner.invoke(app, ["data", "ontology", "--exclude-eval", str(tmp_path / "x.jsonl"),
                                               "--out", str(out)]), out, fragments=("file not found",))  # fmt: skip
+
+
+# ------------------------------------------------------------------ issue 13: hostile names and files
+
+PAIRS = [
+    {"anchor": "Beta blockers lower mortality in heart failure", "positive": "Metoprolol improves survival in HFrEF",
+     "group": "g1"},
+    {"anchor": "Loop diuretics relieve congestion", "positive": "Furosemide treats fluid overload", "group": "g2"},
+    {"anchor": "Amiodarone controls ventricular arrhythmias", "positive": "An antiarrhythmic drug for VT", "group": "g3"},
+    {"anchor": "Statins lower LDL cholesterol", "positive": "Atorvastatin reduces cholesterol", "group": "g4"},
+]  # fmt: skip
+
+
+def _write_rows(path, rows, prefix=b""):
+    path.write_bytes(prefix + "".join(json.dumps(r) + "\n" for r in rows).encode())
+    return path
+
+
+@pytest.mark.parametrize("kind", ["jsonl", "csv"])
+def test_user_files_with_a_bom_are_read(tmp_path, kind):
+    user = tmp_path / f"mine.{kind}"
+    if kind == "jsonl":
+        _write_rows(user, PAIRS[:2], prefix=b"\xef\xbb\xbf")
+    else:  # what a spreadsheet's "CSV UTF-8" writes: BOM, CRLF
+        user.write_bytes(b"\xef\xbb\xbfanchor,positive\r\n" + "".join(
+            f'"{p["anchor"]}","{p["positive"]}"\r\n' for p in PAIRS[:2]).encode())  # fmt: skip
+    out = tmp_path / "pairs.jsonl"
+    result = runner.invoke(app, ["data", "pairs", "--user-file", str(user), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert [json.loads(line)["anchor"] for line in out.read_text().splitlines()] == [p["anchor"] for p in PAIRS[:2]]
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "fragments"),
+    [
+        ("bad.csv", b"anchor,positive\nMitral stenosis,Caf\xe9 au lait\n", (":2:", "not UTF-8", "byte 0xe9")),
+        ("big.csv", b"anchor,positive\nx y,ok\nMitral stenosis," + b"x" * 200_000 + b"\n",
+         (":3:", "field larger than field limit")),
+        ("deep.jsonl", b"[" * 100_000 + b"\n", (":1:", "nested too deeply")),
+        ("surrogate.jsonl", b'{"anchor": "\\udc80 x", "positive": "y z"}\n', (":1:", "surrogate")),
+        ("latin.jsonl", '{"anchor": "Caf\xe9", "positive": "x"}\n'.encode("latin-1"), (":1:", "not UTF-8")),
+    ],
+)
+def test_unreadable_user_files_fail_cleanly(tmp_path, name, content, fragments):
+    user = tmp_path / name
+    user.write_bytes(content)
+    out = tmp_path / "pairs.jsonl"
+    result = runner.invoke(app, ["data", "pairs", "--user-file", str(user), "--out", str(out)])
+    assert_clean_failure(result, out, fragments=(str(user), *fragments))
+    assert not (tmp_path / "pairs.datacard.json").exists()
+
+
+def test_markdown_paragraph_that_is_only_an_image(tmp_path):
+    notes = tmp_path / "notes.md"
+    notes.write_bytes(b"\xef\xbb\xbf# Valve disease\n\n![an echo image](echo.png)\n\n[![badge](b.svg)](http://x)\n\n"
+                      b"Aortic stenosis narrows the aortic valve opening.\n")  # fmt: skip
+    out = tmp_path / "corpus.jsonl"
+    result = runner.invoke(app, ["data", "corpus", str(notes), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert [json.loads(line)["text"] for line in out.read_text().splitlines()] == [
+        "Aortic stenosis narrows the aortic valve opening."
+    ]
+
+
+def test_leak_guard_ignores_hyphens_and_punctuation(tmp_path, write_jsonl):
+    excluded = write_jsonl("held-out.jsonl", [
+        {"sentence1": "first-degree atrioventricular block", "sentence2": "left bundle branch block", "category": "similar"},
+        {"sentence1": "Crohn's disease", "sentence2": "ulcerative colitis, chronic", "category": "similar"},
+    ])  # fmt: skip
+    rows = [
+        {"anchor": "First degree atrioventricular block", "positive": "A prolonged PR interval on the ECG"},
+        {"anchor": "A wide QRS complex with a notched R wave", "positive": "Left bundle-branch block"},
+        {"anchor": "Crohns disease", "positive": "Transmural inflammation of the bowel wall"},
+        {"anchor": "Ulcerative colitis (chronic)", "positive": "Inflammation of the colonic mucosa"},
+        PAIRS[0],
+    ]
+    user = write_jsonl("mine.jsonl", rows)
+    out = tmp_path / "pairs.jsonl"
+    result = runner.invoke(app, ["data", "pairs", "--user-file", str(user), "--exclude-eval", str(excluded), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert [json.loads(line)["anchor"] for line in out.read_text().splitlines()] == [PAIRS[0]["anchor"]]
+    card = json.loads((tmp_path / "pairs.datacard.json").read_text())
+    assert card["removed"]["leaking_evaluation_texts"] == 4
+
+
+def test_data_outputs_get_the_users_mode(tmp_path, write_jsonl):
+    user = write_jsonl("mine.jsonl", PAIRS)
+    out = tmp_path / "pairs.jsonl"
+    old = os.umask(0o022)
+    try:
+        result = runner.invoke(app, ["data", "pairs", "--user-file", str(user), "--out", str(out)])
+        split = runner.invoke(app, ["data", "split", str(out), "--out", str(tmp_path / "splits"), "--validation", "0.3"])
+    finally:
+        os.umask(old)
+    assert result.exit_code == 0 and split.exit_code == 0, result.output + split.output
+    for path in (out, tmp_path / "pairs.datacard.json", tmp_path / "pairs.datacard.md", *(tmp_path / "splits").iterdir()):
+        assert mode(path) == 0o644, path
+    assert mode(tmp_path / "splits") == 0o755
+
+
+def test_split_out_that_is_a_file_fails_cleanly(tmp_path, write_jsonl):
+    pairs = write_jsonl("pairs.jsonl", PAIRS)
+    target = tmp_path / "splits"
+    target.write_text("my notes\n")
+    before = snapshot(tmp_path)
+    result = runner.invoke(app, ["data", "split", str(pairs), "--out", str(target)])
+    assert result.exit_code == 2 and len(result.stderr.strip().splitlines()) == 1, result.output
+    assert "is not a directory" in result.stderr and str(target) in result.stderr
+    assert snapshot(tmp_path) == before
+
+
+def test_split_into_a_filled_directory_fails_before_work(tmp_path, write_jsonl):
+    pairs = write_jsonl("pairs.jsonl", PAIRS)
+    (tmp_path / "splits").mkdir()
+    (tmp_path / "splits" / "train.jsonl").write_text("old\n")
+    before = snapshot(tmp_path)
+    result = runner.invoke(app, ["data", "split", str(pairs), "--out", str(tmp_path / "splits")])
+    assert result.exit_code == 2 and "not empty" in result.stderr
+    assert snapshot(tmp_path) == before
+
+
+def test_split_writes_all_parts_or_none(tmp_path, write_jsonl):
+    from cardiolora.data import load_pairs
+    from cardiolora.data.splits import split_pairs
+
+    words = [
+        "aortic", "mitral", "tricuspid", "pulmonic", "septal", "apical", "basal", "lateral", "anterior", "inferior",
+        "posterior", "systolic", "diastolic", "ejection", "murmur", "gallop", "thrill", "bruit", "edema", "ascites",
+        "rales", "wheeze", "cough", "dyspnea", "syncope", "palpitation", "angina", "claudication", "cyanosis",
+        "clubbing", "pallor", "fever", "rash", "jaundice", "tremor", "ataxia", "aphasia", "neuropathy", "myalgia",
+        "arthralgia", "fatigue", "malaise", "anorexia", "nausea", "vomiting", "sepsis", "shock", "anemia",
+    ]  # fmt: skip
+    rows = [{"anchor": " ".join(words[4 * i : 4 * i + 2]), "positive": " ".join(words[4 * i + 2 : 4 * i + 4]),
+             "group": f"x{i}"} for i in range(12)]  # fmt: skip
+    pairs_file = write_jsonl("pairs.jsonl", rows)
+    parts = split_pairs(load_pairs(pairs_file), validation=0.3, test=0.3, seed=0)
+    assert all(parts.values()), "the fixture needs three non-empty parts"
+    # Hold out every text of the last part: the leak guard empties it, and that part fails.
+    held_out = write_jsonl("held-out.jsonl", [
+        {"sentence1": p.anchor, "sentence2": p.positive, "category": "similar"} for p in parts["test"]
+    ])  # fmt: skip
+    out = tmp_path / "splits"
+    before = snapshot(tmp_path)
+    args = ["data", "split", str(pairs_file), "--out", str(out), "--validation", "0.3", "--test", "0.3"]
+    result = runner.invoke(app, [*args, "--exclude-eval", str(held_out)])
+    assert_clean_failure(result, out, fragments=(f"{out / 'test.jsonl'} (", "removed by the leak guard"))
+    assert snapshot(tmp_path) == before  # no train.jsonl, no data card, no staging directory
+    # An empty directory is filled, all parts at once; the rerun needs nothing cleaned up.
+    out.mkdir()
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        f"{name}{suffix}" for name in ("train", "validation", "test") for suffix in (".jsonl", ".datacard.json", ".datacard.md")
+    )
+    assert str(out / "train.jsonl") in result.stdout

@@ -1,10 +1,19 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
-from cardiolora.data.corpus import CorpusSettings, build_corpus, clean_block, iter_blocks
+from cardiolora.data.corpus import (
+    MAX_PIECE_CHARS,
+    CorpusSettings,
+    SentenceSplitter,
+    bounded_pieces,
+    build_corpus,
+    clean_block,
+    iter_blocks,
+)
 from cardiolora.errors import CardioloraError, InputError
 
 from .pdf import make_pdf
@@ -130,3 +139,74 @@ def test_empty_corpus_and_missing_files(tmp_path):
     (tmp_path / "x.docx").write_bytes(b"PK")
     with pytest.raises(InputError, match="unsupported file type"):
         build_corpus([tmp_path / "x.docx"], out)
+
+
+# ------------------------------------------------------------------ issue 13: BOMs, images, long paragraphs
+
+
+@pytest.mark.parametrize("name", ["notes.txt", "notes.md"])
+def test_a_bom_does_not_stick_to_the_first_sentence(tmp_path, name):
+    source = tmp_path / name
+    heading = "# Aortic valve\n\n" if name.endswith(".md") else ""
+    # Two files joined with `cat`, each with its BOM: the second lands mid-text.
+    source.write_bytes(("\ufeff" + heading + "Aortic stenosis narrows the valve opening. It causes syncope on exertion.\n"
+                        "\n\ufeffMitral stenosis follows rheumatic fever.\n").encode())  # fmt: skip
+    out = tmp_path / "corpus.jsonl"
+    build_corpus([source], out)
+    texts = [r["text"] for r in _read(out)]
+    assert texts == ["Aortic stenosis narrows the valve opening.", "It causes syncope on exertion.",
+                     "Mitral stenosis follows rheumatic fever."]  # fmt: skip
+    if name.endswith(".md"):
+        assert next(iter_blocks(source, CorpusSettings())).text == "Aortic valve"  # still a heading
+
+
+def test_markdown_blocks_without_text_are_skipped(tmp_path):
+    source = tmp_path / "figures.md"
+    source.write_text("![ECG strip](ecg.png)\n\n<div>raw html</div>\n\n![a](a.png) ![b](b.png)\n\n"
+                      "Atrial flutter shows sawtooth waves in the inferior leads.\n")  # fmt: skip
+    assert [b.text for b in iter_blocks(source, CorpusSettings())] == [
+        "Atrial flutter shows sawtooth waves in the inferior leads."
+    ]
+    only_images = tmp_path / "only.md"
+    only_images.write_text("![ECG strip](ecg.png)\n")
+    with pytest.raises(CardioloraError, match="corpus is empty"):
+        build_corpus([only_images], tmp_path / "corpus.jsonl")
+    assert not (tmp_path / "corpus.jsonl").exists()
+
+
+def test_bounded_pieces_cut_late_and_at_sentence_ends():
+    sentences = [f"Finding number {i} was an aortic gradient of {i}.5 m/s on the echo." for i in range(300)]
+    text = " ".join(sentences)
+    pieces = bounded_pieces(text, limit=500)
+    assert "".join(pieces) == text
+    assert all(len(p) <= 500 for p in pieces) and all(len(p) > 250 for p in pieces[:-1])
+    assert all(p.rstrip().endswith("echo.") for p in pieces[:-1])  # cut at a sentence end
+    assert bounded_pieces("x" * 2500, limit=1000) == ["x" * 1000, "x" * 1000, "x" * 500]  # no space: hard cuts
+    words = "word " * 500
+    assert all(p.endswith(" ") for p in bounded_pieces(words, limit=100)[:-1])  # else at a space
+    assert bounded_pieces("line one\nline two " * 100, limit=300)[0].endswith("\n")  # a line break first
+    assert bounded_pieces("short", limit=10) == ["short"]
+
+
+def test_long_paragraphs_are_split_in_bounded_pieces(monkeypatch):
+    """pysbd is quadratic in its input: it never sees more than MAX_PIECE_CHARS, and no sentence
+    is lost or broken at a cut."""
+    sentences = [f"Dr. Patel saw patient {i} with a gradient of {i}.5 m/s, e.g. on exertion." for i in range(2000)]
+    splitter = SentenceSplitter()
+    lengths = []
+    segment = splitter._segmenter.segment
+    monkeypatch.setattr(splitter._segmenter, "segment", lambda text: lengths.append(len(text)) or segment(text))
+    assert splitter.split(" ".join(sentences)) == sentences
+    assert max(lengths) <= MAX_PIECE_CHARS and len(lengths) > 100
+
+
+def test_a_long_one_paragraph_file_is_read_in_linear_time(tmp_path):
+    source = tmp_path / "dump.txt"
+    source.write_text("".join(f"Sentence {i} describes a finding in the left ventricle. " for i in range(2500)) * 2)
+    assert source.stat().st_size > 250_000
+    out = tmp_path / "corpus.jsonl"
+    start = time.process_time()  # CPU time: the wall clock says little on a shared machine
+    stats = build_corpus([source], out, CorpusSettings(near_duplicates=False))
+    # About 1.3 s of CPU; unbounded pysbd, quadratic, needed about a minute for this much text.
+    assert time.process_time() - start < 20
+    assert stats.written == 2500 and stats.removed["exact_duplicate"] == 2500

@@ -145,9 +145,9 @@ def test_replay_branches_get_categories_from_the_ontologies():
     nervous = with_derived_categories(BRANCHES["nervous"], ["hpo", "icd10cm"])
     names = nervous.category_names()
     assert "Episodic and paroxysmal disorders (G40-G47)" in names
-    assert any(name.startswith("Seizure (HP:") for name in names)
+    assert "Status epilepticus (HP:0002133)" in names  # an HPO subtree small enough to be one category
     concepts = {c.name.lower(): c for c in load_concepts("nervous", ["hpo", "icd10cm"])}
-    assert any("G40-G47" in category for category in concepts["epilepsy"].categories)
+    assert any("G40-G47" in category for category in concepts["epilepsy and recurrent seizures"].categories)
     assert all(c.branch == "nervous" for c in concepts.values())
     # Hand-written branches keep their own table.
     assert with_derived_categories(BRANCHES["cardiovascular"], ["hpo"]) is BRANCHES["cardiovascular"]
@@ -161,7 +161,9 @@ def test_replay_mixes_other_organ_systems_at_the_ratio(tmp_path):
     assert set(by_branch) == {"cardiovascular", "renal", "nervous"}
     assert {p.branch for p in target} == {"cardiovascular"}
     assert by_branch["cardiovascular"] == len(target)  # replay adds pairs, it takes none away
-    share = 0.2 * len(target) / 2
+    # Each branch's share is drawn before the leak guard, which then removes a few of every branch.
+    target_before_guard = len(target) + json.loads((tmp_path / "plain.datacard.json").read_text())["removed"]["leaking_evaluation_texts"]
+    share = 0.2 * target_before_guard / 2
     assert all(0.8 * share <= by_branch[name] <= share + 1 for name in ("renal", "nervous"))
     assert sum(by_branch.values()) == len(pairs)
     # Replay pairs pass the same leak guard as the target's.

@@ -97,3 +97,91 @@ def test_embedding_negatives_respect_the_band(tiny_model_dir):
     assert all(p.negative and p.negative != p.positive for p in mined)
     none_pass = mine_embedding(pairs, str(tiny_model_dir("bert")), max_score=-1.0)
     assert all(p.negative is None for p in none_pass)
+
+
+# ------------------------------------------------------------------ issue 13
+
+
+@pytest.mark.parametrize(
+    ("held_out", "variant"),
+    [
+        ("first-degree atrioventricular block", "First degree atrioventricular block"),
+        ("left bundle branch block", "Left bundle-branch block"),
+        ("left bundle branch block", "Left bundlebranch block."),
+        ("Crohn's disease", "Crohns disease"),
+        ("Crohn\u2019s disease", "crohn's  disease"),
+        ("ST-elevation myocardial infarction", "ST elevation myocardial infarction"),
+        ("Heart failure, NYHA class III", "heart failure (NYHA class III)"),
+        ("aortic/mitral valve disease", "Aortic mitral valve disease"),
+        ("Non-ST-elevation myocardial infarction with troponin rise", "non ST elevation myocardial infarction with a troponin rise"),
+    ],
+)
+def test_leak_guard_catches_punctuation_and_hyphen_variants(held_out, variant):
+    guard = LeakGuard()
+    guard.add([held_out])
+    assert guard.leaks(variant)
+
+
+def test_guard_key_is_the_guards_alone():
+    from cardiolora.data.text import guard_key, normalize_for_match, text_hash
+
+    assert guard_key("First-degree A/V block,") == guard_key("first degree a v block") == "first degree a v block"
+    assert guard_key("Crohn's") == "crohns"
+    # Deduplication and split hashing keep their key: a hyphen or a decimal point still tells texts apart.
+    assert normalize_for_match("First-degree AV block") != normalize_for_match("First degree AV block")
+    assert text_hash("QRS of 1.5 mm") != text_hash("QRS of 15 mm")
+    guard = LeakGuard()
+    guard.add(["Severe mitral regurgitation"])
+    assert not guard.leaks("Severe tricuspid regurgitation") and not guard.leaks("---")
+
+
+def test_csv_lines_end_as_spreadsheets_end_them(tmp_path):
+    path = tmp_path / "mac.csv"
+    path.write_bytes(b'anchor,positive\r"Mitral\rstenosis",Narrowed valve\rAtrial flutter,Sawtooth waves\r')
+    pairs = load_pairs(path)
+    assert [p.anchor for p in pairs] == ["Mitral\rstenosis", "Atrial flutter"]
+    crlf = tmp_path / "excel.csv"
+    crlf.write_bytes(b'\xef\xbb\xbfanchor,positive,negative\r\n"a, b",c d,\r\n\r\ne f,"g\r\nh",i\r\n')
+    pairs = load_pairs(crlf)
+    assert [(p.anchor, p.positive, p.negative) for p in pairs] == [("a, b", "c d", None), ("e f", "g\r\nh", "i")]
+
+
+@pytest.mark.parametrize(
+    ("content", "line", "fragment"),
+    [
+        (b"anchor,positive\nok a,ok b\nCaf\xe9,x\n", 3, "not UTF-8"),
+        (b"anchor,positive\n" + b"a," + b"y" * 200_000 + b"\n", 2, "field larger than field limit"),
+        (b"\xff\xfeanchor,positive\n", 1, "not UTF-8"),  # UTF-16, as old Excel saved "Unicode text"
+    ],
+)
+def test_unreadable_csv_names_file_and_line(tmp_path, content, line, fragment):
+    path = tmp_path / "bad.csv"
+    path.write_bytes(content)
+    with pytest.raises(InputError, match=fragment) as info:
+        load_pairs(path)
+    assert (info.value.path, info.value.line) == (str(path), line)
+
+
+def test_write_splits_is_all_or_nothing(tmp_path, monkeypatch):
+    from cardiolora.data import build
+    from cardiolora.data.splits import write_splits
+
+    parts = {"train": _pairs(6), "validation": [], "test": [PairRecord("test anchor 1", "test positive 1")]}
+    real = build.finish_dataset
+
+    def fail_on_test(pairs, out, **kwargs):
+        if kwargs["name"] == "test":
+            raise OSError(28, "No space left on device")
+        return real(pairs, out, **kwargs)
+
+    monkeypatch.setattr(build, "finish_dataset", fail_on_test)
+    with pytest.raises(OSError):
+        write_splits(parts, tmp_path / "splits", settings={})
+    assert list(tmp_path.iterdir()) == []
+    monkeypatch.setattr(build, "finish_dataset", real)
+    results = write_splits(parts, tmp_path / "splits", settings={"seed": 0})
+    assert set(results) == {"train", "test"}
+    assert results["train"].path == tmp_path / "splits" / "train.jsonl" and results["train"].path.exists()
+    assert load_pairs(results["test"].path) == parts["test"]
+    with pytest.raises(CardioloraError, match="not empty"):
+        write_splits(parts, tmp_path / "splits", settings={})

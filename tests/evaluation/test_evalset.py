@@ -75,3 +75,28 @@ def test_missing_empty_and_unknown_sets(tmp_path, write_jsonl):
         load_eval_set(write_jsonl("empty.jsonl", ["", "  "]))
     with pytest.raises(UnknownNameError, match="did you mean 'cardiology'"):
         load_eval_set("cardiolgy")
+
+
+def test_an_eval_set_saved_with_a_bom_loads(tmp_path):
+    import json
+
+    path = tmp_path / "mine.jsonl"
+    path.write_bytes(b"\xef\xbb\xbf" + (json.dumps(GOOD) + "\r\n").encode() * 2)
+    loaded = load_eval_set(path)
+    assert [p.sentence1 for p in loaded.pairs] == ["Mitral stenosis", "Mitral stenosis"]
+
+
+@pytest.mark.parametrize(
+    ("content", "line", "reason"),
+    [
+        (b'{"sentence1": "Caf\xe9"}\n', 1, "not UTF-8"),
+        (b"[" * 100_000 + b"\n", 1, "nested too deeply"),
+        (b'{"sentence1": "\\ud800", "sentence2": "x", "category": "similar"}\n', 1, "surrogate"),
+    ],
+)
+def test_unreadable_eval_sets_name_file_and_line(tmp_path, content, line, reason):
+    path = tmp_path / "bad.jsonl"
+    path.write_bytes(content)
+    with pytest.raises(InputError, match=reason) as info:
+        load_eval_set(path)
+    assert (info.value.path, info.value.line) == (str(path), line)

@@ -11,6 +11,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from cardiolora.errors import CardioloraError
 
@@ -26,11 +27,23 @@ app = typer.Typer(
 )
 
 # Piped output (CI logs, files) gets a wide fixed width instead of rich's 80-column fallback.
+# No emoji codes: a file or text holding ":warning:" must print as written (no command uses them).
 _WIDTH = None if sys.stdout.isatty() else 160
-console = Console(width=_WIDTH)
-err_console = Console(stderr=True, width=_WIDTH)
+console = Console(width=_WIDTH, emoji=False)
+err_console = Console(stderr=True, width=_WIDTH, emoji=False)
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+def plain(value: Any) -> str:
+    """``value`` as text that rich prints as it is: file names, user texts and messages that quote
+    them may hold ``[...]``, which rich would otherwise read as markup (``[/]`` even crashes it)."""
+    return escape(str(value))
+
+
+def one_line(message: str) -> str:
+    """A message on one line: a name or text it quotes may hold line breaks."""
+    return " ".join(part.strip() for part in str(message).splitlines() if part.strip())
 
 
 def user_errors(func: F) -> F:
@@ -41,7 +54,9 @@ def user_errors(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except CardioloraError as exc:
-            err_console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True, soft_wrap=True)
+            # The message quotes what the user typed or passed: print it literally, never as markup.
+            message = plain(one_line(str(exc)))
+            err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
             raise typer.Exit(exc.exit_code) from None
 
     return wrapper  # type: ignore[return-value]

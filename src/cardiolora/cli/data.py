@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from cardiolora.cli.common import app, console, user_errors
+from cardiolora.cli.common import app, console, plain, user_errors
 from cardiolora.data.categories import DEFAULT_REPLAY_RATIO
 from cardiolora.errors import CardioloraError
 
@@ -43,16 +43,17 @@ def _parse_weights(items: list[str] | None) -> dict[str, float]:
 
 
 def print_datacard_summary(result) -> None:
+    """The counts of a built dataset; paths and relation names (a user file's) printed literally."""
     card = result.card
-    table = Table(title=f"{result.path}: {card['n_pairs']} pairs")
+    table = Table(title=f"{plain(result.path)}: {card['n_pairs']} pairs")
     table.add_column("relation")
     table.add_column("pairs", justify="right")
     for relation, count in card["by_relation"].items():
-        table.add_row(relation, str(count))
+        table.add_row(plain(relation), str(count))
     console.print(table)
     removed = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in card["removed"].items())
-    console.print(f"removed: {removed}")
-    console.print(f"data card: {result.datacard_json}, {result.datacard_md}")
+    console.print(f"removed: {plain(removed)}")
+    console.print(f"data card: {plain(result.datacard_json)}, {plain(result.datacard_md)}")
 
 
 @data_app.command("ontology")
@@ -146,10 +147,10 @@ def corpus(
         result = build_corpus_dataset(files, out, settings, progress=lambda _path: progress.advance(task))
     card = result.card
     console.print(
-        f"wrote {card['written']} sentences of {card['sentences_seen']} from {card['documents']} files to {out}; "
-        f"removed: {', '.join(f'{k} {v}' for k, v in card['removed'].items()) or 'none'}"
+        f"wrote {card['written']} sentences of {card['sentences_seen']} from {card['documents']} files to "
+        f"{plain(out)}; removed: {', '.join(f'{k} {v}' for k, v in card['removed'].items()) or 'none'}"
     )
-    console.print(f"corpus card: {result.datacard_json}, {result.datacard_md}")
+    console.print(f"corpus card: {plain(result.datacard_json)}, {plain(result.datacard_md)}")
 
 
 @data_app.command("pairs")
@@ -208,7 +209,7 @@ def pairs(
             paraphraser = EndpointParaphraser(endpoint, endpoint_model, os.environ.get(api_key_env))
         total = min(len(records), limit or len(records))
         with Progress(console=console, transient=True) as progress:
-            task = progress.add_task(f"paraphrasing with {paraphraser.name}", total=total)
+            task = progress.add_task(f"paraphrasing with {plain(paraphraser.name)}", total=total)
             built, rejected = paraphrase_pairs(
                 records, paraphraser, limit=limit, progress=lambda n: progress.advance(task, n)
             )
@@ -248,7 +249,7 @@ def mine_negatives(
     kwargs = {"overwrite": overwrite}
     if method == "embedding":
         kwargs.update(max_score=max_score, relative_margin=relative_margin)
-    with console.status(f"mining negatives ({method})..."):
+    with console.status(f"mining negatives ({plain(method)})..."):
         mined = mine(pairs_in, method, model, **kwargs)
     settings = {"builder": "mine-negatives", "input": str(pairs_file), "method": method, "model": model, **kwargs}
     result = finish_dataset(mined, out, name=out.stem, settings=settings, exclude_eval=exclude_eval or [])
@@ -265,19 +266,18 @@ def split(
     seed: int = 0,
     exclude_eval: ExcludeEvalOption = None,
 ) -> None:
-    """Seeded splits that keep each concept or paragraph in one split; the leak guard runs on each."""
-    from cardiolora.data import finish_dataset, load_pairs
-    from cardiolora.data.leakage import bundled_guard
-    from cardiolora.data.splits import split_pairs
+    """Seeded splits that keep each concept or paragraph in one split; the leak guard runs on each.
 
+    All parts or none: they are built in a private directory that becomes ``--out`` at the end."""
+    from cardiolora.data import load_pairs
+    from cardiolora.data.leakage import bundled_guard
+    from cardiolora.data.splits import check_split_directory, split_pairs, write_splits
+
+    check_split_directory(out)  # before any work: a file or a filled directory is never touched
     bundled_guard(exclude_eval or [])
     parts = split_pairs(load_pairs(pairs_file), validation=validation, test=test, seed=seed)
-    if out.exists() and any(out.iterdir()):
-        raise CardioloraError(f"{out} exists and is not empty; choose a new directory")
-    for name, part in parts.items():
-        if not part:
-            continue
-        settings = {"builder": "split", "input": str(pairs_file), "split": name, "validation": validation,
-                    "test": test, "seed": seed}  # fmt: skip
-        result = finish_dataset(part, out / f"{name}.jsonl", name=name, settings=settings, exclude_eval=exclude_eval or [])
-        console.print(f"{name}: {result.card['n_pairs']} pairs -> {result.path}")
+    settings = {"builder": "split", "input": str(pairs_file), "validation": validation, "test": test,
+                "seed": seed}  # fmt: skip
+    results = write_splits(parts, out, settings=settings, exclude_eval=exclude_eval or [])
+    for name, result in results.items():
+        console.print(f"{name}: {result.card['n_pairs']} pairs -> {plain(result.path)}")

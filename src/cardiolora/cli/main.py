@@ -18,6 +18,7 @@ from cardiolora.cli.common import (
     TrustOption,
     app,
     console,
+    plain,
     quiet_libraries,
     user_errors,
 )
@@ -60,20 +61,20 @@ def models_list(
         table.add_column(column, justify="right" if column in ("params", "dim") else "left")
     for row in rows:
         table.add_row(
-            row["name"],
-            row["family"],
+            plain(row["name"]),
+            plain(row["family"]),
             f"{row['parameters'] / 1e6:,.0f}M",
             str(row["dimension"]),
-            row["pooling"],
-            ",".join(row["lora_targets"]),
-            row["source"],
+            plain(row["pooling"]),
+            plain(",".join(row["lora_targets"])),
+            plain(row["source"]),  # may name a local path
             "[green]yes[/]" if row["available"] else "[red]no[/]",
         )
     console.print(table)
 
 
 def _read_texts(path: Path, field: str) -> list[str]:
-    from cardiolora.io import iter_jsonl
+    from cardiolora.io import iter_jsonl, read_text
 
     if not path.exists():
         raise InputError("file not found", path=path)
@@ -85,7 +86,8 @@ def _read_texts(path: Path, field: str) -> list[str]:
                 raise InputError("missing, empty or not a string", path=path, line=line_number, field=field)
             texts.append(value)
     else:
-        texts = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        # read_text: a BOM is dropped, and text that is not UTF-8 fails naming its line
+        texts = [line.strip() for line in read_text(path).splitlines() if line.strip()]
     if not texts:
         raise InputError("no texts: the file is empty", path=path)
     return texts
@@ -140,7 +142,7 @@ def embed(
             with open(tmp, "w", encoding="utf-8") as handle:
                 for text, vector in zip(items, vectors, strict=True):
                     handle.write(json.dumps({"text": text, "embedding": vector.tolist()}) + "\n")
-    console.print(f"wrote {len(items)} embeddings of dimension {vectors.shape[1]} to {out}")
+    console.print(f"wrote {len(items)} embeddings of dimension {vectors.shape[1]} to {plain(out)}")
 
 
 def _fmt(value: float | None, digits: int = 3) -> str:
@@ -151,7 +153,7 @@ def render_evaluation(result: dict[str, Any]) -> Table:
     """A rich table of a results.json dictionary: one row per evaluation set."""
     model = result["model"]
     title = f"{model['name']}" + (f" + adapter {model['adapter']}" if model.get("adapter") else " (zero-shot)")
-    table = Table(title=title)
+    table = Table(title=plain(title))  # model and set names may be paths: printed literally
     for column in ("eval set", "pairs", "similar", "different", "separation [95% CI]", "tier", "ROC-AUC",
                    "negation gap", "negation acc."):  # fmt: skip
         table.add_column(column, justify="left" if column == "eval set" else "right")
@@ -164,7 +166,7 @@ def render_evaluation(result: dict[str, Any]) -> Table:
 
         low, high = evaluation["separation_ci"]
         table.add_row(
-            evaluation["eval_set"]["name"],
+            plain(evaluation["eval_set"]["name"]),
             str(evaluation["eval_set"]["n_pairs"]),
             mean_sd("similar"),
             mean_sd("different"),
@@ -191,7 +193,7 @@ def render_retention(rows) -> Table:
             return f"[bold red]{text}[/]" if value < -row.tolerance else text
 
         table.add_row(
-            row.eval_set + (" [bold red](harmed)[/]" if row.harmed else ""),
+            plain(row.eval_set) + (" [bold red](harmed)[/]" if row.harmed else ""),
             _fmt(row.separation_zero_shot), _fmt(row.separation_adapted), change(row.separation_change),
             _fmt(row.auc_zero_shot), _fmt(row.auc_adapted), change(row.auc_change),
         )  # fmt: skip
@@ -259,7 +261,7 @@ def evaluate(
     print_retention(report.retention())
     if out is not None:
         report.save(out)
-        console.print(f"results written to {out}")
+        console.print(f"results written to {plain(out)}")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -15,6 +15,7 @@ from cardiolora.cli.common import (
     TrustOption,
     app,
     console,
+    plain,
     quiet_libraries,
     user_errors,
 )
@@ -49,7 +50,7 @@ def index_build(
     quiet_libraries()
     embedder = Embedder.load(model, adapter=adapter, trust_remote_code=trust_remote_code)
     build_index(embedder, rows, out, kind=kind, overwrite=overwrite)
-    console.print(f"indexed {len(rows):,} texts ({kind}, {embedder.dimension} dimensions) into {out}")
+    console.print(f"indexed {len(rows):,} texts ({kind}, {embedder.dimension} dimensions) into {plain(out)}")
 
 
 @app.command()
@@ -73,11 +74,12 @@ def search(
         for score, row in hits:
             print(json.dumps({"score": round(score, 6), **row}, ensure_ascii=False))
         return
-    table = Table(title=f"{query!r} in {index}")
+    # The query, ids and corpus texts are the user's: printed literally, never read as markup.
+    table = Table(title=plain(f"{query!r} in {index}"))
     for column in ("rank", "score", "id", "text"):
         table.add_column(column, justify="right" if column in ("rank", "score") else "left")
     for rank, (score, row) in enumerate(hits, 1):
-        table.add_row(str(rank), f"{score:.3f}", row["id"], row["text"])
+        table.add_row(str(rank), f"{score:.3f}", plain(row["id"]), plain(row["text"]))
     console.print(table)
 
 
@@ -135,4 +137,4 @@ def evaluate_retrieval_command(
     console.print(table)
     if out is not None:
         write_json_atomic(out, {"schema": "cardiolora.retrieval/1", **source, "metrics": metrics})
-        console.print(f"written to {out}")
+        console.print(f"written to {plain(out)}")

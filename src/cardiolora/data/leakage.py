@@ -1,8 +1,11 @@
 """The leak guard: no training text may be, or nearly be, a text of an evaluation set.
 
-Exact matches are found on normalized text; near duplicates ("Atrial fibrillations.", "atrial
-fibrilation") by MinHash over character 4-grams with locality-sensitive hashing (datasketch),
-Jaccard >= ``threshold``.
+Exact matches are found on :func:`~cardiolora.data.text.guard_key` with its spaces removed (case,
+spacing, hyphens, slashes, commas and apostrophes do not matter: "First degree atrioventricular
+block" is "first-degree atrioventricular block", "Left bundle-branch block" is "left bundle branch
+block" and "leftbundle branch block"); near duplicates ("Atrial fibrillations.", "atrial
+fibrilation") by MinHash over character 4-grams of the guard key with locality-sensitive hashing
+(datasketch), Jaccard >= ``threshold``.
 """
 
 from __future__ import annotations
@@ -12,16 +15,27 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cardiolora.data.records import PairRecord
-from cardiolora.data.text import normalize_for_match
+from cardiolora.data.text import guard_key, normalize_for_match
 
 NUM_PERM = 64
 
 
 def char_shingles(text: str, size: int = 4) -> set[bytes]:
-    normalized = f" {normalize_for_match(text)} "
+    """Character ``size``-grams of :func:`normalize_for_match` (what corpus deduplication compares)."""
+    return shingles_of(normalize_for_match(text), size)
+
+
+def shingles_of(normalized: str, size: int = 4) -> set[bytes]:
+    """Character ``size``-grams of an already normalized text, with a space at either end."""
+    normalized = f" {normalized} "
     if len(normalized) <= size:
         return {normalized.encode()}
     return {normalized[i : i + size].encode() for i in range(len(normalized) - size + 1)}
+
+
+def _exact_key(key: str) -> str:
+    # Spacing removed too: "bundle-branch", "bundle branch" and "bundlebranch" are one spelling.
+    return key.replace(" ", "")
 
 
 def minhash_of(shingles: Iterable[bytes], num_perm: int = NUM_PERM):
@@ -49,11 +63,11 @@ class LeakGuard:
 
     def add(self, texts: Iterable[str], source: str = "") -> None:
         for text in texts:
-            key = normalize_for_match(text)
-            if not key or key in self._exact:
+            key = guard_key(text)
+            if not key or _exact_key(key) in self._exact:
                 continue
-            self._exact.add(key)
-            shingles = char_shingles(text)
+            self._exact.add(_exact_key(key))
+            shingles = shingles_of(key)
             self._shingles[key] = shingles
             self._lsh.insert(key, minhash_of(shingles))
         if source:
@@ -71,11 +85,11 @@ class LeakGuard:
 
     def leaks(self, text: str) -> bool:
         """True if ``text`` equals or nearly equals an evaluation text."""
-        key = normalize_for_match(text)
-        if key in self._exact:
+        key = guard_key(text)
+        if _exact_key(key) in self._exact:
             return True
         if key not in self._cache:
-            shingles = char_shingles(text)
+            shingles = shingles_of(key)
             candidates = self._lsh.query(minhash_of(shingles))
             # LSH proposes; the exact Jaccard decides, so the threshold means what it says.
             self._cache[key] = any(

@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from cardiolora.errors import InputError
-from cardiolora.io import atomic_path, iter_jsonl
+from cardiolora.io import atomic_path, iter_jsonl, iter_text_lines
 
 TEXT_FIELDS = ("anchor", "positive", "negative")
 
@@ -73,7 +73,8 @@ def _validated(record: dict, path: Path, line: int, default_source: str) -> Pair
 def read_pairs(path: str | Path, *, default_source: str = "user") -> Iterator[PairRecord]:
     """Stream validated pairs from JSONL or CSV (columns ``anchor``, ``positive``, optional ``negative``).
 
-    Raises :class:`InputError` naming file, line and field at the first bad record.
+    Both are UTF-8, with or without a byte-order mark (what spreadsheets write). Raises
+    :class:`InputError` naming file, line and field at the first bad record.
     """
     path = Path(path)
     if not path.exists():
@@ -86,15 +87,25 @@ def read_pairs(path: str | Path, *, default_source: str = "user") -> Iterator[Pa
 
 
 def _read_csv(path: Path, default_source: str) -> Iterator[PairRecord]:
-    with open(path, encoding="utf-8", newline="") as handle:
-        reader = csv.DictReader(handle)
+    # Lines come decoded one at a time (BOM dropped, endings kept as newline="" would), so bad UTF-8
+    # is reported at its line; so is csv.Error (a field longer than csv.field_size_limit()).
+    reader = csv.DictReader(line for _, line in iter_text_lines(path))
+    try:
         columns = reader.fieldnames or []
-        for required in ("anchor", "positive"):
-            if required not in columns:
-                found = ", ".join(columns) if columns else "none"
-                raise InputError(f"CSV lacks the required column (columns: {found})", path=path, line=1, field=required)
-        for row in reader:
-            yield _validated(dict(row), path, reader.line_num, default_source)
+    except csv.Error as exc:
+        raise InputError(f"unreadable CSV ({exc})", path=path, line=max(1, reader.reader.line_num)) from None
+    for required in ("anchor", "positive"):
+        if required not in columns:
+            found = ", ".join(str(c) for c in columns) if columns else "none"
+            raise InputError(f"CSV lacks the required column (columns: {found})", path=path, line=1, field=required)
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:  # DictReader.line_num is only updated after a row succeeds
+            raise InputError(f"unreadable CSV ({exc})", path=path, line=reader.reader.line_num) from None
+        yield _validated(dict(row), path, reader.line_num, default_source)
 
 
 def load_pairs(path: str | Path, **kwargs) -> list[PairRecord]:

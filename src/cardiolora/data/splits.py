@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
 
 from cardiolora.data.records import PairRecord
 from cardiolora.data.text import normalize_for_match
@@ -36,3 +38,50 @@ def split_pairs(
         else:
             splits["train"].append(pair)
     return splits
+
+
+def check_split_directory(out: str | Path) -> Path:
+    """``out`` as a directory splits may be written to: new, or empty."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise CardioloraError(f"{out} exists and is not a directory; choose a new directory for the splits")
+    if out.is_dir() and any(out.iterdir()):
+        raise CardioloraError(f"{out} exists and is not empty; choose a new directory")
+    return out
+
+
+def write_splits(
+    parts: Mapping[str, Sequence[PairRecord]],
+    out: str | Path,
+    *,
+    settings: dict[str, Any],
+    exclude_eval: Sequence[str | Path] = (),
+) -> dict[str, Any]:
+    """Write each non-empty part as ``out/NAME.jsonl`` with its data card (leak guard applied).
+
+    All parts or none: every part is written into a private staging directory beside ``out``, which
+    is renamed onto ``out`` once the last one is done. A failure in any part (no pairs left after
+    the leak guard, a full disk) leaves no part behind, so a rerun finds ``out`` as it was.
+    Returns the :class:`~cardiolora.data.build.DatasetResult` of each written part, by name.
+    """
+    from cardiolora.data.build import DatasetResult, finish_dataset
+    from cardiolora.io import atomic_directory
+
+    out = check_split_directory(out)
+    staged = {}
+    # An existing (empty) directory is replaced by the rename; through a link, the one it names.
+    with atomic_directory(out.resolve() if out.is_dir() else out) as staging:
+        for name, part in parts.items():
+            if not part:
+                continue
+            try:
+                staged[name] = finish_dataset(
+                    part, staging / f"{name}.jsonl", name=name, settings={**settings, "split": name},
+                    exclude_eval=exclude_eval,
+                )  # fmt: skip
+            except CardioloraError as exc:  # name the file the user asked for, not the staging copy
+                raise CardioloraError(str(exc).replace(str(staging / name), str(out / name))) from None
+    return {
+        name: DatasetResult(out / r.path.name, out / r.datacard_json.name, out / r.datacard_md.name, r.card)
+        for name, r in staged.items()
+    }

@@ -39,10 +39,15 @@ def bf16_supported(device: str) -> bool:
 
 
 def check_adapter_dir(adapter: str | Path) -> Path:
-    """An adapter directory as PEFT writes it, with safetensors weights (pickled weights are refused)."""
+    """An adapter directory as PEFT writes it, with safetensors weights (pickled weights are refused).
+
+    A training run directory stands for its adapter: ``runs/x`` and ``runs/x/adapter`` are the same
+    adapter, and the latter is returned."""
     path = Path(adapter).expanduser()
     if not path.is_dir():
         raise CardioloraError(f"adapter directory {path} does not exist")
+    if not (path / "adapter_config.json").exists() and (path / "adapter" / "adapter_config.json").exists():
+        path = path / "adapter"
     if not (path / "adapter_config.json").exists():
         raise CardioloraError(f"{path} is not a PEFT adapter directory: it has no adapter_config.json")
     if not (path / "adapter_model.safetensors").exists():
