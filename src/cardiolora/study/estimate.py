@@ -17,9 +17,9 @@ from cardiolora.study.config import StudyConfig, ablation_cells, train_config_fo
 from cardiolora.study.runner import Plan, data_path
 
 # Target pairs the ontology builder makes with default weights (measured with `cardiolora data ontology
-# --replay-ratio 0`: 8,880 for cardiovascular); replay adds replay_ratio times as many. Used only until
+# --replay-ratio 0`: 15,857 for cardiovascular); replay adds replay_ratio times as many. Used only until
 # the data step has run.
-EXPECTED_ONTOLOGY_PAIRS = {"cardiovascular": 8880}
+EXPECTED_ONTOLOGY_PAIRS = {"cardiovascular": 15857}
 DEFAULT_EXPECTED_PAIRS = 3000
 
 
