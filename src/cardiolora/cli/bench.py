@@ -15,13 +15,15 @@ from cardiolora.cli.common import (
     TrustOption,
     app,
     console,
+    plain,
     user_errors,
 )
 
 
 def render_bench(result: dict[str, Any]) -> Table:
     name = result["model"]["name"] + (" + adapter" if result["model"].get("adapter") else "")
-    table = Table(title=f"benchmark of {name} on {result['device']}")
+    # A model given as a path, or a device name, may hold [...]: printed literally, not as markup.
+    table = Table(title=plain(f"benchmark of {name} on {result['device']}"))
     table.add_column("measure")
     table.add_column("value", justify="right")
     latency, throughput, compute = result["latency"], result["throughput"], result["compute"]
@@ -75,9 +77,9 @@ def bench(
         check_adapter_dir(adapter)
     with console.status("benchmarking") as status:
         result = run_benchmark(
-            model, adapter, settings, fresh_process=not in_process, progress=lambda m: status.update(m)
+            model, adapter, settings, fresh_process=not in_process, progress=lambda m: status.update(plain(m))
         )
     console.print(render_bench(result))
     if out is not None:
         write_json_atomic(out, result)
-        console.print(f"written to {out}")
+        console.print(f"written to {plain(out)}")

@@ -35,21 +35,25 @@ def index_build(
     kind: Annotated[str, typer.Option("--kind", help="flat (exact) or hnsw (approximate, for large corpora).")] = "flat",
     text_field: Annotated[str, typer.Option("--field", help="The text field of each row.")] = "text",
     id_field: Annotated[str, typer.Option("--id-field", help="The id field (default: the row number).")] = "id",
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing index.")] = False,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace an existing index (only an index directory; the old one stays until the new one is complete).")
+    ] = False,
     trust_remote_code: TrustOption = False,
 ) -> None:
     """Embed a corpus (passage role) into a FAISS index directory."""
     from cardiolora.embedding import Embedder
-    from cardiolora.serve.search import INDEX_KINDS, build_index, read_corpus
+    from cardiolora.io import lock_directory
+    from cardiolora.serve.search import INDEX_KINDS, build_index, check_index_out, read_corpus
 
     if kind not in INDEX_KINDS:
         raise CardioloraError(f"--kind must be one of {', '.join(INDEX_KINDS)}, got {kind!r}")
-    if out.exists() and not overwrite:
-        raise CardioloraError(f"{out} exists; pass --overwrite to replace it")
+    check_index_out(out, overwrite)  # before the corpus is read and the model loads
     rows = read_corpus(corpus, text_field, id_field)
     quiet_libraries()
-    embedder = Embedder.load(model, adapter=adapter, trust_remote_code=trust_remote_code)
-    build_index(embedder, rows, out, kind=kind, overwrite=overwrite)
+    # Locked from here: a second build into the same directory is refused before it embeds anything.
+    with lock_directory(out, what="index directory"):
+        embedder = Embedder.load(model, adapter=adapter, trust_remote_code=trust_remote_code)
+        build_index(embedder, rows, out, kind=kind, overwrite=overwrite)
     console.print(f"indexed {len(rows):,} texts ({kind}, {embedder.dimension} dimensions) into {plain(out)}")
 
 

@@ -14,6 +14,7 @@ from cardiolora.cli.common import (
     TrustOption,
     app,
     console,
+    plain,
     quiet_libraries,
     user_errors,
 )
@@ -91,13 +92,14 @@ def serve(
     elif backend in ("onnx", "onnx-int8"):
         from cardiolora.serve.onnx import OnnxPool
 
-        with console.status(f"exporting {model} and {len(named)} adapter(s) to ONNX"):
+        with console.status(f"exporting {plain(model)} and {len(named)} adapter(s) to ONNX"):
             pool = OnnxPool.load(
                 model, named, quantize=backend == "onnx-int8", trust_remote_code=trust_remote_code,
                 adapter_scale=adapter_scale,
             )  # fmt: skip
     else:
         raise CardioloraError(f"--backend must be torch, onnx or onnx-int8, got {backend!r}")
-    console.print(f"serving {', '.join(pool.names())} on http://{host}:{port}/v1 ({backend}); admin API "
-                  f"{'on' if token else 'off (set CARDIOLORA_ADMIN_TOKEN)'}")  # fmt: skip
+    # Model and adapter names (paths among them) and the host are printed literally, not as markup.
+    console.print(plain(f"serving {', '.join(pool.names())} on http://{host}:{port}/v1 ({backend}); admin API "
+                        f"{'on' if token else 'off (set CARDIOLORA_ADMIN_TOKEN)'}"))  # fmt: skip
     uvicorn.run(create_app(pool, settings), host=host, port=port, log_level="warning", timeout_graceful_shutdown=30)

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from cardiolora.cli.common import app, console, quiet_libraries, user_errors
+from cardiolora.cli.common import app, console, plain, quiet_libraries, user_errors
 from cardiolora.errors import CardioloraError
 
 study_app = typer.Typer(help="Multi-model studies from one config file.", no_args_is_help=True)
@@ -36,6 +36,7 @@ def study_run(
 ) -> None:
     """Run (or resume) a study: per model zero-shot evaluation, LoRA training, adapted and transfer
     evaluation, benchmark; then the ablation grid and the report. Finished steps are skipped."""
+    from cardiolora.io import lock_directory
     from cardiolora.study import load_preset, load_study, plan_study, run_study
     from cardiolora.study.estimate import estimate
 
@@ -48,12 +49,12 @@ def study_run(
     if dry_run:
         with console.status("estimating") as status:
             estimated = estimate(plan, measure=measure, progress=status.update)
-        table = Table(title=f"study {config.name!r} -> {study_dir}")
+        table = Table(title=plain(f"study {config.name!r} -> {study_dir}"))
         for column in ("model", "available", "source or reason"):
             table.add_column(column)
         for name, (source, why) in plan.availability.items():
             # The first sentence says what is missing; `cardiolora models list` has the rest.
-            table.add_row(name, "no" if why else "yes", why.split(". ")[0] if why else source)
+            table.add_row(plain(name), "no" if why else "yes", plain(why.split(". ")[0] if why else source))
         console.print(table)
         steps = Table(title="plan")
         steps.add_column("step")
@@ -61,7 +62,7 @@ def study_run(
         steps.add_column("estimate", justify="right")
         pending = dict(estimated["steps"])
         for step in plan.steps:
-            steps.add_row(step.label, "finished" if step.finished else "pending", "" if step.finished else _duration(pending.get(step.label)))
+            steps.add_row(plain(step.label), "finished" if step.finished else "pending", "" if step.finished else _duration(pending.get(step.label)))
         console.print(steps)
         pairs = f"{estimated['pairs']:,} pairs" + ("" if estimated["pairs_measured"] else " (expected; data not built yet)")
         unknown = f", {estimated['unknown_steps']} step(s) without a measured rate" if estimated["unknown_steps"] else ""
@@ -70,25 +71,32 @@ def study_run(
             console.print("training speed was measured on the evaluation sentences (the data is not built yet); "
                           "longer training texts take longer, so read the estimate as a lower bound")
         if plan.unavailable:
-            console.print(f"skipped (weights not on this machine): {', '.join(plan.unavailable)}")
+            console.print(plain(f"skipped (weights not on this machine): {', '.join(plan.unavailable)}"))
             if config.ablation and config.ablation.model in plan.unavailable:
-                console.print(f"the ablation grid on {config.ablation.model} is skipped with it")
+                console.print(plain(f"the ablation grid on {config.ablation.model} is skipped with it"))
         return
 
+    # Step labels hold model names and paths, the log lines the trainer's: printed literally.
     def on_step(step, phase: str, seconds: float) -> None:
         if phase == "skipped":
-            console.print(f"[dim]= {step.label}: finished earlier, skipped[/dim]")
+            console.print(f"[dim]= {plain(step.label)}: finished earlier, skipped[/dim]")
         elif phase == "started":
-            console.rule(step.label)
+            console.rule(plain(step.label))
         else:
-            console.print(f"[green]✓ {step.label}[/green] ({_duration(seconds)})")
+            console.print(f"[green]✓ {plain(step.label)}[/green] ({_duration(seconds)})")
 
-    if plan.unavailable:
-        console.print(f"[yellow]skipped (weights not on this machine): {', '.join(plan.unavailable)}[/yellow]")
-    console.print(f"study {config.name!r}: {len(plan.pending)} of {len(plan.steps)} steps to run into {study_dir}")
-    run_study(config, study_dir, only=only, report=report, on_step=on_step, log=console.print)
+    def log(*parts: object) -> None:
+        console.print(*(plain(part) for part in parts))
+
+    # Locked before anything is printed or run: a second `study run` on the directory is refused.
+    with lock_directory(study_dir, what="study directory"):
+        if plan.unavailable:
+            skipped = ", ".join(plan.unavailable)
+            console.print(f"[yellow]skipped (weights not on this machine): {plain(skipped)}[/yellow]")
+        console.print(plain(f"study {config.name!r}: {len(plan.pending)} of {len(plan.steps)} steps to run into {study_dir}"))
+        run_study(config, study_dir, only=only, report=report, on_step=on_step, log=log)
     if report:
-        console.print(f"report: {study_dir / 'report.md'} and {study_dir / 'report.html'}")
+        console.print(plain(f"report: {study_dir / 'report.md'} and {study_dir / 'report.html'}"))
 
 
 @app.command("report")
@@ -99,4 +107,4 @@ def report_command(study_dir: Annotated[Path, typer.Argument(help="A study direc
 
     written = write_report(study_dir)
     for name in written:
-        console.print(f"wrote {study_dir / name}")
+        console.print(f"wrote {plain(study_dir / name)}")

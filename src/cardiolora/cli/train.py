@@ -7,8 +7,14 @@ from typing import Annotated
 
 import typer
 
-from cardiolora.cli.common import AdapterScaleOption, app, console, quiet_libraries, user_errors
+from cardiolora.cli.common import AdapterScaleOption, app, console, plain, quiet_libraries, user_errors
 from cardiolora.errors import CardioloraError
+
+
+def log_literally(*parts: object) -> None:
+    """The trainer's progress lines, printed as written: they quote model names, paths and
+    evaluation-set names, which may hold ``[...]`` that rich would read as markup."""
+    console.print(*(plain(part) for part in parts))
 
 
 def _parse_relation_targets(items: list[str] | None) -> dict[str, float] | None:
@@ -93,7 +99,9 @@ def train(
         typer.Option("--set", help="KEY=VALUE for any configuration key, nested keys dotted (loss.teacher_weight=2); the value is read as TOML (strings may go unquoted); repeatable, applied last."),
     ] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue an unfinished run from its last checkpoint.")] = False,
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a finished run.")] = False,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace a run (only a cardiolora run directory; the old run stays until the new one is complete).")
+    ] = False,
 ) -> None:
     """Adapt a model to cardiology with a PEFT adapter and a contrastive objective."""
     from cardiolora.training import build_config
@@ -119,12 +127,12 @@ def train(
     values = merge_overrides(merge_overrides(base, flags), parse_settings(settings or []))
     config = build_config(values, source=str(config_file) if config_file else "command line")
     quiet_libraries()
-    result = run_training(config, resume=resume, overwrite=overwrite, log=console.print)
+    result = run_training(config, resume=resume, overwrite=overwrite, log=log_literally)
     if result.metrics:
         for name, final in result.metrics["final"].items():
             before = (result.metrics.get("zero_shot") or {}).get(name, {}).get("separation")
             console.print(
-                f"{name}: separation {before:.3f} -> {final['separation']:.3f}, ROC-AUC {final['auc']:.3f}, "
+                f"{plain(name)}: separation {before:.3f} -> {final['separation']:.3f}, ROC-AUC {final['auc']:.3f}, "
                 f"negation accuracy {final['negation_accuracy'] if final['negation_accuracy'] is None else round(final['negation_accuracy'], 3)}"
             )
         if result.metrics.get("retention"):
@@ -133,7 +141,7 @@ def train(
 
             fields = RetentionRow.__dataclass_fields__
             print_retention([RetentionRow(**{k: v for k, v in row.items() if k in fields}) for row in result.metrics["retention"]])
-        console.print(f"run written to {result.run_dir} (adapter: {result.adapter_dir})")
+        console.print(f"run written to {plain(result.run_dir)} (adapter: {plain(result.adapter_dir)})")
 
 
 @app.command()
@@ -143,6 +151,9 @@ def export(
     out: Annotated[Path, typer.Option("--out", "-o", help="Directory for the merged model.")],
     merge: Annotated[bool, typer.Option("--merge", help="Merge the adapter into the weights (required).")] = False,
     adapter_scale: AdapterScaleOption = 1.0,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace an earlier export (only a cardiolora export; the old one stays until the new one is complete).")
+    ] = False,
 ) -> None:
     """Write a standalone sentence-transformers model: the base with the adapter merged in."""
     from cardiolora.errors import CardioloraError
@@ -151,5 +162,5 @@ def export(
     if not merge:
         raise CardioloraError("only merged export exists so far: pass --merge (the adapter alone is in RUN/adapter)")
     quiet_libraries()
-    export_merged(run_dir, out, adapter_scale=adapter_scale)
-    console.print(f"merged model written to {out}; load it with sentence_transformers.SentenceTransformer('{out}')")
+    export_merged(run_dir, out, adapter_scale=adapter_scale, overwrite=overwrite)
+    console.print(f"merged model written to {plain(out)}; load it with sentence_transformers.SentenceTransformer({plain(repr(str(out)))})")

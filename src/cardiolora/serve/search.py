@@ -4,7 +4,11 @@ metrics (Recall@k, MRR, nDCG) for query/relevant pairs.
 An index directory holds ``index.faiss`` (flat inner product, exact; or HNSW, approximate),
 ``meta.jsonl`` (one corpus row per vector, in order) and ``index.json`` (model, adapter,
 dimension, kind, counts, package versions). It is written to a temporary directory and renamed into
-place, so a half-built index never exists.
+place, so a half-built index never exists; ``overwrite`` replaces only an index directory, swapped
+in once the new one is complete, under a lock on the directory.
+
+``index.json`` names the adapter by its absolute path with the sha256 of its weights: a search
+finds it from any working directory, and refuses an adapter that changed since the vectors were made.
 """
 
 from __future__ import annotations
@@ -19,9 +23,35 @@ from typing import Any
 import numpy as np
 
 from cardiolora.errors import CardioloraError, InputError
-from cardiolora.io import atomic_directory, iter_jsonl
+from cardiolora.io import (
+    atomic_directory,
+    iter_jsonl,
+    lock_directory,
+    read_json_object,
+    refuse_foreign_directory,
+    sha256_file,
+)
 
 INDEX_KINDS = ("flat", "hnsw")
+INDEX_SCHEMA = "cardiolora.index/1"
+ADAPTER_WEIGHTS = "adapter_model.safetensors"
+
+
+def is_index_directory(path: str | Path) -> bool:
+    """Whether ``path`` holds an index written by :func:`build_index` (its ``index.json`` says so)."""
+    return read_json_object(Path(path) / "index.json").get("schema") == INDEX_SCHEMA
+
+
+def check_index_out(out: str | Path, overwrite: bool = False) -> None:
+    """Refuse an ``out`` that exists (without ``overwrite``) or that is not an index directory (with it)."""
+    import os
+
+    out = Path(out)
+    if not overwrite:
+        if os.path.lexists(out):
+            raise CardioloraError(f"{out} exists; pass --overwrite to replace it")
+        return
+    refuse_foreign_directory(out, is_index_directory, "cardiolora index directory")
 
 
 def read_corpus(path: str | Path, text_field: str = "text", id_field: str = "id") -> list[dict[str, Any]]:
@@ -60,9 +90,8 @@ def _faiss_index(vectors: np.ndarray, kind: str):
 
 
 def build_index(embedder, corpus: list[dict[str, Any]], out: str | Path, *, kind: str = "flat", overwrite: bool = False) -> Path:
-    """Embed ``corpus`` (passage role) and write an index directory at ``out``."""
-    import shutil
-
+    """Embed ``corpus`` (passage role) and write an index directory at ``out``; ``overwrite``
+    replaces an index directory there (never anything else) once the new one is complete."""
     import faiss
 
     from cardiolora.versions import package_versions
@@ -70,23 +99,56 @@ def build_index(embedder, corpus: list[dict[str, Any]], out: str | Path, *, kind
     out = Path(out)
     if kind not in INDEX_KINDS:
         raise CardioloraError(f"index kind must be one of {', '.join(INDEX_KINDS)}, got {kind!r}")
-    if out.exists() and not overwrite:
-        raise CardioloraError(f"{out} exists; pass --overwrite to replace it")
-    vectors = embedder.encode([row["text"] for row in corpus], role="passage")
-    index = _faiss_index(vectors, kind)
-    with atomic_directory(out) as tmp:
-        faiss.write_index(index, str(tmp / "index.faiss"))
-        with open(tmp / "meta.jsonl", "w") as handle:
-            handle.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in corpus)
+    with lock_directory(out, what="index directory"):
+        check_index_out(out, overwrite)
+        vectors = embedder.encode([row["text"] for row in corpus], role="passage")
+        index = _faiss_index(vectors, kind)
         described = embedder.describe()
-        (tmp / "index.json").write_text(json.dumps({
-            "schema": "cardiolora.index/1", "kind": kind, "count": len(corpus), "dimension": int(vectors.shape[1]),
-            "model": described["name"] if not described.get("source", "").startswith("path:") else described["source"][5:],
-            "adapter": described.get("adapter"), "embedder": described, "versions": package_versions(("faiss-cpu",)),
-        }, indent=2))  # fmt: skip
-        if out.exists():  # --overwrite: the old index goes only once the new one is complete
-            shutil.rmtree(out)
+        adapter = None
+        if embedder.adapter is not None:
+            # Absolute, so that a search from any directory finds it; hashed, so that a changed
+            # adapter (retrained in place) is noticed instead of embedding queries differently.
+            adapter = Path(embedder.adapter).resolve()
+            described["adapter"] = str(adapter)
+        with atomic_directory(out, replace=overwrite) as tmp:
+            faiss.write_index(index, str(tmp / "index.faiss"))
+            with open(tmp / "meta.jsonl", "w") as handle:
+                handle.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in corpus)
+            (tmp / "index.json").write_text(json.dumps({
+                "schema": INDEX_SCHEMA, "kind": kind, "count": len(corpus), "dimension": int(vectors.shape[1]),
+                "model": described["name"] if not described.get("source", "").startswith("path:") else described["source"][5:],
+                "adapter": str(adapter) if adapter else None,
+                "adapter_sha256": sha256_file(adapter / ADAPTER_WEIGHTS) if adapter else None,
+                "embedder": described, "versions": package_versions(("faiss-cpu",)),
+            }, indent=2))  # fmt: skip
     return out
+
+
+def index_adapter(path: Path, info: dict[str, Any]) -> Path | None:
+    """The adapter an index was built with, checked: it must still exist and, where the index
+    recorded its hash, hold the same weights (else the queries would be embedded by another model
+    than the corpus). Indexes from before absolute paths were stored name it relative to the
+    directory they were built in; that is tried from the current one."""
+    stored = info.get("adapter")
+    if not stored:
+        return None
+    adapter = Path(stored)
+    weights = adapter / ADAPTER_WEIGHTS
+    if not weights.is_file():
+        raise CardioloraError(
+            f"{path} was built with the adapter {adapter}, which is not there (no {ADAPTER_WEIGHTS}); "
+            "rebuild the index with `cardiolora index build`"
+        )
+    expected = info.get("adapter_sha256")
+    if expected:
+        actual = sha256_file(weights)
+        if actual != expected:
+            raise CardioloraError(
+                f"{path} was built with the adapter {adapter}, whose {ADAPTER_WEIGHTS} has changed since "
+                f"(sha256 {actual[:12]}..., the index has {expected[:12]}...): the index's vectors no longer "
+                "match it; rebuild the index with `cardiolora index build --overwrite`"
+            )
+    return adapter
 
 
 @dataclass
@@ -110,7 +172,9 @@ class SearchIndex:
         if embedder is None:
             from cardiolora.embedding import Embedder
 
-            embedder = Embedder.load(info["model"], adapter=info.get("adapter"))
+            adapter = index_adapter(path, info)
+            scale = (info.get("embedder") or {}).get("adapter_scale") if adapter else None
+            embedder = Embedder.load(info["model"], adapter=adapter, adapter_scale=scale or 1.0)
         if embedder.dimension != info["dimension"]:
             raise CardioloraError(f"{path} holds {info['dimension']}-dimensional vectors; the embedder makes {embedder.dimension}")
         return cls(path, info, faiss.read_index(str(path / "index.faiss")), rows, embedder)

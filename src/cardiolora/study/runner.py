@@ -3,7 +3,8 @@
 
 Every step writes one file or directory atomically, and a step whose output exists is finished:
 re-running a study skips finished steps and resumes an interrupted training run from its last
-checkpoint. The study directory::
+checkpoint. The study directory is locked while a study runs in it (``.NAME.lock`` beside it,
+holding the pid): a second run of it is refused instead of interleaving. The study directory::
 
     study.json              the resolved configuration (a re-run with a different one is refused)
     versions.json           package versions
@@ -24,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from cardiolora.errors import CardioloraError, ModelNotAvailableError
-from cardiolora.io import write_json_atomic
+from cardiolora.io import lock_directory, write_json_atomic
 from cardiolora.study.config import StudyConfig, ablation_cells, slug, train_config_for
 
 @dataclass
@@ -161,6 +162,11 @@ class StudyRunner:
         self.log = log
 
     def run(self) -> list[Step]:
+        """Run the pending steps, holding the study directory's lock."""
+        with lock_directory(self.study_dir, what="study directory"):
+            return self._run()
+
+    def _run(self) -> list[Step]:
         from cardiolora.training.trainer import check_hardware
         from cardiolora.versions import package_versions
 
@@ -247,11 +253,13 @@ def run_study(
     config: StudyConfig, study_dir: str | Path, *, only: list[str] | None = None, report: bool = True,
     on_step: Callable[[Step, str, float], None] | None = None, log=print,
 ) -> Plan:  # fmt: skip
-    """Run (or resume) the study into ``study_dir`` and write its report."""
-    plan = plan_study(config, Path(study_dir), only)
-    StudyRunner(plan, on_step, log).run()
-    if report:
-        from cardiolora.study.report import write_report
+    """Run (or resume) the study into ``study_dir`` and write its report, holding the study
+    directory's lock throughout (what is finished is decided under it)."""
+    with lock_directory(study_dir, what="study directory"):
+        plan = plan_study(config, Path(study_dir), only)
+        StudyRunner(plan, on_step, log).run()
+        if report:
+            from cardiolora.study.report import write_report
 
-        write_report(plan.study_dir)
+            write_report(plan.study_dir)
     return plan

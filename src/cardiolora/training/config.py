@@ -170,6 +170,33 @@ class TrainConfig(_Strict):
     def _none_means_none(cls, value: str | None) -> str | None:
         return None if value is None or value.strip().lower() in ("", "none") else value
 
+    @model_validator(mode="before")
+    @classmethod
+    def _save_at_evaluations(cls, data: Any) -> Any:
+        """With ``eval_steps`` and no ``save_steps``, save at every evaluation: the best checkpoint
+        is kept among saved ones, so the trainer needs ``save_steps`` to be a multiple of
+        ``eval_steps``, and the default 50 fits few intervals (the README's 40 among them)."""
+        if not isinstance(data, dict) or data.get("save_steps") is not None:
+            return data
+        eval_steps = data.get("eval_steps")
+        # An invalid eval_steps is left to its own field's error, not echoed as a second one.
+        if isinstance(eval_steps, int) and not isinstance(eval_steps, bool) and eval_steps >= 1:
+            data = {**data, "save_steps": eval_steps}
+        return data
+
+    @model_validator(mode="after")
+    def _options_fit_together(self) -> TrainConfig:
+        """Option combinations the trainer would refuse (with a traceback, after the zero-shot
+        evaluation) or silently ignore, refused before anything is written."""
+        if self.eval_steps is not None and self.save_steps % self.eval_steps:
+            raise ValueError(
+                f"save_steps ({self.save_steps}) must be a multiple of eval_steps ({self.eval_steps}): the best "
+                "checkpoint is kept among the saved ones; leave save_steps out to save at every evaluation"
+            )
+        if self.early_stopping_patience is not None and self.eval_steps is None:
+            raise ValueError("early_stopping_patience counts evaluations and needs eval_steps")
+        return self
+
     def resolved(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
 

@@ -1,19 +1,50 @@
-"""Export a run as a standalone sentence-transformers model with the adapter merged into the weights."""
+"""Export a run as a standalone sentence-transformers model with the adapter merged into the weights.
+
+The export directory holds the sentence-transformers model and ``cardiolora-export.json`` (what it
+was made from: the run, the adapter's sha256, the adapter scale). That file is how ``--overwrite``
+knows the directory is an export it may replace: an export is built beside the old one and swapped
+in when complete, under a lock on the directory.
+"""
 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from cardiolora.embedding import check_adapter_dir
 from cardiolora.errors import CardioloraError
-from cardiolora.io import atomic_directory
+from cardiolora.io import (
+    atomic_directory,
+    lock_directory,
+    read_json_object,
+    refuse_foreign_directory,
+    sha256_file,
+    write_json_atomic,
+)
+
+EXPORT_MARKER = "cardiolora-export.json"
+EXPORT_SCHEMA = "cardiolora.export/v1"
 
 
-def export_merged(run_dir: str | Path, out: str | Path, adapter_scale: float = 1.0) -> Path:
+def is_export_directory(path: str | Path) -> bool:
+    """Whether ``path`` holds a model written by :func:`export_merged` (its marker file says so)."""
+    return read_json_object(Path(path) / EXPORT_MARKER).get("schema") == EXPORT_SCHEMA
+
+
+def _check_out(out: Path, overwrite: bool) -> None:
+    if not overwrite:
+        if os.path.lexists(out):
+            raise CardioloraError(f"{out} exists; choose a new directory, or pass --overwrite to replace an export")
+        return
+    refuse_foreign_directory(out, is_export_directory, "cardiolora export directory")
+
+
+def export_merged(run_dir: str | Path, out: str | Path, adapter_scale: float = 1.0, *, overwrite: bool = False) -> Path:
     """Write base model + adapter, merged, as a sentence-transformers directory that loads without
     cardiolora (``SentenceTransformer(out)``) and embeds as the adapted model does (with its update
-    multiplied by ``adapter_scale``)."""
+    multiplied by ``adapter_scale``). ``overwrite`` replaces an earlier export at ``out`` (never a
+    directory that is not one), once the new one is complete."""
     from cardiolora.models import load_sentence_transformer, resolve_model
     from cardiolora.models.adapters import merge_adapter
 
@@ -22,15 +53,20 @@ def export_merged(run_dir: str | Path, out: str | Path, adapter_scale: float = 1
     if not config_file.exists():
         raise CardioloraError(f"{run_dir} is not a training run directory (no config.json)")
     adapter = check_adapter_dir(run_dir / "adapter")
-    if out.exists():
-        raise CardioloraError(f"{out} exists; choose a new directory")
+    _check_out(out, overwrite)
     config = json.loads(config_file.read_text())
     resolved = resolve_model(config["model"])
-    model = load_sentence_transformer(
-        resolved, trust_remote_code=config.get("trust_remote_code", False), max_seq_length=config.get("max_seq_length")
-    )
-    transformer = model[0]
-    transformer.auto_model = merge_adapter(transformer.auto_model, adapter, adapter_scale)
-    with atomic_directory(out) as staging:
-        model.save(str(staging))
+    with lock_directory(out, what="export directory"):
+        _check_out(out, overwrite)  # again: another process may have written it meanwhile
+        model = load_sentence_transformer(
+            resolved, trust_remote_code=config.get("trust_remote_code", False), max_seq_length=config.get("max_seq_length")
+        )
+        transformer = model[0]
+        transformer.auto_model = merge_adapter(transformer.auto_model, adapter, adapter_scale)
+        with atomic_directory(out, replace=overwrite) as staging:
+            model.save(str(staging))
+            write_json_atomic(staging / EXPORT_MARKER, {
+                "schema": EXPORT_SCHEMA, "run": str(run_dir.resolve()), "model": config["model"],
+                "adapter_sha256": sha256_file(adapter / "adapter_model.safetensors"), "adapter_scale": adapter_scale,
+            })  # fmt: skip
     return out

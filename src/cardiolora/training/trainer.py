@@ -3,6 +3,7 @@ evaluate before and after, and leave a self-describing run directory.
 
 Run directory::
 
+    .cardiolora-run    marker: this directory is a cardiolora run (``--overwrite`` replaces only runs)
     config.json        the resolved configuration
     versions.json      package versions
     adapter/           adapter_model.safetensors + adapter_config.json (PEFT)
@@ -10,6 +11,12 @@ Run directory::
     README.md          model card
     checkpoints/       trainer checkpoints (resume)
     logs/              TensorBoard logs
+
+While a run trains, its directory is locked (``.NAME.lock`` beside it, holding the pid): a second
+process that would train into it is refused. ``--overwrite`` builds the new run in a staging
+directory beside the old one (``.NAME.cardiolora-staging``) and swaps it in at the end; until then
+the old run is untouched, and a failed run removes only the staging directory. ``--resume`` trains
+in the run directory itself.
 """
 
 from __future__ import annotations
@@ -28,15 +35,24 @@ from typing import Any
 from cardiolora.data.records import PairRecord, load_pairs
 from cardiolora.errors import CardioloraError
 from cardiolora.evaluation import EvalSet, load_eval_set, retention_table, retention_warnings
-from cardiolora.io import write_json_atomic, write_text_atomic
+from cardiolora.io import (
+    lock_directory,
+    read_json_object,
+    refuse_foreign_directory,
+    replace_directory,
+    write_json_atomic,
+    write_text_atomic,
+)
 from cardiolora.models import ResolvedModel, resolve_model
 from cardiolora.training.config import TrainConfig
-from cardiolora.training.losses import build_loss, needs_labels
+from cardiolora.training.losses import build_loss, needs_labels, uses_in_batch_negatives
 from cardiolora.versions import package_versions
 
 logger = logging.getLogger(__name__)
 
 CHECKPOINTS = "checkpoints"
+RUN_MARKER = ".cardiolora-run"
+RUN_SCHEMA = "cardiolora.run/v1"
 # The dataset column of texts only the teacher term sees (after the ranked columns, before the label).
 TEACHER_COLUMN = "teacher"
 
@@ -89,19 +105,63 @@ def check_hardware(config: TrainConfig) -> None:
             raise CardioloraError("--precision bf16 is not supported natively on this machine; use fp32")
 
 
+def is_run_directory(path: str | Path) -> bool:
+    """Whether ``path`` holds a cardiolora training run, by its own files: the marker every run
+    writes first, a ``metrics.json`` of the run schema, or (runs from before the marker) a
+    ``config.json`` shaped like a training configuration. A configuration is not validated: a run
+    that an option combination crashed is a run, and may be replaced."""
+    path = Path(path)
+    if read_json_object(path / RUN_MARKER).get("schema") == RUN_SCHEMA:
+        return True
+    if read_json_object(path / "metrics.json").get("schema") == RUN_SCHEMA:
+        return True
+    config = read_json_object(path / "config.json")
+    return (
+        {"model", "data", "out", "peft", "loss"} <= config.keys()
+        and isinstance(config["peft"], dict) and "method" in config["peft"]
+        and isinstance(config["loss"], dict) and "name" in config["loss"]
+    )  # fmt: skip
+
+
+def check_run_dir(run_dir: str | Path, *, resume: bool = False, overwrite: bool = False) -> None:
+    """What ``--out`` holds decides what may happen to it: a missing or empty directory takes a new
+    run; an unfinished run continues with ``resume``; any run (finished or not) is replaced with
+    ``overwrite``; a directory that is not a cardiolora run is never trained into or replaced."""
+    run_dir = Path(run_dir)
+    if overwrite:
+        refuse_foreign_directory(run_dir, is_run_directory, "cardiolora run directory")
+        return
+    if run_dir.exists() and not run_dir.is_dir():
+        raise CardioloraError(f"--out {run_dir} exists and is not a directory")
+    if not run_dir.exists() or not any(run_dir.iterdir()):
+        return
+    if not is_run_directory(run_dir):
+        raise CardioloraError(
+            f"--out {run_dir} is not empty and is not a cardiolora run directory; choose another --out"
+        )
+    if (run_dir / "metrics.json").exists():
+        raise CardioloraError(f"{run_dir} holds a finished run; pass --overwrite to replace it")
+    if not resume:
+        raise CardioloraError(f"{run_dir} holds an unfinished run; pass --resume to continue it or --overwrite")
+
+
+def staging_dir(run_dir: str | Path) -> Path:
+    """Where ``--overwrite`` builds the new run: beside the old one (one file system, so the swap is
+    a rename), hidden, and named from ``--out`` alone, so that every torchrun rank writes its share
+    of a checkpoint into the same directory."""
+    run_dir = Path(os.path.abspath(run_dir))
+    return run_dir.parent / f".{run_dir.name}.cardiolora-staging"
+
+
 def prepare(config: TrainConfig, *, resume: bool = False, overwrite: bool = False) -> _Prepared:
     """Every check that can fail on the user's input, before anything is written."""
     import torch
 
-    run_dir = Path(config.out)
+    if resume and overwrite:
+        raise CardioloraError("--resume continues the run in --out and --overwrite replaces it: give one of them")
     # Under torchrun only rank 0 owns the run directory (the others would see its fresh files).
     if _is_main_process():
-        if run_dir.exists() and not run_dir.is_dir():
-            raise CardioloraError(f"--out {run_dir} exists and is not a directory")
-        if (run_dir / "metrics.json").exists() and not overwrite:
-            raise CardioloraError(f"{run_dir} holds a finished run; pass --overwrite to replace it")
-        if run_dir.exists() and any(run_dir.iterdir()) and not (resume or overwrite):
-            raise CardioloraError(f"{run_dir} holds an unfinished run; pass --resume to continue it or --overwrite")
+        check_run_dir(config.out, resume=resume, overwrite=overwrite)
     check_hardware(config)
     resolved = resolve_model(config.model)
     eval_sets = [load_eval_set(name) for name in config.eval_sets]
@@ -245,13 +305,61 @@ def _last_checkpoint(run_dir: Path) -> str | None:
     return str(checkpoints[-1]) if checkpoints else None
 
 
+def _clear(directory: Path, existed: bool) -> None:
+    """Undo a run that failed on bad input: remove the directory it created, or empty the empty
+    directory it was given."""
+    if not existed:
+        shutil.rmtree(directory, ignore_errors=True)
+        return
+    for child in directory.iterdir():
+        if child.is_dir() and not child.is_symlink():
+            shutil.rmtree(child, ignore_errors=True)
+        else:
+            child.unlink(missing_ok=True)
+
+
 def train(
     config: TrainConfig, *, resume: bool = False, overwrite: bool = False, evaluate_zero_shot: bool = True, log=print
 ) -> TrainResult:
     """Train an adapter as ``config`` says; see the module docstring for what the run directory holds.
 
-    ``evaluate_zero_shot=False`` skips the evaluation of the base model before training (a study
-    evaluates it once per model, not once per run)."""
+    The run directory is locked while the run trains. ``overwrite`` trains in a staging directory
+    and swaps it in at the end (the old run stays as it was until then, and whatever stops the new
+    one removes only the staging directory); ``resume`` continues in the run directory. A new run
+    that fails on bad input leaves no run directory; one that is killed or crashes is continued with
+    ``resume``. ``evaluate_zero_shot=False`` skips the evaluation of the base model before training
+    (a study evaluates it once per model, not once per run)."""
+    prepared = prepare(config, resume=resume, overwrite=overwrite)
+    run_dir = Path(config.out)
+    work_dir = staging_dir(run_dir) if overwrite else run_dir
+    if not _is_main_process():
+        # Rank 0 owns (locks, creates, swaps) the directory; every rank trains in the same work_dir.
+        metrics = _train(config, prepared, work_dir, resume=resume, evaluate_zero_shot=evaluate_zero_shot, log=log)
+        return TrainResult(run_dir, run_dir / "adapter", metrics)
+    with lock_directory(run_dir, what="run directory"):
+        check_run_dir(run_dir, resume=resume, overwrite=overwrite)  # again: it may have changed before the lock
+        existed = run_dir.exists()
+        fresh = not existed or not any(run_dir.iterdir())
+        if overwrite and work_dir.exists():
+            shutil.rmtree(work_dir)  # left by a killed --overwrite; the lock says no one else builds it
+        try:
+            metrics = _train(config, prepared, work_dir, resume=resume, evaluate_zero_shot=evaluate_zero_shot, log=log)
+        except BaseException as exc:
+            if overwrite:
+                shutil.rmtree(work_dir, ignore_errors=True)  # the old run stays as it was
+            elif fresh and isinstance(exc, CardioloraError):
+                _clear(run_dir, existed)  # bad input leaves nothing behind
+            raise
+        if overwrite:
+            replace_directory(work_dir, run_dir)
+    return TrainResult(run_dir, run_dir / "adapter", metrics)
+
+
+def _train(
+    config: TrainConfig, prepared: _Prepared, work_dir: Path, *, resume: bool, evaluate_zero_shot: bool, log
+) -> dict[str, Any]:
+    """The run itself, written into ``work_dir`` (the run directory, or the staging directory of
+    ``--overwrite``); returns the metrics (empty on ranks other than 0)."""
     import torch
     from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
     from transformers import EarlyStoppingCallback
@@ -261,14 +369,11 @@ def train(
     from cardiolora.models import load_sentence_transformer
     from cardiolora.training.evaluator import SeparationEvaluator
 
-    prepared = prepare(config, resume=resume, overwrite=overwrite)
-    run_dir = Path(config.out)
+    run_dir = work_dir  # everything below writes here; the swap into --out is the caller's
     main = _is_main_process()
-    created_run_dir = overwrite or not run_dir.exists()
     if main:
-        if overwrite and run_dir.exists():
-            shutil.rmtree(run_dir)
         run_dir.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(run_dir / RUN_MARKER, {"schema": RUN_SCHEMA})
         write_json_atomic(run_dir / "config.json", config.resolved())
         write_json_atomic(run_dir / "versions.json", package_versions(("datasets", "accelerate")))
 
@@ -295,8 +400,6 @@ def train(
     try:
         model.add_adapter(_peft_config(config, targets, total_steps))
     except ValueError as exc:  # PEFT: a target module this model does not have, and the like
-        if main and created_run_dir:
-            shutil.rmtree(run_dir, ignore_errors=True)  # bad input leaves nothing behind
         raise CardioloraError(f"peft.target_modules {targets!r} do not fit {spec.name}: {exc}") from None
     trainable, total = count_parameters(model)
     log(f"trainable parameters: {trainable:,} of {total:,} ({100 * trainable / total:.2f}%), "
@@ -310,7 +413,7 @@ def train(
     evaluator = SeparationEvaluator(
         prepared.eval_sets, n_resamples=config.eval_resamples, prompt=spec.prompt_for("similarity") or None
     )
-    ranking = config.loss.name in ("infonce", "infonce+cosine", "cached-infonce")
+    ranking = uses_in_batch_negatives(config.loss)
     evaluate_while_training = config.eval_steps is not None
     args = SentenceTransformerTrainingArguments(
         output_dir=str(run_dir / CHECKPOINTS),
@@ -401,7 +504,7 @@ def train(
                 logger.warning(warning)
         write_json_atomic(run_dir / "metrics.json", metrics)
         write_text_atomic(run_dir / "README.md", model_card(config, metrics))
-    return TrainResult(run_dir, adapter_dir, metrics)
+    return metrics
 
 
 def _summary(report: dict[str, Any]) -> dict[str, Any]:
