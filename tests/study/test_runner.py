@@ -41,7 +41,7 @@ def test_a_study_runs_every_step_and_reports_everything(tiny_study):
     for key, title in FIGURES.items():
         assert (study_dir / "figures" / f"{key}.png").stat().st_size > 5000, key
         assert title in report
-    for section in ("## Performance", "## Zero-shot vs adapted", "## Efficiency", "## Transfer", "## Ablation", "Welch", "Holm"):
+    for section in ("## Performance", "## Zero-shot vs adapted", "## Efficiency", "## Retention", "## Ablation", "Welch", "Holm"):
         assert section in report, section
     html = (study_dir / "report.html").read_text()
     assert html.count("data:image/png;base64,") == len(FIGURES)

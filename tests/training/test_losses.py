@@ -308,3 +308,13 @@ def test_the_bundled_general_english_texts():
     assert all(25 <= len(t) <= 200 for t in texts)
     guard = bundled_guard()
     assert not any(guard.leaks(t) for t in texts[:500])
+
+
+def test_the_loss_table_covers_every_configurable_loss():
+    import typing
+
+    from cardiolora.training.config import TRIPLET_LOSSES, LossName
+    from cardiolora.training.losses import LOSSES
+
+    assert set(LOSSES) == set(typing.get_args(LossName))
+    assert {name for name, spec in LOSSES.items() if spec.columns[0] == "anchor" and spec.labels != "none"} == set(TRIPLET_LOSSES)

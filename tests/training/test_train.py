@@ -24,7 +24,9 @@ def test_a_run_directory_holds_everything(tiny_config):
     assert (run / "adapter" / "adapter_config.json").exists()
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["training"]["global_step"] == 3
-    assert set(metrics["zero_shot"]) == set(metrics["final"]) == {"cardiology"}
+    # Every bundled set by default: the target first, the others for the retention table.
+    assert list(metrics["final"]) == list(config.eval_sets) and config.eval_sets[0] == "cardiology"
+    assert set(metrics["zero_shot"]) == set(metrics["final"]) and len(metrics["retention"]) == len(config.eval_sets) - 1
     assert metrics["history"] and "cardiology_separation" in metrics["history"][0]
     assert json.loads((run / "config.json").read_text())["peft"]["r"] == 16
     assert "separation before" in (run / "README.md").read_text()

@@ -7,6 +7,9 @@ each loss's ``compute_loss_from_embeddings``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 import torch
 from sentence_transformers.base.losses.merged_forward import embed_columns
 from sentence_transformers.sentence_transformer import losses
@@ -95,7 +98,11 @@ class CategoryMaskedInfoNCELoss(nn.Module):
 
 
 def base_embeddings(model, features: dict[str, Tensor]) -> Tensor:
-    """Embeddings of ``features`` by the base model: adapter switched off, dropout off, no gradient."""
+    """Embeddings of ``features`` by the base model: adapter switched off, dropout off, no gradient.
+
+    Under DDP the trainer hands the loss the wrapped model; the base pass needs no gradient
+    synchronisation, so it runs on the module inside."""
+    model = getattr(model, "module", model)
     backbone = model[0].auto_model
     was_training = model.training
     model.eval()
@@ -169,11 +176,6 @@ def _rows(features: dict[str, Tensor], mask: Tensor) -> dict[str, Tensor]:
     }
 
 
-def needs_labels(settings: LossSettings) -> bool:
-    """Pair-label objectives train on (sentence1, sentence2, score) rows instead of triplets."""
-    return settings.name in ("cosine", "cosent", "angle")
-
-
 def _with_terms(model, ranking: nn.Module, settings: LossSettings, *, cosine: bool, teacher_columns: int) -> nn.Module:
     """``ranking`` plus the cosine-target term (when ``cosine``), the preservation and the teacher
     terms, if weighted."""
@@ -189,35 +191,104 @@ def _with_terms(model, ranking: nn.Module, settings: LossSettings, *, cosine: bo
     )  # fmt: skip
 
 
-def build_loss(model, settings: LossSettings, *, distributed: bool = False, teacher_columns: int = 0) -> nn.Module:
-    """The objective ``settings`` names. ``teacher_columns``: how many trailing dataset columns are
-    teacher-only texts (see :class:`WeightedSumLoss`)."""
-    scale = 1.0 / settings.temperature
-    directions = ("query_to_doc", "doc_to_query") if settings.symmetric else ("query_to_doc",)
-    if settings.name in ("infonce", "infonce+cosine"):
-        if settings.mask_same_category:
-            infonce = CategoryMaskedInfoNCELoss(model, scale=scale, symmetric=settings.symmetric)
-        else:
-            infonce = losses.MultipleNegativesRankingLoss(
-                model, scale=scale, directions=directions, gather_across_devices=distributed
-            )
-        return _with_terms(
-            model, infonce, settings, cosine=settings.name == "infonce+cosine", teacher_columns=teacher_columns
-        )
-    if settings.name == "cached-infonce":
-        return losses.CachedMultipleNegativesRankingLoss(
-            model, scale=scale, mini_batch_size=settings.mini_batch_size, directions=directions,
-            gather_across_devices=distributed,
+@dataclass(frozen=True)
+class BuildContext:
+    """What a loss builder needs besides the model and the settings."""
+
+    distributed: bool = False
+    teacher_columns: int = 0
+
+    def scale(self, settings: LossSettings) -> float:
+        return 1.0 / settings.temperature
+
+    def directions(self, settings: LossSettings) -> tuple[str, ...]:
+        return ("query_to_doc", "doc_to_query") if settings.symmetric else ("query_to_doc",)
+
+
+def _infonce(model, settings: LossSettings, context: BuildContext) -> nn.Module:
+    if settings.mask_same_category:
+        ranking = CategoryMaskedInfoNCELoss(model, scale=context.scale(settings), symmetric=settings.symmetric)
+    else:
+        ranking = losses.MultipleNegativesRankingLoss(
+            model, scale=context.scale(settings), directions=context.directions(settings),
+            gather_across_devices=context.distributed,
         )  # fmt: skip
-    if settings.name in ("triplet", "triplet+cosine"):
-        triplet = losses.TripletLoss(model, triplet_margin=settings.triplet_margin)
-        return _with_terms(
-            model, triplet, settings, cosine=settings.name == "triplet+cosine", teacher_columns=teacher_columns
-        )
-    if settings.name == "cosine":
-        return losses.CosineSimilarityLoss(model)
-    if settings.name == "cosent":
-        return losses.CoSENTLoss(model, scale=scale)
-    if settings.name == "angle":
-        return losses.AnglELoss(model, scale=scale)
-    raise ValueError(f"unknown loss {settings.name!r}")  # pragma: no cover - pydantic restricts the name
+    return _with_terms(
+        model, ranking, settings, cosine=settings.name == "infonce+cosine", teacher_columns=context.teacher_columns
+    )
+
+
+def _cached_infonce(model, settings: LossSettings, context: BuildContext) -> nn.Module:
+    return losses.CachedMultipleNegativesRankingLoss(
+        model, scale=context.scale(settings), mini_batch_size=settings.mini_batch_size,
+        directions=context.directions(settings), gather_across_devices=context.distributed,
+    )  # fmt: skip
+
+
+def _triplet(model, settings: LossSettings, context: BuildContext) -> nn.Module:
+    triplet = losses.TripletLoss(model, triplet_margin=settings.triplet_margin)
+    return _with_terms(
+        model, triplet, settings, cosine=settings.name == "triplet+cosine", teacher_columns=context.teacher_columns
+    )
+
+
+@dataclass(frozen=True)
+class LossSpec:
+    """One objective: how it is built and what data it trains on.
+
+    Attributes:
+        build: ``(model, settings, context) -> nn.Module``.
+        columns: the dataset columns it reads, in order (``negative`` optional for triplets).
+        in_batch_negatives: it scores rows against the batch's other rows, so a batch must not
+            repeat a text (sentence-transformers' no-duplicates batch sampler, length-grouped here).
+        labels: what the dataset's label column carries for it.
+    """
+
+    build: Callable[..., nn.Module]
+    columns: tuple[str, ...]
+    in_batch_negatives: bool
+    labels: str
+
+
+_TRIPLETS = ("anchor", "positive", "negative")
+_ROW_LABELS = "[category id, the row's positive cosine target, 1 if a replay row] (optional)"
+_PAIRS = ("sentence1", "sentence2")
+_SCORES = "the pair's target cosine (positive_target or negative_target)"
+
+# The one table of objectives: ``LossSettings.name`` -> how it is built and what it trains on.
+LOSSES: dict[str, LossSpec] = {
+    "infonce": LossSpec(_infonce, _TRIPLETS, True, _ROW_LABELS),
+    "infonce+cosine": LossSpec(_infonce, _TRIPLETS, True, _ROW_LABELS),
+    "cached-infonce": LossSpec(_cached_infonce, _TRIPLETS, True, "none"),
+    "triplet": LossSpec(_triplet, _TRIPLETS, False, _ROW_LABELS),
+    "triplet+cosine": LossSpec(_triplet, _TRIPLETS, False, _ROW_LABELS),
+    "cosine": LossSpec(lambda model, settings, context: losses.CosineSimilarityLoss(model), _PAIRS, False, _SCORES),
+    "cosent": LossSpec(
+        lambda model, settings, context: losses.CoSENTLoss(model, scale=context.scale(settings)), _PAIRS, False, _SCORES
+    ),
+    "angle": LossSpec(
+        lambda model, settings, context: losses.AnglELoss(model, scale=context.scale(settings)), _PAIRS, False, _SCORES
+    ),
+}
+
+
+def needs_labels(settings: LossSettings) -> bool:
+    """Pair-label objectives train on (sentence1, sentence2, score) rows instead of triplets."""
+    return LOSSES[settings.name].columns == _PAIRS
+
+
+def uses_in_batch_negatives(settings: LossSettings) -> bool:
+    return LOSSES[settings.name].in_batch_negatives
+
+
+def build_loss(model, settings: LossSettings, *, distributed: bool = False, teacher_columns: int = 0) -> nn.Module:
+    """The objective ``settings`` names (see :data:`LOSSES`). ``teacher_columns``: how many trailing
+    dataset columns are teacher-only texts (see :class:`WeightedSumLoss`).
+
+    Example::
+
+        from cardiolora.training.config import LossSettings
+
+        loss = build_loss(model, LossSettings(name="triplet+cosine", cosine_weight=3.0))
+    """
+    return LOSSES[settings.name].build(model, settings, BuildContext(distributed, teacher_columns))
