@@ -35,3 +35,30 @@ def test_the_python_api_example_runs(tmp_path, monkeypatch, minilm):
 @pytest.mark.parametrize("needle", ["cardiolora.train(", "cardiolora.evaluate(", "cardiolora.Embedder.load("])
 def test_the_example_uses_the_front_door(needle):
     assert needle in _python_api_example()
+
+
+def _toml_examples() -> list[str]:
+    return re.findall(r"```toml\n(.*?)```", README.read_text(), re.DOTALL)
+
+
+def test_the_readme_has_a_training_toml_example():
+    assert any('model = "minilm"' in block and "[peft]" in block for block in _toml_examples())
+
+
+@pytest.mark.parametrize("block", _toml_examples(), ids=lambda block: block.split("\n", 1)[0])
+def test_every_readme_toml_example_trains(block, tiny_model_dir, tiny_pairs, tmp_path):
+    """Each TOML example, as written, except the model, the data and the place of the run (a tiny
+    model for speed) and two steps: the option combinations (eval_steps 40 with the default save
+    interval crashed transformers once) are checked before anything is written, and it trains."""
+    import tomllib
+
+    from cardiolora.training import build_config, train
+
+    values = tomllib.loads(block)
+    values |= {"model": str(tiny_model_dir("bert")), "data": str(tiny_pairs), "out": str(tmp_path / "run"),
+               "max_steps": 2, "report_to": [], "eval_resamples": 50}  # fmt: skip
+    result = train(build_config(values, source="README.md"), log=lambda *_: None)
+    assert (result.run_dir / "adapter" / "adapter_model.safetensors").exists()
+    resolved = json.loads((result.run_dir / "config.json").read_text())
+    if resolved["eval_steps"]:
+        assert resolved["save_steps"] % resolved["eval_steps"] == 0

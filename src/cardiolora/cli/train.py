@@ -9,6 +9,7 @@ import typer
 
 from cardiolora.cli.common import AdapterScaleOption, app, console, plain, quiet_libraries, user_errors
 from cardiolora.errors import CardioloraError
+from cardiolora.training.peft_methods import PEFT_METHODS
 
 
 def log_literally(*parts: object) -> None:
@@ -40,7 +41,7 @@ def train(
     data: Annotated[Path | None, typer.Option("--data", "-d", help="Pairs JSONL/CSV (from `cardiolora data`).")] = None,
     eval_sets: Annotated[list[str] | None, typer.Option("--eval-set", "-e", help="Repeatable; the first is the target, the others retention checks. Default: every bundled set, cardiology first.")] = None,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Run directory.")] = None,
-    peft_method: Annotated[str | None, typer.Option("--peft", help="lora, dora, ia3 or adalora.")] = None,
+    peft_method: Annotated[str | None, typer.Option("--peft", help=f"PEFT method: {', '.join(PEFT_METHODS)}.")] = None,
     rank: Annotated[int | None, typer.Option("--rank", "-r")] = None,
     alpha: Annotated[int | None, typer.Option("--alpha")] = None,
     dropout: Annotated[float | None, typer.Option("--dropout")] = None,

@@ -46,6 +46,7 @@ from cardiolora.io import (
 from cardiolora.models import ResolvedModel, resolve_model
 from cardiolora.training.config import TrainConfig
 from cardiolora.training.losses import build_loss, needs_labels, uses_in_batch_negatives
+from cardiolora.training.peft_methods import peft_config
 from cardiolora.versions import package_versions
 
 logger = logging.getLogger(__name__)
@@ -262,33 +263,6 @@ def resolve_targets(target_modules: list[str], spec) -> str | list[str]:
     return list(dict.fromkeys(names))
 
 
-# BERT-style poolers feed no sentence embedding (cardiolora pools the token states): adapted, they
-# would never train, and DDP refuses parameters that take no part in the loss.
-_UNUSED_LINEAR = r".*\bpooler\..*"
-
-
-def _peft_config(config: TrainConfig, targets: str | list[str], total_steps: int):
-    from peft import AdaLoraConfig, IA3Config, LoraConfig
-
-    settings = config.peft
-    exclude = _UNUSED_LINEAR if targets == "all-linear" else None
-    if settings.method == "ia3":
-        # IA3 scales a feed-forward layer's input instead of its output; with ``all-linear`` the
-        # layers are not named ahead, and every one scales its output.
-        feedforward = [] if isinstance(targets, str) else [m for m in targets if m in ("dense", "down_proj", "fc2")]
-        return IA3Config(target_modules=targets, feedforward_modules=feedforward, exclude_modules=exclude)
-    if settings.method == "adalora":
-        return AdaLoraConfig(
-            init_r=settings.r, target_r=max(1, settings.r // 2), lora_alpha=settings.alpha,
-            lora_dropout=settings.dropout, target_modules=targets, total_step=max(total_steps, 10),
-            exclude_modules=exclude,
-        )  # fmt: skip
-    return LoraConfig(
-        r=settings.r, lora_alpha=settings.alpha, lora_dropout=settings.dropout, target_modules=targets,
-        use_dora=settings.method == "dora", exclude_modules=exclude,
-    )  # fmt: skip
-
-
 def count_parameters(module) -> tuple[int, int]:
     trainable = sum(p.numel() for p in module.parameters() if p.requires_grad)
     total = sum(p.numel() for p in module.parameters())
@@ -398,7 +372,7 @@ def _train(
     total_steps = config.max_steps or int(steps_per_epoch * config.epochs)
     targets = resolve_targets(config.peft.target_modules, spec)
     try:
-        model.add_adapter(_peft_config(config, targets, total_steps))
+        model.add_adapter(peft_config(config.peft, targets, total_steps))
     except ValueError as exc:  # PEFT: a target module this model does not have, and the like
         raise CardioloraError(f"peft.target_modules {targets!r} do not fit {spec.name}: {exc}") from None
     trainable, total = count_parameters(model)

@@ -1,0 +1,82 @@
+"""The PEFT methods ``cardiolora train --peft`` knows: one table from a method's name to the PEFT
+config it builds (as PEFT's own ``PEFT_TYPE_TO_CONFIG_MAPPING`` maps names to config classes).
+
+A method is added here and nowhere else: the configuration's ``peft.method`` accepts the table's
+names, the CLI's help lists them, and the trainer builds the adapter through :func:`peft_config`.
+
+Example::
+
+    from cardiolora.training.config import PeftSettings
+    from cardiolora.training.peft_methods import peft_config
+
+    peft_config(PeftSettings(method="dora", r=8, alpha=16), "all-linear", total_steps=100)
+    # LoraConfig(r=8, lora_alpha=16, use_dora=True, target_modules='all-linear', ...)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from cardiolora.training.config import PeftSettings
+
+# BERT-style poolers feed no sentence embedding (cardiolora pools the token states): adapted, they
+# would never train, and DDP refuses parameters that take no part in the loss.
+UNUSED_LINEAR = r".*\bpooler\..*"
+
+
+@dataclass(frozen=True)
+class PeftMethod:
+    """One PEFT method: what it is, how its PEFT config is built, whether its update has a scale
+    (``--adapter-scale`` multiplies LoRA-family updates; IA3 learns scaling vectors and has none)."""
+
+    description: str
+    build: Callable[[PeftSettings, str | list[str], str | None, int], Any]
+    scalable: bool
+
+
+def _lora(settings: PeftSettings, targets: str | list[str], exclude: str | None, total_steps: int):
+    from peft import LoraConfig
+
+    return LoraConfig(
+        r=settings.r, lora_alpha=settings.alpha, lora_dropout=settings.dropout, target_modules=targets,
+        use_dora=settings.method == "dora", exclude_modules=exclude,
+    )  # fmt: skip
+
+
+def _ia3(settings: PeftSettings, targets: str | list[str], exclude: str | None, total_steps: int):
+    from peft import IA3Config
+
+    # IA3 scales a feed-forward layer's input instead of its output; with ``all-linear`` the layers
+    # are not named ahead, and every one scales its output.
+    feedforward = [] if isinstance(targets, str) else [m for m in targets if m in ("dense", "down_proj", "fc2")]
+    return IA3Config(target_modules=targets, feedforward_modules=feedforward, exclude_modules=exclude)
+
+
+def _adalora(settings: PeftSettings, targets: str | list[str], exclude: str | None, total_steps: int):
+    from peft import AdaLoraConfig
+
+    # AdaLoRA prunes ranks on a schedule over the whole run: it needs the run's length, and starts
+    # from r to end at r / 2.
+    return AdaLoraConfig(
+        init_r=settings.r, target_r=max(1, settings.r // 2), lora_alpha=settings.alpha,
+        lora_dropout=settings.dropout, target_modules=targets, total_step=max(total_steps, 10),
+        exclude_modules=exclude,
+    )  # fmt: skip
+
+
+PEFT_METHODS: dict[str, PeftMethod] = {
+    "lora": PeftMethod("low-rank update B A of each adapted weight (the study's method)", _lora, True),
+    "dora": PeftMethod("LoRA on the direction of each weight, its magnitude learned apart", _lora, True),
+    "ia3": PeftMethod("learned vectors scaling activations (fewest parameters)", _ia3, False),
+    "adalora": PeftMethod("LoRA whose rank is pruned per layer during training", _adalora, True),
+}
+
+
+def peft_config(settings: PeftSettings, targets: str | list[str], total_steps: int):
+    """The PEFT config of ``settings.method`` on ``targets`` (module names, or ``"all-linear"``),
+    for a run of ``total_steps`` optimizer steps."""
+    exclude = UNUSED_LINEAR if targets == "all-linear" else None
+    return PEFT_METHODS[settings.method].build(settings, targets, exclude, total_steps)
