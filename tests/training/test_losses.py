@@ -252,7 +252,7 @@ def test_the_default_teacher_applies_to_triplet_losses_only():
 
     from cardiolora.training.config import LossSettings
 
-    assert LossSettings().applied_teacher_weight == 2.0
+    assert LossSettings().applied_teacher_weight == LossSettings.model_fields["teacher_weight"].default > 0
     assert LossSettings(name="cosine").applied_teacher_weight == 0.0  # the default is not an error there
     with pytest.raises(ValidationError, match="teacher_weight"):
         LossSettings(name="cosine", teacher_weight=1.0)
@@ -318,3 +318,15 @@ def test_the_loss_table_covers_every_configurable_loss():
 
     assert set(LOSSES) == set(typing.get_args(LossName))
     assert {name for name, spec in LOSSES.items() if spec.columns[0] == "anchor" and spec.labels != "none"} == set(TRIPLET_LOSSES)
+
+
+def test_padded_rows_keeps_the_selected_rows_first_and_rounds_to_the_bucket():
+    from cardiolora.training.losses import padded_rows
+
+    mask = torch.tensor([False, True, False, False, True, False, False, False, False, True])
+    rows = padded_rows(mask, bucket=4)
+    assert rows[:3].tolist() == [1, 4, 9]
+    assert len(rows) == 4 and not mask[rows[3]]  # one unselected row fills the bucket
+    assert len(set(rows.tolist())) == len(rows)
+    assert len(padded_rows(torch.ones(5, dtype=torch.bool), bucket=4)) == 5  # never more rows than there are
+    assert padded_rows(torch.zeros(3, dtype=torch.bool), bucket=4).tolist() == []

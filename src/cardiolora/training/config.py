@@ -110,7 +110,7 @@ class LossSettings(_Strict):
     # The recommended data's replay rows keep the rest of medicine in place only with a teacher
     # (docs/recipes.md, "Adapting without forgetting"). Losses that are not over triplets ignore the
     # default; asking for it explicitly with them is an error.
-    teacher_weight: float = Field(2.0, ge=0.0)
+    teacher_weight: float = Field(3.0, ge=0.0)
     # Whether the teacher also covers the replay rows' texts (else only the teacher-only texts).
     teacher_replay: bool = True
 

@@ -156,7 +156,9 @@ class WeightedSumLoss(nn.Module):
             if labels is not None and labels.dim() == 2 and labels.shape[1] > 2:
                 replay = labels[:, 2].to(ranked[0].device) > 0
                 if replay.any():
-                    drifts += [self._drift(e[replay], _rows(f, replay)) for e, f in zip(ranked, ranked_features)]
+                    rows = padded_rows(replay)
+                    kept = replay[rows]
+                    drifts += [self._drift(e[rows], _rows(f, rows))[kept] for e, f in zip(ranked, ranked_features)]
             if drifts:
                 total = total + self.teacher_weight * torch.cat(drifts).mean()
         return total
@@ -167,11 +169,31 @@ class WeightedSumLoss(nn.Module):
         return 1 - nn.functional.cosine_similarity(adapted, base.to(adapted.dtype), dim=-1)
 
 
-def _rows(features: dict[str, Tensor], mask: Tensor) -> dict[str, Tensor]:
-    """The tokenized features of the rows ``mask`` selects (other entries are passed as they are)."""
-    size = len(mask)
+# The teacher's pass over the replay rows of a batch runs on a multiple of this many rows.
+ROW_BUCKET = 8
+
+
+def padded_rows(mask: Tensor, bucket: int = ROW_BUCKET) -> Tensor:
+    """Indices of the rows ``mask`` selects, followed by unselected rows up to a multiple of
+    ``bucket`` (at most every row): the caller drops the extra rows' results.
+
+    Why: the replay rows of a batch are a different number every step, and a CPU forward pass in
+    bf16 builds (and caches) oneDNN kernels per input shape. Batches of 0 to 32 rows times every
+    sequence length overflow that cache and rebuild kernels all run long (measured: benchmarks/
+    train_speed.py); rounded to multiples of 8 rows the shapes stay few, for a few extra rows.
+    """
+    selected = mask.nonzero().squeeze(1)
+    wanted = min(len(mask), -(-len(selected) // bucket) * bucket)
+    filler = (~mask).nonzero().squeeze(1)[: wanted - len(selected)]
+    return torch.cat([selected, filler])
+
+
+def _rows(features: dict[str, Tensor], rows: Tensor) -> dict[str, Tensor]:
+    """The tokenized features of ``rows`` (indices or a boolean mask; other entries are passed as
+    they are)."""
+    size = len(features["input_ids"]) if "input_ids" in features else None
     return {
-        k: v[mask.to(v.device)] if isinstance(v, Tensor) and v.dim() and v.shape[0] == size else v
+        k: v[rows.to(v.device)] if isinstance(v, Tensor) and v.dim() and v.shape[0] == size else v
         for k, v in features.items()
     }
 

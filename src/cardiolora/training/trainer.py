@@ -219,7 +219,10 @@ def _dataset(pairs: list[PairRecord], config: TrainConfig):
 
         texts = teacher_texts(config.teacher_texts)
         rng.shuffle(texts)
-        columns[TEACHER_COLUMN] = [texts[i % len(texts)] for i in range(len(pairs))]
+        columns[TEACHER_COLUMN] = length_matched(
+            [texts[i % len(texts)] for i in range(len(pairs))],
+            [max(len(text) for text in texts_of_row) for texts_of_row in zip(*columns.values())],
+        )
     graded = config.loss.relation_targets and any(p.relation in config.loss.relation_targets for p in pairs)
     if config.loss.mask_same_category or graded or config.loss.applied_teacher_weight:
         # One label per row: [category id (-1: none), the row's positive cosine target, 1 for a replay
@@ -235,6 +238,21 @@ def _dataset(pairs: list[PairRecord], config: TrainConfig):
             for p in pairs
         ]
     return Dataset.from_dict(columns)
+
+
+def length_matched(texts: list[str], row_lengths: list[int]) -> list[str]:
+    """``texts`` reassigned to rows so that the longest text goes to the longest row, and so on.
+
+    Why: sentence-transformers embeds a batch's columns in one forward pass padded to the longest
+    text of any column, so a long teacher text beside a short pair pads every text of the batch to
+    its length. The texts used, and how often, stay the same; only which row carries which changes
+    (the teacher term averages over every row, so the pairing carries no signal)."""
+    by_length = sorted(texts, key=len)
+    rows = sorted(range(len(row_lengths)), key=row_lengths.__getitem__)
+    matched = [""] * len(rows)
+    for text, row in zip(by_length, rows, strict=True):
+        matched[row] = text
+    return matched
 
 
 def is_replay(pair: PairRecord, target_branch: str | None) -> bool:
