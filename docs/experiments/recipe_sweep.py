@@ -8,9 +8,10 @@ each variant's ``set`` is merged into ``base`` (nested tables key by key) and tr
 :func:`cardiolora.training.train`. Every run is then scored on the bundled cardiology, pulmonology
 and nephrology sets (separation, ROC-AUC, negation accuracy, similar/different means) and on
 retrieval over the cardiology set (each similar or paraphrase pair's first text queries for the
-second among all the set's texts, exact cosine ranking; MRR@10, R@5), the same task as
-``cardiolora evaluate-retrieval -e cardiology``. One JSON line per variant goes to RESULTS.jsonl
-as soon as it is done; variants already there are skipped, so an interrupted sweep resumes.
+second among all the set's texts, exact cosine ranking; MRR@10, R@5), the same task and code as
+``cardiolora evaluate-retrieval -e cardiology`` (:mod:`cardiolora.evaluation.retrieval`). One JSON
+line per variant goes to RESULTS.jsonl as soon as it is done; variants already there are skipped,
+so an interrupted sweep resumes.
 
 Screening only: GPU kernels differ from CPU ones, so a recipe worth keeping is re-run with
 ``cardiolora train`` on the CPU, and those are the numbers docs/recipes.md reports.
@@ -20,35 +21,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 
 def retrieval_scores(embedder, eval_set) -> dict[str, float]:
-    # The module by its path: the serve package's __init__ imports FastAPI, which GPU images lack.
-    import importlib.util
+    from cardiolora.evaluation.retrieval import evaluate_eval_set_retrieval
 
-    import cardiolora
-
-    path = Path(cardiolora.__file__).parent / "serve" / "search.py"
-    module_spec = importlib.util.spec_from_file_location("cardiolora_search", path)
-    search = importlib.util.module_from_spec(module_spec)
-    sys.modules[module_spec.name] = search  # dataclasses look their module up there
-    module_spec.loader.exec_module(search)
-    eval_set_retrieval, retrieval_metrics = search.eval_set_retrieval, search.retrieval_metrics
-
-    corpus, queries = eval_set_retrieval(eval_set)
-    texts = [row["text"] for row in corpus]
-    vectors = embedder.encode(texts)
-    query_vectors = embedder.encode([q for q, _ in queries])
-    ranked = []
-    for (query, _), scores in zip(queries, query_vectors @ vectors.T):
-        order = [corpus[i]["id"] for i in np.argsort(-scores) if texts[i] != query]
-        ranked.append(order[:10])
-    metrics = retrieval_metrics(ranked, [relevant for _, relevant in queries], (1, 5, 10))
+    metrics = evaluate_eval_set_retrieval(embedder, eval_set, (1, 5, 10)).scores
     return {k: round(v, 4) for k, v in metrics.items()}
 
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import os
 import re
 import signal
@@ -50,6 +51,15 @@ def test_a_study_runs_every_step_and_reports_everything(tiny_study):
         rows = list(csv.DictReader(handle))
     assert [r["kind"] for r in rows].count("model") == 2 and [r["kind"] for r in rows].count("ablation") == 4
     assert all(r["separation"] for r in rows)
+    # Retrieval beside separation: the headline set as a retrieval task, zero-shot and adapted.
+    for model_dir in (study_dir / "models").iterdir():
+        for name in ("zero-shot.json", "adapted.json"):
+            by_set = {e["eval_set"]["name"]: e for e in json.loads((model_dir / name).read_text())["evaluations"]}
+            assert 0.0 <= by_set["cardiology"]["retrieval"]["mrr@10"] <= 1.0, name
+            assert "retrieval" not in by_set["pulmonology"], "only the headline set is a retrieval task"
+    assert all(r["mrr_at_10"] and r["recall_at_5"] for r in rows)
+    assert all(r["zero_shot_mrr_at_10"] for r in rows if r["kind"] == "model")
+    assert "adapted MRR@10" in report and "Recall@5" in report
     # Re-running does nothing but the report.
     again = _phases(config, study_dir)
     assert {p for _, p in again} == {"skipped"}

@@ -28,15 +28,40 @@ app.add_typer(index_app, name="index")
 @index_app.command("build")
 @user_errors
 def index_build(
-    model: ModelOption,
-    corpus: Annotated[Path, typer.Option("--corpus", help="JSONL with a text field (and optionally an id).")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Index directory to write.")],
+    corpus: Annotated[
+        Path,
+        typer.Option(
+            "--corpus",
+            metavar="FILE",
+            help="The texts: .jsonl (a text field, optionally an id), .txt (one text a line), "
+            "or .md, .html, .pdf (one text a paragraph).",
+        ),
+    ],
+    out: Annotated[Path, typer.Option("--out", "-o", metavar="DIR", help="Index directory to write.")],
+    model: ModelOption = None,
     adapter: AdapterOption = None,
-    kind: Annotated[str, typer.Option("--kind", help="flat (exact) or hnsw (approximate, for large corpora).")] = "flat",
-    text_field: Annotated[str, typer.Option("--field", help="The text field of each row.")] = "text",
-    id_field: Annotated[str, typer.Option("--id-field", help="The id field (default: the row number).")] = "id",
+    kind: Annotated[
+        str,
+        typer.Option(
+            "--kind", metavar="flat|hnsw", help="flat (exact) or hnsw (approximate, for large corpora)."
+        ),
+    ] = "flat",
+    text_field: Annotated[
+        str, typer.Option("--field", metavar="NAME", help="The text field of each .jsonl row.")
+    ] = "text",
+    id_field: Annotated[
+        str,
+        typer.Option(
+            "--id-field", metavar="NAME", help="The id field of each .jsonl row (default: the row number)."
+        ),
+    ] = "id",
     overwrite: Annotated[
-        bool, typer.Option("--overwrite", help="Replace an existing index (only an index directory; the old one stays until the new one is complete).")
+        bool,
+        typer.Option(
+            "--overwrite",
+            help="Replace an existing index (only an index directory; the old one stays until the new one "
+            "is complete).",
+        ),
     ] = False,
     trust_remote_code: TrustOption = False,
 ) -> None:
@@ -60,9 +85,11 @@ def index_build(
 @app.command()
 @user_errors
 def search(
-    index: Annotated[Path, typer.Argument(help="An index directory from `cardiolora index build`.")],
-    query: Annotated[str, typer.Argument(help="The query text.")],
-    k: Annotated[int, typer.Option("-k", help="Results to show.")] = 5,
+    index: Annotated[
+        Path, typer.Argument(metavar="INDEX", help="An index directory from `cardiolora index build`.")
+    ],
+    query: Annotated[str, typer.Argument(metavar="QUERY", help="The query text.")],
+    k: Annotated[int, typer.Option("-k", "--k", "--top-k", metavar="N", help="Results to show.")] = 5,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines instead of a table.")] = False,
 ) -> None:
     """The k corpus texts nearest to the query (the index's model and adapter embed it)."""
@@ -71,7 +98,7 @@ def search(
     if not query.strip():
         raise CardioloraError("the query is empty")
     if k < 1:
-        raise CardioloraError("-k must be >= 1")
+        raise CardioloraError("-k/--top-k must be >= 1")
     quiet_libraries()
     hits = SearchIndex.open(index).search([query], k=k)[0]
     if as_json:
@@ -90,55 +117,106 @@ def search(
 @app.command("evaluate-retrieval")
 @user_errors
 def evaluate_retrieval_command(
-    index: Annotated[Path | None, typer.Option("--index", help="An index directory (with --queries).")] = None,
-    queries: Annotated[Path | None, typer.Option("--queries", help='JSONL {"query": ..., "relevant": [ids]}.')] = None,
-    model: Annotated[str | None, typer.Option("--model", "-m", help="With --eval-set: the model to test.")] = None,
-    adapter: AdapterOption = None,
-    eval_set: Annotated[
-        str | None, typer.Option("--eval-set", "-e", help="Bundled name or JSONL: each similar/paraphrase pair's first text queries for its second.")
+    index: Annotated[
+        Path | None, typer.Option("--index", metavar="DIR", help="An index directory (with --queries).")
     ] = None,
-    ks: Annotated[list[int] | None, typer.Option("-k", help="Cut-offs; repeatable (default 1 5 10).")] = None,
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write the metrics as JSON.")] = None,
+    # Brackets escaped: the help is rich markup, where a bare "[ids]" would be read as a style and vanish.
+    queries: Annotated[
+        Path | None,
+        typer.Option("--queries", metavar="FILE", help='JSONL {"query": ..., "relevant": \\[ids]}.'),
+    ] = None,
+    model: ModelOption = None,
+    adapter: AdapterOption = None,
+    eval_sets: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--eval-set",
+            "-e",
+            metavar="NAME|FILE",
+            help="Bundled name or JSONL; repeatable, each set is evaluated: each similar/paraphrase pair's "
+            "first text queries for its second among all the set's texts.",
+        ),
+    ] = None,
+    ks: Annotated[
+        list[int] | None, typer.Option("-k", metavar="K", help="Cut-offs; repeatable (default 1 5 10).")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", metavar="FILE", help="Write the metrics as JSON.")
+    ] = None,
+    trust_remote_code: TrustOption = False,
 ) -> None:
-    """Recall@k, MRR and nDCG@k: an index against query/relevant pairs, or a model on an
-    evaluation set turned into a retrieval task."""
-    from cardiolora.io import write_json_atomic
-    from cardiolora.serve.search import (
-        SearchIndex,
-        build_index,
-        eval_set_retrieval,
-        evaluate_retrieval,
-        read_queries,
-    )
+    """Recall@k, MRR and nDCG@k: an index against query/relevant pairs, or a model on evaluation
+    sets turned into retrieval tasks (exact cosine ranking)."""
+    from cardiolora.evaluation.retrieval import DEFAULT_KS
 
-    ks = sorted(set(ks or [1, 5, 10]))
+    ks = sorted(set(ks or DEFAULT_KS))
     if min(ks) < 1:
         raise CardioloraError("-k must be >= 1")
-    quiet_libraries()
-    if index is not None and queries is not None and eval_set is None:
-        metrics = evaluate_retrieval(SearchIndex.open(index), read_queries(queries), ks)
-        source = {"index": str(index), "queries": str(queries)}
-    elif eval_set is not None and model is not None and index is None and queries is None:
-        import tempfile
-
-        from cardiolora.embedding import Embedder
-        from cardiolora.evaluation import load_eval_set
-
-        loaded = load_eval_set(eval_set)
-        corpus, pairs = eval_set_retrieval(loaded)
-        embedder = Embedder.load(model, adapter=adapter)
-        with tempfile.TemporaryDirectory() as tmp:
-            built = build_index(embedder, corpus, Path(tmp) / "index")
-            metrics = evaluate_retrieval(SearchIndex.open(built, embedder), pairs, ks, exclude_self=True)
-        source = {"model": model, "adapter": str(adapter) if adapter else None, "eval_set": loaded.name}
+    if index is not None and queries is not None and not eval_sets:
+        if model is not None or adapter is not None:
+            raise CardioloraError(
+                "an index embeds queries with its own model and adapter: leave out --model/--adapter"
+            )
+        title, results, document = _evaluate_index(index, queries, ks)
+    elif eval_sets and index is None and queries is None:
+        title, results, document = _evaluate_eval_sets(model, adapter, eval_sets, ks, trust_remote_code)
     else:
-        raise CardioloraError("give either --index and --queries, or --model and --eval-set")
-    table = Table(title="retrieval")
-    table.add_column("metric")
-    table.add_column("value", justify="right")
-    for name, value in metrics.items():
-        table.add_row(name, str(value) if name == "queries" else f"{value:.3f}")
+        raise CardioloraError(
+            "give either --index and --queries, or --eval-set (with --model and/or --adapter)"
+        )
+    table = Table(title=plain(title))
+    table.add_column("eval set" if eval_sets else "query file")
+    table.add_column("queries", justify="right")
+    names = list(results[0].scores)
+    for name in names:
+        table.add_column(name, justify="right")
+    for result in results:
+        table.add_row(plain(result.task), str(result.queries), *(f"{result.scores[n]:.3f}" for n in names))
     console.print(table)
     if out is not None:
-        write_json_atomic(out, {"schema": "cardiolora.retrieval/1", **source, "metrics": metrics})
+        from cardiolora.io import write_json_atomic
+
+        write_json_atomic(out, {"schema": "cardiolora.retrieval/1", **document})
         console.print(f"written to {plain(out)}")
+
+
+def _evaluate_index(index: Path, queries: Path, ks: list[int]):
+    """One index against one query file: (table title, [result], the --out document)."""
+    from cardiolora.evaluation.retrieval import read_queries
+    from cardiolora.serve.search import SearchIndex, evaluate_retrieval
+
+    pairs = read_queries(queries)  # checked before the model loads
+    quiet_libraries()
+    opened = SearchIndex.open(index)
+    result = evaluate_retrieval(opened, pairs, ks, task=queries.name)
+    source = {"index": str(index), "queries": str(queries)}
+    adapter = opened.info.get("adapter") or "none"
+    title = f"retrieval: index {index} (model {opened.info.get('model')}, adapter {adapter})"
+    document = {
+        **source,
+        "metrics": result.to_dict(),
+        "evaluations": [{**source, "metrics": result.to_dict()}],
+    }
+    return title, [result], document
+
+
+def _evaluate_eval_sets(
+    model: str | None, adapter: Path | None, names: list[str], ks: list[int], trust_remote_code: bool
+):
+    """A model on every evaluation set, each as a retrieval task: (title, results, the --out
+    document, whose top-level ``eval_set`` and ``metrics`` are the first set's)."""
+    from cardiolora.embedding import Embedder
+    from cardiolora.evaluation import load_eval_set
+    from cardiolora.evaluation.retrieval import evaluate_eval_set_retrieval
+
+    # Every set is read and checked before the model loads.
+    loaded = [load_eval_set(name) for name in dict.fromkeys(names)]
+    quiet_libraries()
+    embedder = Embedder.load(model, adapter=adapter, trust_remote_code=trust_remote_code)
+    results = [evaluate_eval_set_retrieval(embedder, eval_set, ks) for eval_set in loaded]
+    adapter_name = str(adapter) if adapter else None
+    model = model or embedder.describe()["name"]  # the adapter's base model (or the default) when not given
+    title = f"retrieval: model {model}, adapter {adapter_name or 'none'}"
+    evaluations = [{"eval_set": r.task, "metrics": r.to_dict()} for r in results]
+    document = {"model": model, "adapter": adapter_name, **evaluations[0], "evaluations": evaluations}
+    return title, results, document

@@ -129,7 +129,19 @@ def load_eval_set(name_or_path: str | Path) -> EvalSet:
             raise InputError("file not found", path=path)
         if not path.is_file():
             raise InputError("not a file", path=path)
-    pairs = [_parse_record(record, path, line) for line, record in iter_jsonl(path)]
+    try:
+        pairs = [_parse_record(record, path, line) for line, record in iter_jsonl(path)]
+    except InputError as exc:
+        # A CSV or spreadsheet export fails as JSON on its first line: say what is read instead.
+        not_json = exc.field is None and exc.reason.startswith(("malformed JSON", "expected a JSON"))
+        if not_json and path.suffix.lower() != ".jsonl":
+            kind = f"a {path.suffix} file" if path.suffix else "a file without the .jsonl suffix"
+            raise InputError(
+                f"{kind} is not a supported evaluation-set format ({exc.reason}): give a JSONL file, one JSON "
+                "object a line with sentence1, sentence2 and category, or a bundled set's name",
+                path=path, line=exc.line,
+            ) from None
+        raise
     if not pairs:
         raise InputError("no pairs: the file is empty", path=path)
     return EvalSet(name=name, path=path, sha256=sha256_file(path), pairs=tuple(pairs))

@@ -1,5 +1,7 @@
-"""Semantic search: an embedded FAISS index in a directory, queries against it, and retrieval
-metrics (Recall@k, MRR, nDCG) for query/relevant pairs.
+"""Semantic search: an embedded FAISS index in a directory, built, opened and searched, and an
+index scored against query/relevant pairs with the retrieval metrics of
+:mod:`cardiolora.evaluation.retrieval` (where an evaluation set as a retrieval task lives too,
+ranked by exact cosine without an index).
 
 An index directory holds ``index.faiss`` (flat inner product, exact; or HNSW, approximate),
 ``meta.jsonl`` (one corpus row per vector, in order) and ``index.json`` (model, adapter,
@@ -14,8 +16,7 @@ finds it from any working directory, and refuses an adapter that changed since t
 from __future__ import annotations
 
 import json
-import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from cardiolora.errors import CardioloraError, InputError
+from cardiolora.evaluation.retrieval import DEFAULT_KS, RetrievalResult, evaluate_rankings
 from cardiolora.io import (
     atomic_directory,
     iter_jsonl,
@@ -54,21 +56,71 @@ def check_index_out(out: str | Path, overwrite: bool = False) -> None:
     refuse_foreign_directory(out, is_index_directory, "cardiolora index directory")
 
 
-def read_corpus(path: str | Path, text_field: str = "text", id_field: str = "id") -> list[dict[str, Any]]:
-    """Corpus rows with a non-empty ``text_field``; a missing id becomes the row number."""
-    path = Path(path)
-    if not path.exists():
-        raise InputError("file not found", path=path)
-    rows, seen = [], set()
+JSONL_SUFFIXES = (".jsonl", ".ndjson")
+LINE_SUFFIXES = (".txt",)
+DOCUMENT_SUFFIXES = (".md", ".markdown", ".html", ".htm", ".pdf")
+CORPUS_FORMATS = (
+    ".jsonl (one JSON object a line, with a text field), .txt (one text a line) or "
+    ".md, .html, .pdf (one text a paragraph)"
+)
+Record = tuple[int | None, Any, dict[str, Any]]  # (line, id or None, row)
+
+
+def _jsonl_texts(path: Path, text_field: str, id_field: str) -> Iterator[Record]:
     for line, record in iter_jsonl(path):
         text = record.get(text_field)
         if not isinstance(text, str) or not text.strip():
-            raise InputError(f"missing or empty text field {text_field!r}", path=path, line=line, field=text_field)
-        row_id = str(record.get(id_field, len(rows)))
+            raise InputError(
+                f"missing or empty text field {text_field!r}", path=path, line=line, field=text_field
+            )
+        yield line, record.get(id_field), {**record, "text": text}
+
+
+def _line_texts(path: Path) -> Iterator[Record]:
+    from cardiolora.io import iter_text_lines
+
+    for line, raw in iter_text_lines(path):
+        if raw.strip():
+            yield line, None, {"text": raw.strip()}
+
+
+def _document_texts(path: Path) -> Iterator[Record]:
+    """The cleaned paragraphs of a Markdown, HTML or PDF file (the readers of ``cardiolora data
+    corpus``), each with where it came from (``source``, ``page`` for a PDF, ``paragraph``)."""
+    from cardiolora.data.corpus import CorpusSettings, clean_block, iter_blocks
+
+    for block in iter_blocks(path, CorpusSettings()):
+        text = clean_block(block.text)
+        if text:
+            row = {"text": text, "source": block.source, "paragraph": block.paragraph}
+            yield None, None, row if block.page is None else {**row, "page": block.page}
+
+
+def read_corpus(path: str | Path, text_field: str = "text", id_field: str = "id") -> list[dict[str, Any]]:
+    """Corpus rows ``{"id", "text", ...}`` from a file, read by its suffix (:data:`CORPUS_FORMATS`):
+    JSONL rows with a non-empty ``text_field`` (other fields kept), a text file's non-blank lines,
+    or a document's paragraphs. A missing id becomes the row number; ids must be unique."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError("file not found", path=path)
+    suffix = path.suffix.lower()
+    if suffix in JSONL_SUFFIXES:
+        records = _jsonl_texts(path, text_field, id_field)
+    elif suffix in LINE_SUFFIXES:
+        records = _line_texts(path)
+    elif suffix in DOCUMENT_SUFFIXES:
+        records = _document_texts(path)
+    else:
+        raise InputError(
+            f"unsupported corpus format {suffix or '(no suffix)'!r}; expected {CORPUS_FORMATS}", path=path
+        )
+    rows, seen = [], set()
+    for line, given_id, record in records:
+        row_id = str(len(rows) if given_id is None else given_id)
         if row_id in seen:
             raise InputError(f"duplicate id {row_id!r}", path=path, line=line, field=id_field)
         seen.add(row_id)
-        rows.append({**record, "id": row_id, "text": text})
+        rows.append({**record, "id": row_id})
     if not rows:
         raise InputError("the corpus is empty", path=path)
     return rows
@@ -89,7 +141,9 @@ def _faiss_index(vectors: np.ndarray, kind: str):
     return index
 
 
-def build_index(embedder, corpus: list[dict[str, Any]], out: str | Path, *, kind: str = "flat", overwrite: bool = False) -> Path:
+def build_index(
+    embedder, corpus: list[dict[str, Any]], out: str | Path, *, kind: str = "flat", overwrite: bool = False
+) -> Path:
     """Embed ``corpus`` (passage role) and write an index directory at ``out``; ``overwrite``
     replaces an index directory there (never anything else) once the new one is complete."""
     import faiss
@@ -114,13 +168,19 @@ def build_index(embedder, corpus: list[dict[str, Any]], out: str | Path, *, kind
             faiss.write_index(index, str(tmp / "index.faiss"))
             with open(tmp / "meta.jsonl", "w") as handle:
                 handle.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in corpus)
-            (tmp / "index.json").write_text(json.dumps({
-                "schema": INDEX_SCHEMA, "kind": kind, "count": len(corpus), "dimension": int(vectors.shape[1]),
-                "model": described["name"] if not described.get("source", "").startswith("path:") else described["source"][5:],
+            source = described.get("source", "")
+            info = {
+                "schema": INDEX_SCHEMA,
+                "kind": kind,
+                "count": len(corpus),
+                "dimension": int(vectors.shape[1]),
+                "model": source[5:] if source.startswith("path:") else described["name"],
                 "adapter": str(adapter) if adapter else None,
                 "adapter_sha256": sha256_file(adapter / ADAPTER_WEIGHTS) if adapter else None,
-                "embedder": described, "versions": package_versions(("faiss-cpu",)),
-            }, indent=2))  # fmt: skip
+                "embedder": described,
+                "versions": package_versions(("faiss-cpu",)),
+            }
+            (tmp / "index.json").write_text(json.dumps(info, indent=2))
     return out
 
 
@@ -176,7 +236,10 @@ class SearchIndex:
             scale = (info.get("embedder") or {}).get("adapter_scale") if adapter else None
             embedder = Embedder.load(info["model"], adapter=adapter, adapter_scale=scale or 1.0)
         if embedder.dimension != info["dimension"]:
-            raise CardioloraError(f"{path} holds {info['dimension']}-dimensional vectors; the embedder makes {embedder.dimension}")
+            raise CardioloraError(
+                f"{path} holds {info['dimension']}-dimensional vectors; "
+                f"the embedder makes {embedder.dimension}"
+            )
         return cls(path, info, faiss.read_index(str(path / "index.faiss")), rows, embedder)
 
     def search(self, queries: Sequence[str], k: int = 5) -> list[list[tuple[float, dict[str, Any]]]]:
@@ -184,70 +247,28 @@ class SearchIndex:
             raise CardioloraError("k must be >= 1")
         vectors = self.embedder.encode(list(queries), role="query")
         scores, ids = self.index.search(np.ascontiguousarray(vectors), min(k, len(self.rows)))
-        return [[(float(s), self.rows[i]) for s, i in zip(srow, irow) if i >= 0] for srow, irow in zip(scores, ids)]
+        return [
+            [(float(s), self.rows[i]) for s, i in zip(srow, irow, strict=True) if i >= 0]
+            for srow, irow in zip(scores, ids, strict=True)
+        ]
 
 
-def retrieval_metrics(ranked: list[list[str]], relevant: list[set[str]], ks: Sequence[int] = (1, 5, 10)) -> dict[str, float]:
-    """Recall@k, MRR@max(k) and nDCG@k with binary relevance, averaged over queries.
-
-    Written out here: the formulas are a few lines, and the evaluation libraries that have them
-    (pytrec_eval, ir-measures) are heavy dependencies for three averages.
-    """
-    depth = max(ks)
-    totals: dict[str, float] = {f"recall@{k}": 0.0 for k in ks} | {f"ndcg@{k}": 0.0 for k in ks} | {f"mrr@{depth}": 0.0}
-    for ids, wanted in zip(ranked, relevant):
-        hits = [1.0 if i in wanted else 0.0 for i in ids[:depth]]
-        for k in ks:
-            totals[f"recall@{k}"] += sum(hits[:k]) / len(wanted)
-            dcg = sum(h / math.log2(rank + 2) for rank, h in enumerate(hits[:k]))
-            ideal = sum(1.0 / math.log2(rank + 2) for rank in range(min(k, len(wanted))))
-            totals[f"ndcg@{k}"] += dcg / ideal
-        first = next((rank for rank, h in enumerate(hits) if h), None)
-        totals[f"mrr@{depth}"] += 0.0 if first is None else 1.0 / (first + 1)
-    return {name: value / max(1, len(ranked)) for name, value in totals.items()}
-
-
-def read_queries(path: str | Path) -> list[tuple[str, set[str]]]:
-    """JSONL rows ``{"query": text, "relevant": [corpus id, ...]}``."""
-    path = Path(path)
-    if not path.exists():
-        raise InputError("file not found", path=path)
-    queries = []
-    for line, record in iter_jsonl(path):
-        query = record.get("query")
-        if not isinstance(query, str) or not query.strip():
-            raise InputError("missing or empty query", path=path, line=line, field="query")
-        relevant = record.get("relevant")
-        if isinstance(relevant, str | int):
-            relevant = [relevant]
-        if not isinstance(relevant, list) or not relevant:
-            raise InputError("relevant must be a non-empty list of corpus ids", path=path, line=line, field="relevant")
-        queries.append((query, {str(r) for r in relevant}))
-    if not queries:
-        raise InputError("no queries", path=path)
-    return queries
-
-
-def eval_set_retrieval(eval_set) -> tuple[list[dict[str, Any]], list[tuple[str, set[str]]]]:
-    """A retrieval task from an evaluation set: every text is in the corpus, and each similar or
-    paraphrase pair's first text queries for its second (the other texts are distractors)."""
-    texts = eval_set.sentences()
-    ids = {t: str(i) for i, t in enumerate(texts)}
-    corpus = [{"id": ids[t], "text": t} for t in texts]
-    queries: dict[str, set[str]] = {}
-    for pair in eval_set.pairs:
-        if pair.category in ("similar", "paraphrase"):
-            queries.setdefault(pair.sentence1, set()).add(ids[pair.sentence2])
-    return corpus, list(queries.items())
-
-
-def evaluate_retrieval(search_index: SearchIndex, queries: list[tuple[str, set[str]]], ks: Sequence[int] = (1, 5, 10),
-                       exclude_self: bool = False) -> dict[str, Any]:  # fmt: skip
-    """Rank the index for every query and average the metrics. ``exclude_self`` drops a hit whose
-    text equals the query (for corpora that contain the queries)."""
+def evaluate_retrieval(
+    search_index: SearchIndex,
+    queries: list[tuple[str, set[str]]],
+    ks: Sequence[int] = DEFAULT_KS,
+    exclude_self: bool = False,
+    task: str = "queries",
+) -> RetrievalResult:
+    """Rank the index for every query and score the rankings with the metrics of
+    :mod:`cardiolora.evaluation.retrieval` (one definition of Recall@k, MRR and nDCG for every
+    retriever). ``exclude_self`` drops a hit whose text equals the query (for corpora that contain
+    the queries)."""
     depth = max(ks) + (1 if exclude_self else 0)
     results = search_index.search([q for q, _ in queries], k=depth)
     ranked = []
-    for (query, _), hits in zip(queries, results):
-        ranked.append([row["id"] for _, row in hits if not (exclude_self and row["text"] == query)][: max(ks)])
-    return {"queries": len(queries), **retrieval_metrics(ranked, [r for _, r in queries], ks)}
+    for (query, _), hits in zip(queries, results, strict=True):
+        ranked.append(
+            [row["id"] for _, row in hits if not (exclude_self and row["text"] == query)][: max(ks)]
+        )
+    return evaluate_rankings(task, ranked, queries, ks, corpus_size=len(search_index.rows))

@@ -20,6 +20,12 @@ def _by_set(report: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
     return {e["eval_set"]["name"]: e for e in (report or {}).get("evaluations", [])}
 
 
+def retrieval_metric(evaluation: dict[str, Any] | None, metric: str) -> float | None:
+    """``metric`` of an evaluation's ``retrieval`` block (the study scores its headline set as a
+    retrieval task); None when the evaluation has none."""
+    return ((evaluation or {}).get("retrieval") or {}).get(metric)
+
+
 @dataclass
 class ModelResult:
     name: str
@@ -33,6 +39,11 @@ class ModelResult:
 
     def separation(self, eval_set: str, adapted: bool = True) -> float | None:
         return ((self.adapted if adapted else self.zero_shot).get(eval_set) or {}).get("separation")
+
+    def retrieval(self, eval_set: str, metric: str, adapted: bool = True) -> float | None:
+        """A retrieval metric (``mrr@10``, ``recall@5``...) of ``eval_set`` as a retrieval task; None
+        where it was not measured (studies run before the evaluation files held retrieval)."""
+        return retrieval_metric((self.adapted if adapted else self.zero_shot).get(eval_set), metric)
 
     def category_means(self, eval_set: str) -> tuple[float | None, float | None]:
         cats = (self.adapted.get(eval_set) or {}).get("categories", {})

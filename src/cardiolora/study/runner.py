@@ -28,6 +28,7 @@ from cardiolora.errors import CardioloraError, ModelNotAvailableError
 from cardiolora.io import lock_directory, write_json_atomic
 from cardiolora.study.config import StudyConfig, ablation_cells, slug, train_config_for
 
+
 @dataclass
 class Step:
     """One unit of work; finished when ``output`` exists."""
@@ -204,14 +205,24 @@ class StudyRunner:
         )  # fmt: skip
 
     def _evaluate(self, step: Step, adapter: Path | None) -> None:
+        """Evaluate one model (zero-shot or adapted) on every set of the study; the headline set is
+        also scored as a retrieval task (``retrieval`` in its evaluation: MRR@10, Recall@k...), in
+        the same step because the model is loaded here anyway."""
         from cardiolora.embedding import Embedder
         from cardiolora.evaluation import evaluate_embedder, load_eval_set
+        from cardiolora.evaluation.retrieval import evaluate_eval_set_retrieval
 
         embedder = Embedder.load(step.model, adapter=adapter, trust_remote_code=self._trust_remote_code(step.model))
         sets = [load_eval_set(name) for name in self.config.evaluation.all_sets]
         report = evaluate_embedder(embedder, sets, n_resamples=self.config.evaluation.resamples, seed=self.config.seed)
         report.command = f"cardiolora study run ({self.config.name}): {step.label}"
-        report.save(step.output)
+        headline = sets[0]  # evaluation.sets[0]: the set the report's tables are about
+        retrieval = evaluate_eval_set_retrieval(embedder, headline).to_dict()
+        document = report.to_dict()
+        for evaluation in document["evaluations"]:
+            if evaluation["eval_set"]["name"] == headline.name:
+                evaluation["retrieval"] = retrieval
+        write_json_atomic(step.output, document)
 
     def _trust_remote_code(self, model: str) -> bool:
         return any(m.trust_remote_code for m in self.config.models if m.name == model)

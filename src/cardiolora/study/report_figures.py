@@ -1,0 +1,249 @@
+"""The figures of a study report (PNG, matplotlib), each from the rows of
+:mod:`cardiolora.study.report_tables`; a figure without data says so instead of plotting nothing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from cardiolora.evaluation.metrics import CLINICALLY_USEFUL
+from cardiolora.io import atomic_path
+from cardiolora.study.results import StudyResults, cosines_by_category
+
+FIGURES = {
+    "separation": "Separation score per model (adapted), 95% CI, 0.3 line",
+    "zero_shot_vs_adapted": "Zero-shot vs adapted separation",
+    "pareto_throughput": "Separation vs throughput (Pareto frontier, marker size = memory)",
+    "memory_vs_parameters": "Inference memory vs parameters",
+    "category_distributions": "Cosine distributions per pair category",
+    "radar": "Normalized metrics per model",
+    "ablation_heatmap": "Ablation: separation over the grid",
+}
+
+
+def pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    plt.rcParams.update({"figure.dpi": 110, "axes.grid": True, "grid.alpha": 0.3, "font.size": 9})
+    return plt
+
+
+def save_figure(fig, path: Path) -> Path:
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", bbox_inches="tight")
+    pyplot().close(fig)
+    return path
+
+
+def _no_data(plt, title: str, message: str):
+    fig, ax = plt.subplots(figsize=(6, 2.2))
+    ax.set_title(title)
+    ax.text(0.5, 0.5, message, ha="center", va="center", wrap=True)
+    ax.set_axis_off()
+    return fig
+
+
+def figure_separation(rows, plt, head: str):
+    rows = [r for r in rows if r["separation"] is not None]
+    if not rows:
+        return _no_data(plt, FIGURES["separation"], "no adapted model finished yet")
+    rows = sorted(rows, key=lambda r: r["separation"], reverse=True)
+    fig, ax = plt.subplots(figsize=(max(5, 1.1 * len(rows) + 2), 3.6))
+    x = np.arange(len(rows))
+    values = [r["separation"] for r in rows]
+    low = [r["separation"] - (r["ci_low"] if r["ci_low"] is not None else r["separation"]) for r in rows]
+    high = [(r["ci_high"] if r["ci_high"] is not None else r["separation"]) - r["separation"] for r in rows]
+    colors = ["tab:blue" if r["family"] == "encoder" else "tab:orange" for r in rows]
+    ax.bar(x, values, color=colors, yerr=[low, high], capsize=4)
+    ax.axhline(CLINICALLY_USEFUL, color="tab:red", linestyle="--", label="0.3: clinically useful (study)")
+    ax.set_xticks(x, [r["name"] for r in rows], rotation=20, ha="right")
+    ax.set_ylabel(f"separation on {head} (cosine)")
+    ax.set_title("Adapted separation per model, 95% bootstrap CI (blue encoder, orange decoder)")
+    ax.legend(loc="upper right")
+    return fig
+
+
+def figure_zero_shot_vs_adapted(rows, plt, head: str):
+    rows = [r for r in rows if r["separation"] is not None and r["zero_shot_separation"] is not None]
+    if not rows:
+        return _no_data(plt, FIGURES["zero_shot_vs_adapted"], "no model has both evaluations yet")
+    fig, ax = plt.subplots(figsize=(max(5, 1.2 * len(rows) + 2), 3.6))
+    x = np.arange(len(rows))
+    ax.bar(x - 0.2, [r["zero_shot_separation"] for r in rows], 0.4, label="zero-shot", color="tab:gray")
+    ax.bar(x + 0.2, [r["separation"] for r in rows], 0.4, label="adapted (LoRA)", color="tab:green")
+    ax.axhline(CLINICALLY_USEFUL, color="tab:red", linestyle="--", linewidth=1)
+    ax.set_xticks(x, [r["name"] for r in rows], rotation=20, ha="right")
+    ax.set_ylabel(f"separation on {head} (cosine)")
+    ax.set_title("Zero-shot vs adapted separation")
+    ax.legend()
+    return fig
+
+
+def figure_pareto(rows, plt, front: list[str]):
+    rows = [r for r in rows if r["separation"] is not None and r["emb_per_s"] is not None]
+    if not rows:
+        return _no_data(
+            plt, FIGURES["pareto_throughput"], "no model has both an adapted evaluation and a benchmark"
+        )
+    fig, ax = plt.subplots(figsize=(6, 4))
+    memory = np.array([r["memory_gb"] or 0.0 for r in rows])
+    sizes = 60 + 600 * memory / max(memory.max(), 1e-9)
+    ax.scatter(
+        [r["emb_per_s"] for r in rows], [r["separation"] for r in rows], s=sizes, alpha=0.6, color="tab:blue"
+    )
+    for r in rows:
+        ax.annotate(
+            f"{r['name']} ({r['memory_gb']:.2f} GB)",
+            (r["emb_per_s"], r["separation"]),
+            textcoords="offset points",
+            xytext=(6, 6),
+        )
+    points = sorted((r["emb_per_s"], r["separation"]) for r in rows if r["name"] in front)
+    if points:
+        ax.plot(
+            *zip(*points, strict=True), color="tab:red", linestyle="-", marker="", label="Pareto frontier"
+        )
+        ax.legend()
+    ax.set_xscale("log")
+    ax.set_xlabel("throughput (embeddings/s, best batch size, log scale)")
+    ax.set_ylabel("adapted separation (cosine)")
+    ax.set_title("Separation vs throughput (marker area ~ inference memory)")
+    return fig
+
+
+def figure_memory(rows, plt):
+    rows = [r for r in rows if r["memory_gb"] is not None and r["parameters"]]
+    if not rows:
+        return _no_data(plt, FIGURES["memory_vs_parameters"], "no benchmark finished yet")
+    fig, ax = plt.subplots(figsize=(6, 4))
+    params = [r["parameters"] / 1e6 for r in rows]
+    ax.scatter(params, [r["memory_gb"] for r in rows], color="tab:purple")
+    for r, p in zip(rows, params, strict=True):
+        ax.annotate(r["name"], (p, r["memory_gb"]), textcoords="offset points", xytext=(5, 5))
+    ax.set_xlabel("parameters (millions)")
+    ax.set_ylabel("inference memory (GB)")
+    ax.set_title("Inference memory vs parameters")
+    return fig
+
+
+def figure_categories(results: StudyResults, plt):
+    head = results.headline_set
+    models = [m for m in results.models if m.adapted.get(head)]
+    if not models:
+        return _no_data(plt, FIGURES["category_distributions"], "no adapted evaluation yet")
+    fig, axes = plt.subplots(1, len(models), figsize=(3.2 * len(models) + 1, 3.6), squeeze=False, sharey=True)
+    for ax, m in zip(axes[0], models, strict=True):
+        data, labels = [], []
+        colors = []
+        for phase, evaluations, color in (
+            ("zero-shot", m.zero_shot, "lightgray"),
+            ("adapted", m.adapted, "tab:green"),
+        ):
+            if head not in evaluations:
+                continue
+            for category, values in cosines_by_category(evaluations[head]).items():
+                data.append(values)
+                labels.append(f"{category} ({phase})")
+                colors.append(color)
+        boxes = ax.boxplot(data, tick_labels=labels, patch_artist=True)
+        for patch, color in zip(boxes["boxes"], colors, strict=True):
+            patch.set_facecolor(color)
+        ax.tick_params(axis="x", labelsize=7, labelrotation=60)
+        ax.set_title(m.name)
+    axes[0][0].set_ylabel(f"pair cosine on {head}")
+    fig.suptitle("Cosine of each pair category, zero-shot and adapted")
+    return fig
+
+
+def figure_radar(rows, plt, transfer_sets: list[str]):
+    metrics = [
+        ("separation", "separation", True),
+        ("auc", "ROC-AUC", True),
+        ("negation_accuracy", "negation acc.", True),
+        ("emb_per_s", "throughput", True),
+        ("memory_gb", "memory (low=good)", False),
+    ]
+    metrics += [(f"{s}_retention", f"{s} retention", True) for s in transfer_sets]
+    rows = [r for r in rows if r["separation"] is not None]
+    if not rows:
+        return _no_data(plt, FIGURES["radar"], "no adapted model finished yet")
+    metrics = [m for m in metrics if any(r.get(m[0]) is not None for r in rows)]
+    angles = np.linspace(0, 2 * np.pi, len(metrics), endpoint=False).tolist()
+    fig = plt.figure(figsize=(5.5, 5.5))
+    ax = fig.add_subplot(polar=True)
+    for r in rows:
+        values = []
+        for key, _, higher in metrics:
+            column = [x.get(key) for x in rows if x.get(key) is not None]
+            v = r.get(key)
+            if v is None:
+                values.append(0.0)
+                continue
+            lo, hi = min(column), max(column)
+            # One model (or equal values): normalize by the largest magnitude instead of the range.
+            score = (v - lo) / (hi - lo) if hi > lo else (1.0 if v else 0.0)
+            values.append(score if higher else 1.0 - score if hi > lo else 1.0)
+        ax.plot(angles + angles[:1], values + values[:1], label=r["name"])
+        ax.fill(angles + angles[:1], values + values[:1], alpha=0.1)
+    ax.set_xticks(angles, [m[1] for m in metrics])
+    ax.set_ylim(0, 1)
+    title = "Metrics normalized across the models here (1 = best)"
+    ax.set_title(title if len(rows) > 1 else title + "\n(one model: every axis is 1)")
+    ax.legend(loc="lower right", bbox_to_anchor=(1.3, -0.1))
+    return fig
+
+
+def figure_ablation(rows, plt):
+    rows = [r for r in rows if r["separation"] is not None]
+    if not rows:
+        return _no_data(
+            plt, FIGURES["ablation_heatmap"], "no ablation in this study (add an [ablation] block)"
+        )
+    panels = sorted({(r["loss"], r["peft"]) for r in rows})
+    fractions = sorted({r["data_fraction"] for r in rows})
+    ranks = sorted({r["rank"] for r in rows})
+    fig, axes = plt.subplots(
+        1,
+        len(panels),
+        figsize=(3.4 * len(panels) + 1.5, 3.4),
+        squeeze=False,
+        layout="constrained",
+        sharey=True,
+    )
+    values = [r["separation"] for r in rows]
+    vmin, vmax = min(values), max(values)
+    image = None
+    for ax, (loss, peft) in zip(axes[0], panels, strict=True):
+        grid = np.full((len(fractions), len(ranks)), np.nan)
+        for r in rows:
+            if (r["loss"], r["peft"]) == (loss, peft):
+                grid[fractions.index(r["data_fraction"]), ranks.index(r["rank"])] = r["separation"]
+        image = ax.imshow(
+            grid, cmap="viridis", vmin=vmin, vmax=vmax if vmax > vmin else vmin + 1e-6, aspect="auto"
+        )
+        for i in range(len(fractions)):
+            for j in range(len(ranks)):
+                if not np.isnan(grid[i, j]):
+                    light = (grid[i, j] - vmin) / ((vmax - vmin) or 1) > 0.6
+                    ax.text(
+                        j,
+                        i,
+                        f"{grid[i, j]:.3f}",
+                        ha="center",
+                        va="center",
+                        color="black" if light else "white",
+                        fontsize=8,
+                    )
+        ax.set_xticks(range(len(ranks)), [str(r) for r in ranks])
+        ax.set_yticks(range(len(fractions)), [f"{f:g}" for f in fractions])
+        ax.set_xlabel("LoRA rank")
+        ax.set_title(f"{loss}, {peft}")
+        ax.grid(False)
+    axes[0][0].set_ylabel("data fraction")
+    fig.colorbar(image, ax=axes[0].tolist(), label="separation (cosine)")
+    fig.suptitle("Ablation grid: adapted separation")
+    return fig

@@ -1,0 +1,84 @@
+"""The study report's retrieval columns, from evaluation files written by hand: a study run before
+the evaluations held retrieval must still render, its cells blank rather than invented or "n/a"."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+
+from cardiolora.evaluation import compute_metrics, load_eval_set
+from cardiolora.study.report import write_report
+
+
+def _evaluations(seed: int, retrieval: dict | None) -> list[dict]:
+    rng = np.random.default_rng(seed)
+    out = []
+    for name in ("cardiology", "pulmonology"):
+        eval_set = load_eval_set(name)
+        evaluation = compute_metrics(eval_set, rng.uniform(-1, 1, len(eval_set.pairs)), n_resamples=100)
+        if retrieval is not None and name == "cardiology":
+            evaluation["retrieval"] = retrieval
+        out.append(evaluation)
+    return out
+
+
+def _retrieval(mrr: float, recall5: float) -> dict:
+    metrics = {"recall@1": 0.1, "recall@5": recall5, "recall@10": 0.7, "ndcg@1": 0.1, "ndcg@5": 0.3}
+    return {"queries": 50, **metrics, "ndcg@10": 0.4, "mrr@10": mrr}
+
+
+def _study(tmp_path):
+    study_dir = tmp_path / "study"
+    study_dir.mkdir()
+    config = {
+        "name": "synthetic",
+        "seed": 0,
+        "models": [{"name": "newer"}, {"name": "older"}],
+        "evaluation": {"sets": ["cardiology"], "transfer": ["pulmonology"], "resamples": 100},
+    }
+    (study_dir / "study.json").write_text(json.dumps(config))
+    described = {"family": "encoder", "parameters": 1000, "dimension": 8}
+    files = {
+        "newer": {"zero-shot.json": _retrieval(0.25, 0.375), "adapted.json": _retrieval(0.5, 0.625)},
+        "older": {"zero-shot.json": None, "adapted.json": None},  # written before retrieval was measured
+    }
+    for seed, (model, by_file) in enumerate(files.items()):
+        root = study_dir / "models" / model
+        root.mkdir(parents=True)
+        for offset, (name, retrieval) in enumerate(by_file.items()):
+            document = {"model": described, "evaluations": _evaluations(2 * seed + offset, retrieval)}
+            (root / name).write_text(json.dumps(document))
+    return study_dir
+
+
+def _table_rows(report: str, section: str) -> dict[str, list[str]]:
+    lines = report.split(f"## {section}\n", 1)[1].split("\n## ", 1)[0].splitlines()
+    rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in lines if line.startswith("|")]
+    header = rows[0]
+    return {"header": header, **{row[0]: row for row in rows[2:]}}
+
+
+def test_retrieval_columns_are_filled_where_measured_and_blank_where_not(tmp_path):
+    study_dir = _study(tmp_path)
+    write_report(study_dir)
+    report = (study_dir / "report.md").read_text()
+
+    comparison = _table_rows(report, "Zero-shot vs adapted")
+    columns = ["zero-shot MRR@10", "adapted MRR@10", "zero-shot Recall@5", "adapted Recall@5"]
+    where = [comparison["header"].index(c) for c in columns]
+    assert [comparison["newer"][i] for i in where] == ["0.250", "0.500", "0.375", "0.625"]
+    assert [comparison["older"][i] for i in where] == ["", "", "", ""]
+    # The older model's other columns are still there: the report did not give up on it.
+    assert comparison["older"][comparison["header"].index("adapted ROC-AUC")] not in ("", "n/a")
+
+    performance = _table_rows(report, "Performance")
+    where = [performance["header"].index(c) for c in ("MRR@10", "Recall@5")]
+    assert [performance["newer"][i] for i in where] == ["0.500", "0.625"]
+    assert [performance["older"][i] for i in where] == ["", ""]
+
+    with open(study_dir / "results.csv") as handle:
+        rows = {row["name"]: row for row in csv.DictReader(handle)}
+    assert rows["newer"]["mrr_at_10"] == "0.5" and rows["newer"]["zero_shot_recall_at_5"] == "0.375"
+    assert rows["older"]["mrr_at_10"] == "" and rows["older"]["zero_shot_mrr_at_10"] == ""
