@@ -10,6 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cardiolora.cli import app
+from cardiolora.errors import CardioloraError
 
 from .helpers import assert_clean_failure, mode, snapshot
 
@@ -149,7 +150,8 @@ def test_embed_reads_a_bom_file_and_writes_the_users_mode(tiny_model_dir, tmp_pa
     out = tmp_path / "vectors.jsonl"
     old = os.umask(0o022)
     try:
-        result = runner.invoke(app, ["embed", "--model", str(tiny_model_dir("bert")), "--input", str(texts), "--out", str(out)])
+        result = runner.invoke(app, ["embed", "--model", str(tiny_model_dir("bert")), "--input", str(texts),
+                                     "--out", str(out)])  # fmt: skip
     finally:
         os.umask(old)
     assert result.exit_code == 0, result.output
@@ -162,8 +164,8 @@ def test_results_json_gets_the_users_mode(tiny_model_dir, write_jsonl, tmp_path)
     out = tmp_path / "results.json"
     old = os.umask(0o022)
     try:
-        result = runner.invoke(app, ["evaluate", "--model", str(tiny_model_dir("bert")), "-e", str(path), "--out", str(out),
-                                     "--n-resamples", "200"])  # fmt: skip
+        result = runner.invoke(app, ["evaluate", "--model", str(tiny_model_dir("bert")), "-e", str(path),
+                                     "--out", str(out), "--n-resamples", "200"])  # fmt: skip
     finally:
         os.umask(old)
     assert result.exit_code == 0, result.output
@@ -211,3 +213,214 @@ def test_load_toml_reads_a_bom(tmp_path):
     config = tmp_path / "train.toml"
     config.write_bytes(b'\xef\xbb\xbfmodel = "minilm"\r\n[peft]\r\nr = 8\r\n')
     assert load_toml(config) == {"model": "minilm", "peft": {"r": 8}}
+
+
+# ------------------------------------------------------------------ issue 14: one consistent command line
+
+
+def _tiny_adapter(model_dir, directory):
+    """A LoRA adapter of a tiny model, as PEFT saves it (its base: the model's absolute path)."""
+    from tests.embedding.test_embedder import _save_lora_adapter
+
+    return _save_lora_adapter(model_dir, directory, seed=3)
+
+
+def _fake_adapter(directory, base):
+    from tests.models.test_adapters import fake_adapter
+
+    return fake_adapter(directory, base=base)
+
+
+def test_version_and_short_help():
+    from cardiolora import __version__
+
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0 and result.stdout.strip() == f"cardiolora {__version__}"
+    for args in (["-h"], ["train", "-h"], ["data", "ontology", "-h"]):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 0 and "Usage" in result.stdout, args
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["train"], ["evaluate"], ["embed"], ["bench"], ["serve"], ["export"], ["data", "ontology"], ["data", "corpus"],
+     ["data", "pairs"], ["study", "run"], ["models", "list"]],
+)  # fmt: skip
+def test_help_shows_no_python_types_for_options(command):
+    result = runner.invoke(app, [*command, "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    options = [line for line in result.stdout.splitlines() if " --" in line]
+    assert options
+    for line in options:
+        assert "list[" not in line and " range>" not in line, line
+
+
+def test_train_help_shows_the_configuration_defaults():
+    from cardiolora.training import LossSettings, PeftSettings, TrainConfig
+
+    result = runner.invoke(app, ["train", "--help"], env={"COLUMNS": "300"})
+    text = " ".join(result.stdout.split())
+    peft, loss = PeftSettings(), LossSettings()
+    for fragment in (f"LoRA rank (default {peft.r})", "LoRA alpha", f"(default {peft.alpha})",
+                     f"(default {TrainConfig.model_fields['learning_rate'].default})",
+                     f"Rows per device batch (default {TrainConfig.model_fields['batch_size'].default})",
+                     f"(default {TrainConfig.model_fields['epochs'].default})", f"(default {loss.name})"):  # fmt: skip
+        assert fragment in text, fragment
+
+
+@pytest.mark.parametrize(("given", "missing"), [("--data", "--out"), ("--out", "--data")])
+def test_train_names_a_missing_flag_as_the_command_line_does(tmp_path, given, missing):
+    result = runner.invoke(app, ["train", given, str(tmp_path / "given")])
+    assert_clean_failure(result, tmp_path / "given", fragments=(f"{missing} is required",))
+    assert "Field required" not in result.stderr
+
+
+def test_export_needs_no_merge_flag_and_still_accepts_it(tmp_path):
+    for extra in ([], ["--merge"]):
+        out = tmp_path / "export"
+        result = runner.invoke(app, ["export", str(tmp_path), "--out", str(out), *extra])
+        assert_clean_failure(result, out, fragments=("not a training run directory",))
+        assert "--merge" not in result.stderr
+
+
+def test_an_eval_set_in_another_format_names_the_supported_ones(tmp_path):
+    path = tmp_path / "pairs.csv"
+    path.write_text("sentence1,sentence2,category\nmitral stenosis,aortic stenosis,similar\n")
+    out = tmp_path / "results.json"
+    result = runner.invoke(app, ["evaluate", "-e", str(path), "--out", str(out)])
+    assert_clean_failure(result, out, fragments=(f"{path}:1:", "a .csv file is not a supported", "JSONL", "bundled"))
+
+
+@pytest.mark.parametrize(
+    "command", [["evaluate", "-e", "cardiology"], ["embed", "--out", "{out}", "chest pain"], ["bench"]]
+)
+def test_an_adapter_of_another_zoo_model_is_refused_naming_both(tmp_path, command):
+    adapter = _fake_adapter(tmp_path / "run" / "adapter", base="minilm")
+    out = tmp_path / "vectors.npy"
+    args = [a.replace("{out}", str(out)) for a in command]
+    result = runner.invoke(app, [*args, "--model", "mpnet", "--adapter", str(tmp_path / "run")])
+    assert_clean_failure(result, out, fragments=(str(adapter), "trained on model 'minilm', not 'mpnet'"))
+
+
+def test_serve_takes_a_short_adapter_flag_and_refuses_adapters_of_two_models(tmp_path):
+    from cardiolora.cli.serve import serve_model
+
+    first = _fake_adapter(tmp_path / "first", base="minilm")
+    second = _fake_adapter(tmp_path / "second", base="mpnet")
+    assert serve_model(None, {"a": first}) == "minilm"
+    assert serve_model(None, {}) == "minilm"
+    with pytest.raises(CardioloraError, match="different models"):
+        serve_model(None, {"a": first, "b": second})
+    result = runner.invoke(app, ["serve", "-a", f"a={first}", "-a", f"b={second}"])
+    assert_clean_failure(result, fragments=("different models", "a on 'minilm'", "b on 'mpnet'"))
+    result = runner.invoke(app, ["serve", "-m", "mpnet", "-a", f"a={first}"])
+    assert_clean_failure(result, fragments=(str(first), "trained on model 'minilm', not 'mpnet'"))
+
+
+def test_the_model_defaults_to_the_adapters_base(tiny_model_dir, write_jsonl, tmp_path):
+    model_dir = tiny_model_dir("bert")
+    adapter = _tiny_adapter(model_dir, tmp_path / "adapter")
+    out = tmp_path / "vectors.npy"
+    result = runner.invoke(app, ["embed", "--adapter", str(adapter), "--out", str(out), "chest pain"])
+    assert result.exit_code == 0, result.output
+    assert np.load(out).shape == (1, 32)  # the tiny model's dimension, not minilm's 384
+    sets = write_jsonl("set.jsonl", _evalset_rows())
+    result = runner.invoke(app, ["evaluate", "-a", str(adapter), "-e", str(sets), "--n-resamples", "200"])
+    assert result.exit_code == 0, result.output
+    assert "adapter" in result.stdout
+
+
+def test_an_adapter_that_does_not_fit_says_so_in_one_line(tiny_model_dir, tmp_path):
+    from transformers import AutoModel, BertConfig
+
+    small = tiny_model_dir("bert")
+    adapter = _tiny_adapter(small, tmp_path / "adapter")
+    wider = tmp_path / "wider-bert"
+    config = BertConfig.from_pretrained(small)
+    config.hidden_size, config.intermediate_size = 48, 96
+    AutoModel.from_config(config).save_pretrained(wider)
+    for path in small.iterdir():  # the tokenizer's files
+        if path.is_file() and path.name not in ("config.json", "model.safetensors"):
+            (wider / path.name).write_bytes(path.read_bytes())
+    out = tmp_path / "vectors.npy"
+    result = runner.invoke(app, ["embed", "-m", str(wider), "-a", str(adapter), "--out", str(out), "chest pain"])
+    assert_clean_failure(result, out, fragments=(str(adapter), f"trained on {str(small)!r}", "does not fit model",
+                                                  "other shapes"))  # fmt: skip
+    assert "above" not in result.stderr
+
+
+def test_embed_jsonl_keeps_the_input_ids_and_counts_in_words(tiny_model_dir, tmp_path):
+    texts = tmp_path / "notes.jsonl"
+    rows = [{"id": "n1", "text": "mitral stenosis"}, {"text": "chest pain"}]
+    texts.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    out = tmp_path / "vectors.jsonl"
+    model = str(tiny_model_dir("bert"))
+    result = runner.invoke(app, ["embed", "-m", model, "--input", str(texts), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r.get("id") for r in records] == ["n1", None] and records[0]["text"] == "mitral stenosis"
+    assert "wrote 2 embeddings" in result.stdout
+    result = runner.invoke(app, ["embed", "-m", model, "--out", str(tmp_path / "one.npy"), "chest pain"])
+    assert "wrote 1 embedding of" in result.stdout, result.stdout
+
+
+def test_a_one_pair_category_has_no_spread():
+    from rich.console import Console
+
+    from cardiolora.cli.main import render_evaluation
+
+    evaluation = {
+        "eval_set": {"name": "tiny", "n_pairs": 3}, "separation": 0.2, "separation_ci": [0.1, 0.3], "tier": "weak",
+        "auc": 0.7, "negation_gap": None, "negation_accuracy": None, "n_negation_tests": 0,
+        "categories": {"similar": {"mean": 0.61, "sd": 0.0, "n": 1}, "different": {"mean": 0.4, "sd": 0.05, "n": 2}},
+    }  # fmt: skip
+    console = Console(width=200, record=True)
+    console.print(render_evaluation({"model": {"name": "tiny"}, "evaluations": [evaluation]}))
+    text = console.export_text()
+    assert "0.610 ± n/a" in text and "0.400 ± 0.050" in text and "± 0.000" not in text
+
+
+def test_models_list_shows_the_targets_training_adapts():
+    from cardiolora.training import PeftSettings
+
+    result = runner.invoke(app, ["models", "list", "--json"])
+    rows = {row["name"]: row for row in json.loads(result.stdout)}
+    assert rows["minilm"]["lora_targets"] == PeftSettings().target_modules == ["all-linear"]
+    assert rows["minilm"]["attention_targets"] == ["query", "value"]
+    result = runner.invoke(app, ["models", "list"], env={"COLUMNS": "250"})
+    assert result.exit_code == 0 and "all-linear" in result.stdout
+
+
+def test_the_data_card_heading_stays_on_one_line(tmp_path):
+    from types import SimpleNamespace
+
+    from cardiolora.cli import common
+    from cardiolora.cli.data import print_datacard_summary
+
+    path = tmp_path / ("a-long-directory-name-" * 4) / "cardio-recommended.jsonl"
+    card = {"n_pairs": 12345, "by_relation": {"synonym": 12345}, "removed": {"duplicates": 0}}
+    result = SimpleNamespace(
+        path=path, card=card, datacard_json=path.with_suffix(".json"), datacard_md=path.with_suffix(".md")
+    )
+    with common.console.capture() as captured:
+        print_datacard_summary(result)
+    assert f"{path}: 12345 pairs" in captured.get().splitlines()
+
+
+def test_embedder_load_prints_no_progress_bars(tiny_model_dir, capfd):
+    from cardiolora.embedding import Embedder
+
+    model = str(tiny_model_dir("bert"))
+    capfd.readouterr()
+    Embedder.load(model).encode(["chest pain"] * 600)
+    captured = capfd.readouterr()
+    assert "Loading" not in captured.err and "it/s" not in captured.err, captured.err
+
+
+def test_python_m_cardiolora_is_the_command():
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-m", "cardiolora", "--version"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0 and result.stdout.startswith("cardiolora "), result.stderr

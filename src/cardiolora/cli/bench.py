@@ -37,7 +37,8 @@ def render_bench(result: dict[str, Any]) -> Table:
         ("dimension", str(result["dimension"])),
         ("parameters total / adapter", f"{result['parameters']['total']:,} / {result['parameters']['trainable']:,}"),
         ("matmul peak (GFLOP/s)", f"{compute['matmul_peak_flops_per_s'] / 1e9:.1f}"),
-        ("encoding (GFLOP/s, share of peak)", f"{compute['encode_flops_per_s'] / 1e9:.1f} ({100 * compute['share_of_peak']:.1f}%)"),
+        ("encoding (GFLOP/s, share of peak)",
+         f"{compute['encode_flops_per_s'] / 1e9:.1f} ({100 * compute['share_of_peak']:.1f}%)"),
     ]  # fmt: skip
     for row in rows:
         table.add_row(*row)
@@ -47,14 +48,18 @@ def render_bench(result: dict[str, Any]) -> Table:
 @app.command()
 @user_errors
 def bench(
-    model: ModelOption,
+    model: ModelOption = None,
     adapter: AdapterOption = None,
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write bench.json here.")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", metavar="FILE", help="Write bench.json here.")] = None,
     iterations: Annotated[int, typer.Option("--iterations", help="Timed single-text encodes.")] = 100,
     warmup: Annotated[int, typer.Option("--warmup", help="Untimed encodes first.")] = 10,
-    batch_sizes: Annotated[list[int] | None, typer.Option("--batch-size", help="Repeatable; default 1 4 16 32.")] = None,
+    batch_sizes: Annotated[
+        list[int] | None, typer.Option("--batch-size", metavar="N", help="Repeatable; default 1 4 16 32.")
+    ] = None,
     throughput_texts: Annotated[int, typer.Option("--throughput-texts", help="Texts encoded per batch size.")] = 128,
-    device: Annotated[str | None, typer.Option("--device", help="cpu, cuda, cuda:1 ... (default: best).")] = None,
+    device: Annotated[
+        str | None, typer.Option("--device", metavar="DEVICE", help="cpu, cuda, cuda:1 ... (default: best).")
+    ] = None,
     precision: PrecisionOption = "fp32",
     trust_remote_code: TrustOption = False,
     in_process: Annotated[
@@ -67,14 +72,16 @@ def bench(
     from cardiolora.embedding import check_adapter_dir
     from cardiolora.io import write_json_atomic
     from cardiolora.models import resolve_model
+    from cardiolora.models.adapters import model_for_adapter
 
     settings = BenchSettings(
         iterations=iterations, warmup=warmup, batch_sizes=tuple(batch_sizes or (1, 4, 16, 32)),
         throughput_texts=throughput_texts, device=device, precision=precision, trust_remote_code=trust_remote_code,
     )  # fmt: skip
-    resolve_model(model)  # unknown or unavailable models fail here, before a subprocess starts
     if adapter is not None:
-        check_adapter_dir(adapter)
+        adapter = check_adapter_dir(adapter)  # a run directory stands for its adapter/
+    model = model_for_adapter(model, adapter)  # the adapter's base by default; another zoo model is refused
+    resolve_model(model)  # unknown or unavailable models fail here, before a subprocess starts
     with console.status("benchmarking") as status:
         result = run_benchmark(
             model, adapter, settings, fresh_process=not in_process, progress=lambda m: status.update(plain(m))

@@ -24,6 +24,7 @@ app = typer.Typer(
     help="Adapt transformer models to clinical cardiology with LoRA, evaluate them honestly, serve them.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},  # inherited by every command
 )
 
 # Piped output (CI logs, files) gets a wide fixed width instead of rich's 80-column fallback.
@@ -33,6 +34,43 @@ console = Console(width=_WIDTH, emoji=False)
 err_console = Console(stderr=True, width=_WIDTH, emoji=False)
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _arguments_show_their_metavar() -> None:
+    """typer labels a positional argument by its Python annotation (``TEXT <list[str]>``) even when it
+    has a metavar; an argument with a metavar shows the metavar alone, as an option does."""
+    argument = getattr(typer.core, "TyperArgument", None)
+    inherited = getattr(argument, "display_type_rich", None)
+    if argument is None or inherited is None:  # another typer: its own labels stand
+        return
+
+    def display_type_rich(self, ctx):
+        return None if self.metavar is not None else inherited(self, ctx)
+
+    argument.display_type_rich = display_type_rich
+
+
+_arguments_show_their_metavar()
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from cardiolora import __version__
+
+        console.print(f"cardiolora {__version__}", highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, metavar="", help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Adapt transformer models to clinical cardiology with LoRA, evaluate them honestly, serve them."""
 
 
 def plain(value: Any) -> str:
@@ -69,17 +107,24 @@ def quiet_libraries() -> None:
     transformers.utils.logging.disable_progress_bar()
 
 
-ModelOption = Annotated[
-    str, typer.Option("--model", "-m", help="Zoo name (see `cardiolora models list`), model directory or cached hub id.")
-]
+MODEL_HELP = (
+    "Zoo name (see `cardiolora models list`), model directory or cached hub id. Default: the adapter's base "
+    "model (recorded when it was trained), else minilm."
+)
+ModelOption = Annotated[str | None, typer.Option("--model", "-m", metavar="MODEL", help=MODEL_HELP)]
 AdapterOption = Annotated[
-    Path | None, typer.Option("--adapter", "-a", help="A PEFT adapter directory (safetensors weights).")
+    Path | None,
+    typer.Option(
+        "--adapter", "-a", metavar="DIR",
+        help="A PEFT adapter directory (safetensors weights) or a training run directory.",
+    ),
 ]
 AdapterScaleOption = Annotated[
     float,
     typer.Option(
         "--adapter-scale",
         min=0.0,
+        metavar="SCALE",
         help="Multiply the adapter's LoRA update: 0 is the base model, 1 the adapter as trained; between, "
         "the weights interpolate.",
     ),

@@ -19,6 +19,7 @@ ExcludeEvalOption = Annotated[
     list[Path] | None,
     typer.Option(
         "--exclude-eval",
+        metavar="FILE",
         help="An evaluation set (JSONL) whose texts, and near duplicates, must not appear in training; "
         "repeatable. The bundled sets are always excluded.",
     ),
@@ -45,7 +46,9 @@ def _parse_weights(items: list[str] | None) -> dict[str, float]:
 def print_datacard_summary(result) -> None:
     """The counts of a built dataset; paths and relation names (a user file's) printed literally."""
     card = result.card
-    table = Table(title=f"{plain(result.path)}: {card['n_pairs']} pairs")
+    # The heading as a line of its own: a table title wraps at the (narrow) table's width.
+    console.print(f"{plain(result.path)}: {card['n_pairs']} pairs", soft_wrap=True, highlight=False)
+    table = Table()
     table.add_column("relation")
     table.add_column("pairs", justify="right")
     for relation, count in card["by_relation"].items():
@@ -61,7 +64,8 @@ def print_datacard_summary(result) -> None:
 def ontology(
     out: Annotated[Path, typer.Option("--out", "-o", help="Pairs JSONL to write (data card beside it).")],
     sources: Annotated[
-        list[str] | None, typer.Option("--source", help="hpo and/or icd10cm; repeatable. Default: both.")
+        list[str] | None,
+        typer.Option("--source", metavar="NAME", help="hpo and/or icd10cm; repeatable. Default: both."),
     ] = None,
     branch: Annotated[
         str, typer.Option(help="The target organ system: cardiovascular, respiratory, renal, nervous, ...")
@@ -70,23 +74,32 @@ def ontology(
         float,
         typer.Option(
             min=0.0,
+            metavar="RATIO",
             help="Replay pairs from the other organ systems per target pair, so that training keeps the rest "
             "of medicine in place (0: none).",
         ),
     ] = DEFAULT_REPLAY_RATIO,
     replay_branches: Annotated[
         list[str] | None,
-        typer.Option("--replay-branch", help="An organ system to replay; repeatable. Default: every other one."),
+        typer.Option(
+            "--replay-branch", metavar="BRANCH", help="An organ system to replay; repeatable. Default: every other one."
+        ),
     ] = None,
     weights: Annotated[
         list[str] | None,
-        typer.Option("--weight", help="RELATION=PAIRS_PER_CONCEPT (0 disables); repeatable."),
+        typer.Option(
+            "--weight", metavar="RELATION=PAIRS", help="Pairs per concept of a relation (0 disables); repeatable."
+        ),
     ] = None,
     exclude_eval: ExcludeEvalOption = None,
     hard_negative_rate: Annotated[float, typer.Option(help="Share of lexically similar negatives.")] = 0.5,
     sentence_rate: Annotated[float, typer.Option(help="Share of texts placed in clinical sentences.")] = 0.3,
-    max_per_category: Annotated[int, typer.Option(min=1, help="ICD codes kept per 3-character category.")] = 15,
-    max_anchors_per_category: Annotated[int, typer.Option(min=1)] = 300,
+    max_per_category: Annotated[
+        int, typer.Option(min=1, metavar="N", help="ICD codes kept per 3-character category.")
+    ] = 15,
+    max_anchors_per_category: Annotated[
+        int, typer.Option(min=1, metavar="N", help="Anchor concepts per category.")
+    ] = 300,
     seed: int = 0,
 ) -> None:
     """Pairs from the Human Phenotype Ontology and ICD-10-CM, by clinical category (the recommended recipe)."""
@@ -118,12 +131,21 @@ def ontology(
 @data_app.command("corpus")
 @user_errors
 def corpus(
-    inputs: Annotated[list[Path], typer.Argument(help="Files (.txt .md .pdf .html .jsonl) or directories.")],
+    inputs: Annotated[
+        list[Path], typer.Argument(metavar="INPUT", help="Files (.txt .md .pdf .html .jsonl) or directories.")
+    ],
     out: Annotated[Path, typer.Option("--out", "-o", help="Sentences JSONL to write (card beside it).")],
-    min_words: Annotated[int, typer.Option(min=1)] = 4,
-    max_words: Annotated[int, typer.Option(min=1)] = 80,
-    near_duplicate_threshold: Annotated[float, typer.Option(min=0.1, max=1.0)] = 0.75,
-    no_near_duplicates: Annotated[bool, typer.Option(help="Skip MinHash near-duplicate removal.")] = False,
+    min_words: Annotated[int, typer.Option(min=1, metavar="N", help="Shorter sentences are dropped.")] = 4,
+    max_words: Annotated[int, typer.Option(min=1, metavar="N", help="Longer sentences are dropped.")] = 80,
+    near_duplicate_threshold: Annotated[
+        float,
+        typer.Option(
+            min=0.1, max=1.0, metavar="J", help="MinHash Jaccard similarity above which a sentence is a near duplicate."
+        ),
+    ] = 0.75,
+    no_near_duplicates: Annotated[
+        bool, typer.Option("--no-near-duplicates", help="Skip MinHash near-duplicate removal.")
+    ] = False,
     field: Annotated[str, typer.Option(help="Text field of .jsonl inputs.")] = "text",
 ) -> None:
     """Clean, split and deduplicate a corpus into sentences with their source, page and paragraph."""
@@ -166,8 +188,12 @@ def pairs(
         str | None, typer.Option(help="OpenAI-compatible base URL for paraphrases (e.g. http://127.0.0.1:8000/v1).")
     ] = None,
     endpoint_model: Annotated[str, typer.Option(help="Model name sent to --endpoint.")] = "default",
-    api_key_env: Annotated[str, typer.Option(help="Environment variable holding the endpoint's API key.")] = "OPENAI_API_KEY",
-    limit: Annotated[int | None, typer.Option(min=1, help="Paraphrase at most this many sentences.")] = None,
+    api_key_env: Annotated[
+        str, typer.Option(help="Environment variable holding the endpoint's API key.")
+    ] = "OPENAI_API_KEY",
+    limit: Annotated[
+        int | None, typer.Option(min=1, metavar="N", help="Paraphrase at most this many sentences.")
+    ] = None,
     user_file: Annotated[
         Path | None, typer.Option("--user-file", help="Your pairs: JSONL or CSV with anchor, positive[, negative].")
     ] = None,
@@ -228,12 +254,14 @@ def pairs(
 @data_app.command("mine-negatives")
 @user_errors
 def mine_negatives(
-    pairs_file: Annotated[Path, typer.Argument(help="Pairs JSONL or CSV.")],
+    pairs_file: Annotated[Path, typer.Argument(metavar="PAIRS_FILE", help="Pairs JSONL or CSV.")],
     out: Annotated[Path, typer.Option("--out", "-o")],
     method: Annotated[str, typer.Option(help="embedding (similarity band) or bm25.")] = "embedding",
     model: Annotated[str | None, typer.Option("--model", "-m", help="Embedding model for --method embedding.")] = None,
     max_score: Annotated[float, typer.Option(help="Skip candidates more similar to the anchor than this.")] = 0.85,
-    relative_margin: Annotated[float, typer.Option(help="Skip candidates within this share of the positive's score.")] = 0.05,
+    relative_margin: Annotated[
+        float, typer.Option(help="Skip candidates within this share of the positive's score.")
+    ] = 0.05,
     overwrite: Annotated[bool, typer.Option(help="Replace negatives the pairs already have.")] = False,
     exclude_eval: ExcludeEvalOption = None,
 ) -> None:
@@ -259,7 +287,7 @@ def mine_negatives(
 @data_app.command("split")
 @user_errors
 def split(
-    pairs_file: Annotated[Path, typer.Argument(help="Pairs JSONL or CSV.")],
+    pairs_file: Annotated[Path, typer.Argument(metavar="PAIRS_FILE", help="Pairs JSONL or CSV.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Directory for train/validation/test JSONL.")],
     validation: Annotated[float, typer.Option(help="Share of groups for validation.")] = 0.05,
     test: Annotated[float, typer.Option(help="Share of groups for test.")] = 0.0,

@@ -33,9 +33,11 @@ app.add_typer(models_app, name="models")
 def models_list(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
-    """List the zoo: family, size, pooling, source and whether the weights are on this machine."""
+    """List the zoo: family, size, pooling, LoRA targets, source and whether the weights are on this machine."""
     from cardiolora.models import MODEL_REGISTRY
+    from cardiolora.training.config import PeftSettings
 
+    default_targets = list(PeftSettings().target_modules)  # what `cardiolora train` adapts by default
     rows = []
     for spec in MODEL_REGISTRY.values():
         source = spec.available_source()
@@ -47,7 +49,8 @@ def models_list(
                 "parameters": spec.parameters,
                 "dimension": spec.dimension,
                 "pooling": spec.pooling,
-                "lora_targets": list(spec.lora_targets),
+                "lora_targets": default_targets,
+                "attention_targets": list(spec.lora_targets),
                 "source": (source or spec.sources[0]).describe(),
                 "available": source is not None,
                 "study_group": spec.study_group,
@@ -56,8 +59,12 @@ def models_list(
     if as_json:
         console.print_json(json.dumps(rows))
         return
-    table = Table(title="cardiolora model zoo")
-    for column in ("name", "family", "params", "dim", "pooling", "LoRA targets", "source", "available"):
+    table = Table(
+        title="cardiolora model zoo",
+        caption="LoRA targets: what `cardiolora train` adapts by default; --target-module attention adapts the "
+        "attention modules instead (the study's choice)",
+    )
+    for column in ("name", "family", "params", "dim", "pooling", "LoRA targets", "attention", "source", "available"):
         table.add_column(column, justify="right" if column in ("params", "dim") else "left")
     for row in rows:
         table.add_row(
@@ -67,46 +74,62 @@ def models_list(
             str(row["dimension"]),
             plain(row["pooling"]),
             plain(",".join(row["lora_targets"])),
+            plain(",".join(row["attention_targets"])),
             plain(row["source"]),  # may name a local path
             "[green]yes[/]" if row["available"] else "[red]no[/]",
         )
     console.print(table)
 
 
-def _read_texts(path: Path, field: str) -> list[str]:
+def _read_texts(path: Path, field: str) -> tuple[list[str], list[Any]]:
+    """The texts of a .txt or .jsonl file, and the ``id`` of each JSONL record (``None`` where it has none)."""
     from cardiolora.io import iter_jsonl, read_text
 
     if not path.exists():
         raise InputError("file not found", path=path)
     texts: list[str] = []
+    ids: list[Any] = []
     if path.suffix == ".jsonl":
         for line_number, record in iter_jsonl(path):
             value = record.get(field)
             if not isinstance(value, str) or not value.strip():
                 raise InputError("missing, empty or not a string", path=path, line=line_number, field=field)
             texts.append(value)
+            ids.append(record.get("id"))
     else:
         # read_text: a BOM is dropped, and text that is not UTF-8 fails naming its line
         texts = [line.strip() for line in read_text(path).splitlines() if line.strip()]
+        ids = [None] * len(texts)
     if not texts:
         raise InputError("no texts: the file is empty", path=path)
-    return texts
+    return texts, ids
+
+
+def plural(count: int, noun: str) -> str:
+    """``1 embedding``, ``2 embeddings``."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 @app.command()
 @user_errors
 def embed(
-    model: ModelOption,
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output file: .npy (matrix) or .jsonl (text + vector).")],
-    texts: Annotated[list[str] | None, typer.Argument(help="Texts to embed (or use --input).")] = None,
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out", "-o", metavar="FILE",
+            help="Output file: .npy (matrix) or .jsonl (text + vector, and the input's id where it has one).",
+        ),
+    ],
+    texts: Annotated[list[str] | None, typer.Argument(metavar="TEXT", help="Texts to embed (or use --input).")] = None,
+    model: ModelOption = None,
     input_file: Annotated[
-        Path | None, typer.Option("--input", "-i", help="A .txt file (one text a line) or .jsonl file.")
+        Path | None, typer.Option("--input", "-i", metavar="FILE", help="A .txt file (one text a line) or .jsonl file.")
     ] = None,
     field: Annotated[str, typer.Option(help="The text field of a .jsonl input.")] = "text",
     role: Annotated[str, typer.Option(help="Prompt role: similarity, query, passage or none.")] = "similarity",
     adapter: AdapterOption = None,
     adapter_scale: AdapterScaleOption = 1.0,
-    batch_size: Annotated[int, typer.Option(min=1)] = 32,
+    batch_size: Annotated[int, typer.Option(min=1, metavar="N", help="Texts per forward pass.")] = 32,
     trust_remote_code: TrustOption = False,
     precision: PrecisionOption = "fp32",
 ) -> None:
@@ -122,7 +145,10 @@ def embed(
         raise CardioloraError(f"--role must be similarity, query, passage or none, got {role!r}")
     if bool(texts) == (input_file is not None):
         raise CardioloraError("give either texts as arguments or --input FILE, not both or neither")
-    items = _read_texts(input_file, field) if input_file is not None else list(texts or [])
+    if input_file is not None:
+        items, ids = _read_texts(input_file, field)
+    else:
+        items, ids = list(texts or []), [None] * len(texts or [])
     for index, text in enumerate(items):
         if not text.strip():
             raise CardioloraError(f"text argument {index + 1} is empty")
@@ -133,16 +159,19 @@ def embed(
         model, adapter=adapter, trust_remote_code=trust_remote_code, batch_size=batch_size, precision=precision,
         adapter_scale=adapter_scale,
     )  # fmt: skip
-    vectors = embedder.encode(items, role=None if role == "none" else role)  # type: ignore[arg-type]
+    vectors = embedder.encode(items, role=None if role == "none" else role, show_progress=None)  # type: ignore[arg-type]
     with atomic_path(out) as tmp:
         if out.suffix == ".npy":
             with open(tmp, "wb") as handle:
                 np.save(handle, vectors)
         else:
             with open(tmp, "w", encoding="utf-8") as handle:
-                for text, vector in zip(items, vectors, strict=True):
-                    handle.write(json.dumps({"text": text, "embedding": vector.tolist()}) + "\n")
-    console.print(f"wrote {len(items)} embeddings of dimension {vectors.shape[1]} to {plain(out)}")
+                for text, identifier, vector in zip(items, ids, vectors, strict=True):
+                    record = {"text": text, "embedding": vector.tolist()}
+                    if identifier is not None:
+                        record = {"id": identifier, **record}
+                    handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+    console.print(f"wrote {plural(len(items), 'embedding')} of dimension {vectors.shape[1]} to {plain(out)}")
 
 
 def _fmt(value: float | None, digits: int = 3) -> str:
@@ -162,7 +191,10 @@ def render_evaluation(result: dict[str, Any]) -> Table:
 
         def mean_sd(name: str, categories: dict[str, Any] = categories) -> str:
             stats = categories.get(name)
-            return "n/a" if stats is None else f"{stats['mean']:.3f} ± {stats['sd']:.3f}"
+            if stats is None:
+                return "n/a"
+            # One pair has no spread to report: its SD would print as a measured 0.000.
+            return f"{stats['mean']:.3f} ± " + (f"{stats['sd']:.3f}" if stats.get("n", 2) > 1 else "n/a")
 
         low, high = evaluation["separation_ci"]
         table.add_row(
@@ -174,7 +206,8 @@ def render_evaluation(result: dict[str, Any]) -> Table:
             evaluation["tier"],
             _fmt(evaluation["auc"]),
             _fmt(evaluation["negation_gap"]),
-            _fmt(evaluation["negation_accuracy"]) + (f" (n={evaluation['n_negation_tests']})" if evaluation["n_negation_tests"] else ""),
+            _fmt(evaluation["negation_accuracy"])
+            + (f" (n={evaluation['n_negation_tests']})" if evaluation["n_negation_tests"] else ""),
         )
     return table
 
@@ -186,11 +219,11 @@ def render_retention(rows) -> Table:
         table.add_column(column, justify="left" if column == "eval set" else "right")
     for row in rows:
 
-        def change(value: float | None) -> str:
+        def change(value: float | None, tolerance: float = row.tolerance) -> str:
             if value is None:
                 return "n/a"
             text = f"{value:+.3f}"
-            return f"[bold red]{text}[/]" if value < -row.tolerance else text
+            return f"[bold red]{text}[/]" if value < -tolerance else text
 
         table.add_row(
             plain(row.eval_set) + (" [bold red](harmed)[/]" if row.harmed else ""),
@@ -216,27 +249,32 @@ def print_retention(rows) -> None:
 @app.command()
 @user_errors
 def evaluate(
-    model: ModelOption = "minilm",
+    model: ModelOption = None,
     eval_sets: Annotated[
         list[str] | None,
         typer.Option(
-            "--eval-set", "-e",
+            "--eval-set", "-e", metavar="NAME|FILE",
             help="Bundled set name or JSONL path; repeatable. Default: every bundled set, cardiology first.",
         ),
     ] = None,
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write results JSON here.")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", metavar="FILE", help="Write results JSON here.")] = None,
     adapter: AdapterOption = None,
     adapter_scale: AdapterScaleOption = 1.0,
     target: Annotated[
-        str, typer.Option(help="The set the adapter is for; with --adapter every other set gets a retention row.")
+        str,
+        typer.Option(
+            metavar="NAME", help="The set the adapter is for; with --adapter every other set gets a retention row."
+        ),
     ] = "cardiology",
     zero_shot: Annotated[
         bool,
-        typer.Option("--zero-shot/--no-zero-shot", help="With --adapter, also evaluate the base model (retention table)."),
+        typer.Option(
+            "--zero-shot/--no-zero-shot", help="With --adapter, also evaluate the base model (retention table)."
+        ),
     ] = True,
-    n_resamples: Annotated[int, typer.Option(min=100, help="Bootstrap resamples for the CI.")] = 5000,
+    n_resamples: Annotated[int, typer.Option(min=100, metavar="N", help="Bootstrap resamples for the CI.")] = 5000,
     seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
-    batch_size: Annotated[int, typer.Option(min=1)] = 32,
+    batch_size: Annotated[int, typer.Option(min=1, metavar="N", help="Texts per forward pass.")] = 32,
     trust_remote_code: TrustOption = False,
     precision: PrecisionOption = "fp32",
 ) -> None:
@@ -263,6 +301,3 @@ def evaluate(
         report.save(out)
         console.print(f"results written to {plain(out)}")
 
-
-if __name__ == "__main__":  # pragma: no cover
-    app()

@@ -36,20 +36,50 @@ def parse_adapters(items: list[str] | None) -> dict[str, Path]:
     return adapters
 
 
+def serve_model(model: str | None, adapters: dict[str, Path]) -> str:
+    """The one base model every adapter is served on: ``model``, else the adapters' common base
+    model, else minilm; an adapter trained on another zoo model is refused before anything loads."""
+    from cardiolora.embedding import check_adapter_dir
+    from cardiolora.models.adapters import DEFAULT_MODEL, adapter_base_model, check_base_model
+
+    bases = {name: adapter_base_model(check_adapter_dir(path)) for name, path in adapters.items()}
+    if model is None:
+        known = sorted({base for base in bases.values() if base is not None})
+        if len(known) > 1:
+            listed = ", ".join(f"{name} on {base!r}" for name, base in bases.items() if base is not None)
+            raise CardioloraError(f"the adapters were trained on different models ({listed}); one server serves "
+                                  "one base model: pass --model, and only adapters trained on it")  # fmt: skip
+        model = known[0] if known else DEFAULT_MODEL
+    for name, path in adapters.items():
+        check_base_model(model, check_adapter_dir(path), bases[name])
+    return model
+
+
 @app.command()
 @user_errors
 def serve(
-    model: ModelOption,
-    adapters: Annotated[list[str] | None, typer.Option("--adapter", help="NAME=DIR; repeatable.")] = None,
+    model: ModelOption = None,
+    adapters: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--adapter", "-a", metavar="NAME=DIR",
+            help="An adapter served as model NAME (DIR: its directory or training run directory); repeatable.",
+        ),
+    ] = None,
     adapter_scale: AdapterScaleOption = 1.0,
     adapter_dir: Annotated[
-        Path | None, typer.Option("--adapter-dir", help="Run-time loads (admin API) only from inside this directory.")
+        Path | None,
+        typer.Option(
+            "--adapter-dir", metavar="DIR", help="Run-time loads (admin API) only from inside this directory."
+        ),
     ] = None,
     host: Annotated[str, typer.Option(help="Bind address; loopback unless you mean otherwise.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
     backend: Annotated[str, typer.Option(help="torch, onnx or onnx-int8.")] = "torch",
     max_inputs: Annotated[int, typer.Option(help="Texts per request at most.")] = 256,
-    overlong: Annotated[str, typer.Option(help="Inputs beyond the model's max length: truncate or reject.")] = "truncate",
+    overlong: Annotated[
+        str, typer.Option(help="Inputs beyond the model's max length: truncate or reject.")
+    ] = "truncate",
     batch_window_ms: Annotated[float, typer.Option(help="Micro-batching window.")] = 5.0,
     max_batch: Annotated[int, typer.Option(help="Texts per micro-batch at most.")] = 64,
     max_body_bytes: Annotated[int, typer.Option(help="Request body size at most (larger: 413).")] = 2_097_152,
@@ -82,6 +112,7 @@ def serve(
     if adapter_dir is not None and not adapter_dir.is_dir():
         raise CardioloraError(f"--adapter-dir {adapter_dir} is not a directory")
     named = parse_adapters(adapters)
+    model = serve_model(model, named)
     quiet_libraries()
     if backend == "torch":
         from cardiolora.serve import AdapterPool

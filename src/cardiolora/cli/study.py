@@ -26,12 +26,21 @@ def _duration(seconds: float | None) -> str:
 @study_app.command("run")
 @user_errors
 def study_run(
-    config_file: Annotated[Path | None, typer.Argument(help="Study TOML (schema: docs/study.md).")] = None,
+    config_file: Annotated[
+        Path | None, typer.Argument(metavar="CONFIG", help="Study TOML (schema: docs/study.md).")
+    ] = None,
     preset: Annotated[str | None, typer.Option("--preset", help="quick, cpu-full or paper.")] = None,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Study directory (default: studies/NAME).")] = None,
-    only: Annotated[list[str] | None, typer.Option("--only", help="Run only this model (or 'ablation'); repeatable.")] = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan and a time estimate; run nothing.")] = False,
-    measure: Annotated[bool, typer.Option("--measure/--no-measure", help="Dry run: measure speeds not yet known.")] = True,
+    only: Annotated[
+        list[str] | None,
+        typer.Option("--only", metavar="MODEL", help="Run only this model (or 'ablation'); repeatable."),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the plan and a time estimate; run nothing.")
+    ] = False,
+    measure: Annotated[
+        bool, typer.Option("--measure/--no-measure", help="Dry run: measure speeds not yet known.")
+    ] = True,
     report: Annotated[bool, typer.Option("--report/--no-report", help="Write the report at the end.")] = True,
 ) -> None:
     """Run (or resume) a study: per model zero-shot evaluation, LoRA training, adapted and transfer
@@ -62,11 +71,14 @@ def study_run(
         steps.add_column("estimate", justify="right")
         pending = dict(estimated["steps"])
         for step in plan.steps:
-            steps.add_row(plain(step.label), "finished" if step.finished else "pending", "" if step.finished else _duration(pending.get(step.label)))
+            estimate = "" if step.finished else _duration(pending.get(step.label))
+            steps.add_row(plain(step.label), "finished" if step.finished else "pending", estimate)
         console.print(steps)
-        pairs = f"{estimated['pairs']:,} pairs" + ("" if estimated["pairs_measured"] else " (expected; data not built yet)")
-        unknown = f", {estimated['unknown_steps']} step(s) without a measured rate" if estimated["unknown_steps"] else ""
-        console.print(f"{len(plan.pending)} of {len(plan.steps)} steps to run on {pairs}; estimated {_duration(estimated['total_seconds'])}{unknown}.")
+        pairs = f"{estimated['pairs']:,} pairs"
+        pairs += "" if estimated["pairs_measured"] else " (expected; data not built yet)"
+        unknown = estimated["unknown_steps"] and f", {estimated['unknown_steps']} step(s) without a measured rate"
+        console.print(f"{len(plan.pending)} of {len(plan.steps)} steps to run on {pairs}; "
+                      f"estimated {_duration(estimated['total_seconds'])}{unknown or ''}.")  # fmt: skip
         if estimated["stand_in_texts"]:
             console.print("training speed was measured on the evaluation sentences (the data is not built yet); "
                           "longer training texts take longer, so read the estimate as a lower bound")
@@ -93,7 +105,8 @@ def study_run(
         if plan.unavailable:
             skipped = ", ".join(plan.unavailable)
             console.print(f"[yellow]skipped (weights not on this machine): {plain(skipped)}[/yellow]")
-        console.print(plain(f"study {config.name!r}: {len(plan.pending)} of {len(plan.steps)} steps to run into {study_dir}"))
+        console.print(plain(f"study {config.name!r}: {len(plan.pending)} of {len(plan.steps)} steps to run "
+                            f"into {study_dir}"))  # fmt: skip
         run_study(config, study_dir, only=only, report=report, on_step=on_step, log=log)
     if report:
         console.print(plain(f"report: {study_dir / 'report.md'} and {study_dir / 'report.html'}"))
@@ -101,7 +114,7 @@ def study_run(
 
 @app.command("report")
 @user_errors
-def report_command(study_dir: Annotated[Path, typer.Argument(help="A study directory.")]) -> None:
+def report_command(study_dir: Annotated[Path, typer.Argument(metavar="STUDY_DIR", help="A study directory.")]) -> None:
     """Write report.md, report.html, results.csv and figures/ for a (possibly unfinished) study."""
     from cardiolora.study.report import write_report
 

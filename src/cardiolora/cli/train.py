@@ -3,13 +3,28 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, get_args
 
 import typer
 
 from cardiolora.cli.common import AdapterScaleOption, app, console, plain, quiet_libraries, user_errors
 from cardiolora.errors import CardioloraError
+from cardiolora.training.config import LossName, LossSettings, PeftSettings, TrainConfig
 from cardiolora.training.peft_methods import PEFT_METHODS
+
+
+def _default(field: str, settings: type = TrainConfig, end: str = ".") -> str:
+    """`` (default X).``: the configuration's own default, so that the help never drifts from it."""
+    value = settings.model_fields[field].get_default(call_default_factory=True)
+    if isinstance(value, bool):
+        value = "on" if value else "off"
+    elif isinstance(value, list):
+        value = " ".join(str(item) for item in value) or "none"
+    elif isinstance(value, dict):
+        value = " ".join(f"{key}={item}" for key, item in value.items()) or "none"
+    elif value is None:
+        value = "none"
+    return f" (default {value}){end}"
 
 
 def log_literally(*parts: object) -> None:
@@ -36,72 +51,238 @@ def _parse_relation_targets(items: list[str] | None) -> dict[str, float] | None:
 @app.command()
 @user_errors
 def train(
-    config_file: Annotated[Path | None, typer.Option("--config", "-c", help="A TOML file; flags override it.")] = None,
-    model: Annotated[str | None, typer.Option("--model", "-m", help="Zoo name, model directory or cached hub id.")] = None,
-    data: Annotated[Path | None, typer.Option("--data", "-d", help="Pairs JSONL/CSV (from `cardiolora data`).")] = None,
-    eval_sets: Annotated[list[str] | None, typer.Option("--eval-set", "-e", help="Repeatable; the first is the target, the others retention checks. Default: every bundled set, cardiology first.")] = None,
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Run directory.")] = None,
-    peft_method: Annotated[str | None, typer.Option("--peft", help=f"PEFT method: {', '.join(PEFT_METHODS)}.")] = None,
-    rank: Annotated[int | None, typer.Option("--rank", "-r")] = None,
-    alpha: Annotated[int | None, typer.Option("--alpha")] = None,
-    dropout: Annotated[float | None, typer.Option("--dropout")] = None,
-    target_modules: Annotated[list[str] | None, typer.Option("--target-module", help="Module name, 'attention' (the study's query/value) or 'all-linear' (the default); repeatable.")] = None,
+    config_file: Annotated[
+        Path | None, typer.Option("--config", "-c", metavar="FILE", help="A TOML file; flags override it.")
+    ] = None,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            "--model", "-m", metavar="MODEL",
+            help="Zoo name, model directory or cached hub id" + _default("model"),
+        ),
+    ] = None,
+    data: Annotated[
+        Path | None,
+        typer.Option("--data", "-d", metavar="FILE", help="Pairs JSONL/CSV (from `cardiolora data`); required."),
+    ] = None,
+    eval_sets: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--eval-set", "-e", metavar="NAME|FILE",
+            help="Repeatable; the first is the target, the others retention checks. Default: every bundled set, "
+            "cardiology first.",
+        ),
+    ] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", metavar="DIR", help="Run directory; required.")] = None,
+    peft_method: Annotated[
+        str | None,
+        typer.Option(
+            "--peft", metavar="METHOD",
+            help=f"PEFT method: {', '.join(PEFT_METHODS)}" + _default("method", PeftSettings),
+        ),
+    ] = None,
+    rank: Annotated[
+        int | None, typer.Option("--rank", "-r", metavar="R", help="LoRA rank" + _default("r", PeftSettings))
+    ] = None,
+    alpha: Annotated[
+        int | None,
+        typer.Option(
+            "--alpha", metavar="ALPHA",
+            help="LoRA alpha (the update is scaled by alpha / rank)" + _default("alpha", PeftSettings),
+        ),
+    ] = None,
+    dropout: Annotated[
+        float | None, typer.Option("--dropout", metavar="P", help="LoRA dropout" + _default("dropout", PeftSettings))
+    ] = None,
+    target_modules: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--target-module", metavar="NAME",
+            help="Module name, 'attention' (the study's query/value) or 'all-linear'; repeatable"
+            + _default("target_modules", PeftSettings),
+        ),
+    ] = None,
     loss: Annotated[
         str | None,
-        typer.Option("--loss", help="infonce, infonce+cosine, cached-infonce, triplet, triplet+cosine, cosine, cosent or angle."),
+        typer.Option("--loss", metavar="LOSS", help=", ".join(get_args(LossName)) + _default("name", LossSettings)),
     ] = None,
-    temperature: Annotated[float | None, typer.Option("--temperature")] = None,
-    symmetric: Annotated[bool | None, typer.Option("--symmetric/--no-symmetric")] = None,
-    cosine_weight: Annotated[float | None, typer.Option("--cosine-weight")] = None,
+    temperature: Annotated[
+        float | None,
+        typer.Option("--temperature", metavar="T", help="InfoNCE temperature" + _default("temperature", LossSettings)),
+    ] = None,
+    symmetric: Annotated[
+        bool | None,
+        typer.Option(
+            "--symmetric/--no-symmetric", help="InfoNCE in both directions" + _default("symmetric", LossSettings)
+        ),
+    ] = None,
+    cosine_weight: Annotated[
+        float | None,
+        typer.Option(
+            "--cosine-weight", metavar="W",
+            help="Weight of the absolute cosine-target term" + _default("cosine_weight", LossSettings),
+        ),
+    ] = None,
     cosine_term: Annotated[
-        str | None, typer.Option("--cosine-term", help="mse, cosent or angle: how the cosine-target term scores pairs."),
+        str | None,
+        typer.Option(
+            "--cosine-term", metavar="TERM",
+            help="mse, cosent or angle: how the cosine-target term scores pairs"
+            + _default("cosine_term", LossSettings),
+        ),
     ] = None,
-    mini_batch_size: Annotated[int | None, typer.Option("--mini-batch-size", help="GradCache mini-batch.")] = None,
+    mini_batch_size: Annotated[
+        int | None,
+        typer.Option(
+            "--mini-batch-size", metavar="N", help="GradCache mini-batch" + _default("mini_batch_size", LossSettings)
+        ),
+    ] = None,
     relation_targets: Annotated[
         list[str] | None,
-        typer.Option("--relation-target", help="RELATION=COSINE: graded positive target of the absolute term; repeatable."),
+        typer.Option(
+            "--relation-target", metavar="RELATION=COSINE",
+            help="Graded positive target of the absolute term; repeatable" + _default("relation_targets", LossSettings),
+        ),
     ] = None,
     mask_same_category: Annotated[
         bool | None,
-        typer.Option("--mask-same-category/--no-mask-same-category", help="Keep same-category rows out of InfoNCE's in-batch negatives."),
+        typer.Option(
+            "--mask-same-category/--no-mask-same-category",
+            help="Keep same-category rows out of InfoNCE's in-batch negatives"
+            + _default("mask_same_category", LossSettings),
+        ),
     ] = None,
     preserve_weight: Annotated[
         float | None,
-        typer.Option("--preserve-weight", help="Weight of 1 - cos(adapted, base) on the anchors: keep what the base model knew."),
+        typer.Option(
+            "--preserve-weight", metavar="W",
+            help="Weight of 1 - cos(adapted, base) on the anchors: keep what the base model knew"
+            + _default("preserve_weight", LossSettings),
+        ),
     ] = None,
     teacher_weight: Annotated[
         float | None,
-        typer.Option("--teacher-weight", help="Weight of 1 - cos(adapted, base) on the replay rows' texts (pairs of another organ system than --target-branch): the base model as their teacher."),
+        typer.Option(
+            "--teacher-weight", metavar="W",
+            help="Weight of 1 - cos(adapted, base) on the replay rows' texts (pairs of another organ system than "
+            "--target-branch): the base model as their teacher" + _default("teacher_weight", LossSettings),
+        ),
     ] = None,
     teacher_texts: Annotated[
-        str | None, typer.Option("--teacher-texts", help="Texts with no pair the teacher keeps in place: general-english (bundled everyday English, the default), a file with one text a line, or none."),
+        str | None,
+        typer.Option(
+            "--teacher-texts", metavar="NAME|FILE",
+            help="Texts with no pair the teacher keeps in place: general-english (bundled everyday English), a file "
+            "with one text a line, or none" + _default("teacher_texts"),
+        ),
     ] = None,
     target_branch: Annotated[
-        str | None, typer.Option("--target-branch", help="The organ system the adapter is for; pairs of other branches are replay. Default: cardiovascular."),
+        str | None,
+        typer.Option(
+            "--target-branch", metavar="BRANCH",
+            help="The organ system the adapter is for; pairs of other branches are replay" + _default("target_branch"),
+        ),
     ] = None,
-    epochs: Annotated[float | None, typer.Option("--epochs")] = None,
-    max_steps: Annotated[int | None, typer.Option("--max-steps")] = None,
-    batch_size: Annotated[int | None, typer.Option("--batch-size")] = None,
-    gradient_accumulation: Annotated[int | None, typer.Option("--gradient-accumulation")] = None,
-    learning_rate: Annotated[float | None, typer.Option("--lr", "--learning-rate")] = None,
-    scheduler: Annotated[str | None, typer.Option("--scheduler", help="linear or cosine.")] = None,
-    max_seq_length: Annotated[int | None, typer.Option("--max-seq-length")] = None,
-    data_fraction: Annotated[float | None, typer.Option("--data-fraction")] = None,
-    precision: Annotated[str | None, typer.Option("--precision", help="auto (bf16 where native, the default), fp32, bf16 or fp16.")] = None,
-    load_in_8bit: Annotated[bool | None, typer.Option("--load-in-8bit/--no-load-in-8bit")] = None,
-    eval_steps: Annotated[int | None, typer.Option("--eval-steps")] = None,
-    early_stopping: Annotated[int | None, typer.Option("--early-stopping", help="Patience in evaluations.")] = None,
-    save_steps: Annotated[int | None, typer.Option("--save-steps")] = None,
-    report_to: Annotated[list[str] | None, typer.Option("--report-to", help="tensorboard, mlflow, none...")] = None,
-    seed: Annotated[int | None, typer.Option("--seed")] = None,
-    trust_remote_code: Annotated[bool | None, typer.Option("--trust-remote-code/--no-trust-remote-code")] = None,
+    epochs: Annotated[
+        float | None, typer.Option("--epochs", metavar="N", help="Passes over the data" + _default("epochs"))
+    ] = None,
+    max_steps: Annotated[
+        int | None,
+        typer.Option("--max-steps", metavar="N", help="Stop after N optimizer steps (default: the epochs decide)."),
+    ] = None,
+    batch_size: Annotated[
+        int | None, typer.Option("--batch-size", metavar="N", help="Rows per device batch" + _default("batch_size"))
+    ] = None,
+    gradient_accumulation: Annotated[
+        int | None,
+        typer.Option(
+            "--gradient-accumulation", metavar="N",
+            help="Batches per optimizer step" + _default("gradient_accumulation"),
+        ),
+    ] = None,
+    learning_rate: Annotated[
+        float | None,
+        typer.Option("--lr", "--learning-rate", metavar="LR", help="Peak learning rate" + _default("learning_rate")),
+    ] = None,
+    scheduler: Annotated[
+        str | None, typer.Option("--scheduler", metavar="NAME", help="linear or cosine" + _default("scheduler"))
+    ] = None,
+    max_seq_length: Annotated[
+        int | None,
+        typer.Option("--max-seq-length", metavar="N", help="Tokens per text at most" + _default("max_seq_length")),
+    ] = None,
+    data_fraction: Annotated[
+        float | None,
+        typer.Option("--data-fraction", metavar="F", help="Share of the pairs used" + _default("data_fraction")),
+    ] = None,
+    precision: Annotated[
+        str | None,
+        typer.Option(
+            "--precision", metavar="NAME",
+            help="auto (bf16 where native), fp32, bf16 or fp16" + _default("precision"),
+        ),
+    ] = None,
+    load_in_8bit: Annotated[
+        bool | None,
+        typer.Option(
+            "--load-in-8bit/--no-load-in-8bit",
+            help="Load the base weights in 8 bits (bitsandbytes, CUDA)" + _default("load_in_8bit"),
+        ),
+    ] = None,
+    eval_steps: Annotated[
+        int | None,
+        typer.Option(
+            "--eval-steps", metavar="N",
+            help="Evaluate every N steps and keep the best checkpoint (default: no evaluation while training).",
+        ),
+    ] = None,
+    early_stopping: Annotated[
+        int | None,
+        typer.Option("--early-stopping", metavar="N", help="Patience in evaluations (default: none)."),
+    ] = None,
+    save_steps: Annotated[
+        int | None,
+        typer.Option(
+            "--save-steps", metavar="N",
+            help="Checkpoint every N steps" + _default("save_steps", end="; with --eval-steps, at every evaluation."),
+        ),
+    ] = None,
+    report_to: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--report-to", metavar="NAME", help="tensorboard, mlflow, none...; repeatable" + _default("report_to")
+        ),
+    ] = None,
+    seed: Annotated[
+        int | None,
+        typer.Option(
+            "--seed", metavar="N", help="Seed of data order, initialization and bootstrap" + _default("seed")
+        ),
+    ] = None,
+    trust_remote_code: Annotated[
+        bool | None,
+        typer.Option(
+            "--trust-remote-code/--no-trust-remote-code",
+            help="Allow Python code shipped with the model to run" + _default("trust_remote_code"),
+        ),
+    ] = None,
     settings: Annotated[
         list[str] | None,
-        typer.Option("--set", help="KEY=VALUE for any configuration key, nested keys dotted (loss.teacher_weight=2); the value is read as TOML (strings may go unquoted); repeatable, applied last."),
+        typer.Option(
+            "--set", metavar="KEY=VALUE",
+            help="Any configuration key, nested keys dotted (loss.teacher_weight=2); the value is read as TOML "
+            "(strings may go unquoted); repeatable, applied last.",
+        ),
     ] = None,
-    resume: Annotated[bool, typer.Option("--resume", help="Continue an unfinished run from its last checkpoint.")] = False,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue an unfinished run from its last checkpoint.")
+    ] = False,
     overwrite: Annotated[
-        bool, typer.Option("--overwrite", help="Replace a run (only a cardiolora run directory; the old run stays until the new one is complete).")
+        bool,
+        typer.Option(
+            "--overwrite",
+            help="Replace a run (only a cardiolora run directory; the old run stays until the new one is complete).",
+        ),
     ] = False,
 ) -> None:
     """Adapt a model to cardiology with a PEFT adapter and a contrastive objective."""
@@ -119,49 +300,66 @@ def train(
         "save_steps": save_steps, "seed": seed, "trust_remote_code": trust_remote_code, "target_branch": target_branch,
         "teacher_texts": teacher_texts,
         "report_to": [] if report_to == ["none"] else report_to,
-        "peft": {"method": peft_method, "r": rank, "alpha": alpha, "dropout": dropout, "target_modules": target_modules},
+        "peft": {"method": peft_method, "r": rank, "alpha": alpha, "dropout": dropout,
+                 "target_modules": target_modules},
         "loss": {"name": loss, "temperature": temperature, "symmetric": symmetric, "cosine_weight": cosine_weight,
-                 "cosine_term": cosine_term, "mini_batch_size": mini_batch_size, "mask_same_category": mask_same_category,
+                 "cosine_term": cosine_term, "mini_batch_size": mini_batch_size,
+                 "mask_same_category": mask_same_category,
                  "relation_targets": _parse_relation_targets(relation_targets), "preserve_weight": preserve_weight,
                  "teacher_weight": teacher_weight},
     }  # fmt: skip
     values = merge_overrides(merge_overrides(base, flags), parse_settings(settings or []))
+    # Said as the command line says it, not as pydantic's "out: Field required".
+    for key, what in (("out", "the run directory to write"), ("data", "the pairs file to train on")):
+        if values.get(key) is None:
+            where = f" (or `{key} = ...` in {config_file})" if config_file else ""
+            raise CardioloraError(f"--{key} is required: {what}{where}")
     config = build_config(values, source=str(config_file) if config_file else "command line")
     quiet_libraries()
     result = run_training(config, resume=resume, overwrite=overwrite, log=log_literally)
     if result.metrics:
         for name, final in result.metrics["final"].items():
             before = (result.metrics.get("zero_shot") or {}).get(name, {}).get("separation")
+            accuracy = final["negation_accuracy"]
             console.print(
                 f"{plain(name)}: separation {before:.3f} -> {final['separation']:.3f}, ROC-AUC {final['auc']:.3f}, "
-                f"negation accuracy {final['negation_accuracy'] if final['negation_accuracy'] is None else round(final['negation_accuracy'], 3)}"
+                f"negation accuracy {accuracy if accuracy is None else round(accuracy, 3)}"
             )
         if result.metrics.get("retention"):
             from cardiolora.cli.main import print_retention
             from cardiolora.evaluation import RetentionRow
 
             fields = RetentionRow.__dataclass_fields__
-            print_retention([RetentionRow(**{k: v for k, v in row.items() if k in fields}) for row in result.metrics["retention"]])
+            rows = result.metrics["retention"]
+            print_retention([RetentionRow(**{k: v for k, v in row.items() if k in fields}) for row in rows])
         console.print(f"run written to {plain(result.run_dir)} (adapter: {plain(result.adapter_dir)})")
 
 
 @app.command()
 @user_errors
 def export(
-    run_dir: Annotated[Path, typer.Argument(help="A run directory from `cardiolora train`.")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Directory for the merged model.")],
-    merge: Annotated[bool, typer.Option("--merge", help="Merge the adapter into the weights (required).")] = False,
+    run_dir: Annotated[Path, typer.Argument(metavar="RUN_DIR", help="A run directory from `cardiolora train`.")],
+    out: Annotated[Path, typer.Option("--out", "-o", metavar="DIR", help="Directory for the merged model.")],
+    merge: Annotated[
+        bool, typer.Option("--merge", help="Accepted for compatibility and ignored: an export is always merged.")
+    ] = False,
     adapter_scale: AdapterScaleOption = 1.0,
     overwrite: Annotated[
-        bool, typer.Option("--overwrite", help="Replace an earlier export (only a cardiolora export; the old one stays until the new one is complete).")
+        bool,
+        typer.Option(
+            "--overwrite",
+            help="Replace an earlier export (only a cardiolora export; the old one stays until the new one is "
+            "complete).",
+        ),
     ] = False,
 ) -> None:
-    """Write a standalone sentence-transformers model: the base with the adapter merged in."""
-    from cardiolora.errors import CardioloraError
+    """Write a standalone sentence-transformers model: the base with the adapter merged in.
+
+    The adapter alone is RUN_DIR/adapter already; --merge is accepted and changes nothing."""
     from cardiolora.training.export import export_merged
 
-    if not merge:
-        raise CardioloraError("only merged export exists so far: pass --merge (the adapter alone is in RUN/adapter)")
+    del merge  # the flag from when it was required; merging is what export does
     quiet_libraries()
     export_merged(run_dir, out, adapter_scale=adapter_scale, overwrite=overwrite)
-    console.print(f"merged model written to {plain(out)}; load it with sentence_transformers.SentenceTransformer({plain(repr(str(out)))})")
+    console.print(f"merged model written to {plain(out)}; load it with "
+                  f"sentence_transformers.SentenceTransformer({plain(repr(str(out)))})")  # fmt: skip

@@ -13,7 +13,7 @@ import numpy as np
 
 from cardiolora.errors import CardioloraError
 from cardiolora.models import ModelSpec, load_sentence_transformer, resolve_model
-from cardiolora.models.adapters import scale_adapter
+from cardiolora.models.adapters import adapter_base_model, describe_load_failure, model_for_adapter, scale_adapter
 from cardiolora.models.registry import Role
 
 if TYPE_CHECKING:
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-# Above this many texts a progress bar is shown unless the caller says otherwise.
+# Above this many texts ``encode(show_progress=None)`` shows a progress bar.
 PROGRESS_THRESHOLD = 512
 PRECISIONS = ("fp32", "bf16")
 
@@ -57,6 +57,20 @@ def check_adapter_dir(adapter: str | Path) -> Path:
     return path
 
 
+@contextmanager
+def _no_progress_bars() -> Iterator[None]:
+    """transformers' loading bars off inside the block (a library prints nothing unasked), restored after."""
+    from transformers.utils import logging as hf_logging
+
+    enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if enabled:
+            hf_logging.enable_progress_bar()
+
+
 @dataclass
 class Embedder:
     """Encodes texts into L2-normalized float32 embeddings.
@@ -90,7 +104,7 @@ class Embedder:
     @classmethod
     def load(
         cls,
-        model: str,
+        model: str | None = None,
         *,
         adapter: str | Path | None = None,
         device: str | None = None,
@@ -100,26 +114,35 @@ class Embedder:
         precision: str = "fp32",
         adapter_scale: float = 1.0,
     ) -> Embedder:
-        """Load a zoo name, local model directory or locally cached hub id, plus an optional adapter.
+        """Load a zoo name, local model directory or locally cached hub id, plus an optional adapter
+        (its directory or the training run directory holding it).
 
+        ``model`` defaults to the adapter's base model (recorded when it was trained), and without
+        an adapter to ``minilm``; a zoo model other than the adapter's base is refused.
         ``adapter_scale`` multiplies the LoRA update: 0 is the base model, 1 the adapter as trained,
         values between interpolate the weights (WiSE-FT), trading specialty gain for what the base
-        model knew elsewhere."""
+        model knew elsewhere. Loading prints nothing (no progress bars)."""
         adapter_path = check_adapter_dir(adapter) if adapter is not None else None
         if adapter_scale != 1.0 and adapter_path is None:
             raise CardioloraError("an adapter scale needs an adapter")
+        model = model_for_adapter(model, adapter_path)
         resolved = resolve_model(model)
-        st_model = load_sentence_transformer(
-            resolved, device=device, trust_remote_code=trust_remote_code, max_seq_length=max_seq_length
-        )
-        if adapter_path is not None:
-            try:
-                st_model.load_adapter(str(adapter_path))
-            except (ValueError, RuntimeError, KeyError) as exc:
-                raise CardioloraError(
-                    f"adapter {adapter_path} does not fit model {resolved.spec.name!r}: {exc}"
-                ) from None
-            scale_adapter(st_model, adapter_scale)
+        with _no_progress_bars():
+            st_model = load_sentence_transformer(
+                resolved, device=device, trust_remote_code=trust_remote_code, max_seq_length=max_seq_length
+            )
+            if adapter_path is not None:
+                try:
+                    st_model.load_adapter(str(adapter_path))
+                except (ValueError, RuntimeError, KeyError) as exc:
+                    base = adapter_base_model(adapter_path)
+                    trained_on = f" (trained on {base!r})" if base and base != model else ""
+                    raise CardioloraError(
+                        f"adapter {adapter_path}{trained_on} does not fit model {resolved.spec.name!r}: "
+                        f"{describe_load_failure(exc)}"
+                        + (f"; leave out the model (--model) to load {base!r}" if trained_on else "")
+                    ) from None
+                scale_adapter(st_model, adapter_scale)
         st_model.eval()
         return cls(st_model, resolved.spec, resolved.source, adapter_path, batch_size, precision, adapter_scale)
 
@@ -146,7 +169,7 @@ class Embedder:
         *,
         role: Role | None = "similarity",
         batch_size: int | None = None,
-        show_progress: bool | None = None,
+        show_progress: bool | None = False,
     ) -> np.ndarray:
         """Embed ``texts`` as an ``(n, dimension)`` float32 array of unit vectors.
 
@@ -155,7 +178,8 @@ class Embedder:
             role: Which of the model's prompts to prepend: ``similarity`` for symmetric pair scoring,
                 ``query`` or ``passage`` for retrieval, ``None`` for no prompt.
             batch_size: Texts per forward pass (default: the embedder's ``batch_size``).
-            show_progress: Show a progress bar; by default only for more than 512 texts.
+            show_progress: Show a progress bar: ``False`` (the default: a library prints nothing
+                unasked), ``True``, or ``None`` for one above 512 texts.
         """
         if isinstance(texts, str):
             raise TypeError("encode() takes a sequence of texts, not a single string")
