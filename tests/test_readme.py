@@ -56,7 +56,7 @@ def test_every_readme_toml_example_trains(block, tiny_model_dir, tiny_pairs, tmp
 
     values = tomllib.loads(block)
     values |= {"model": str(tiny_model_dir("bert")), "data": str(tiny_pairs), "out": str(tmp_path / "run"),
-               "max_steps": 2, "report_to": [], "eval_resamples": 50}  # fmt: skip
+               "max_steps": 2, "report_to": [], "eval_resamples": 100}  # fmt: skip
     result = train(build_config(values, source="README.md"), log=lambda *_: None)
     assert (result.run_dir / "adapter" / "adapter_model.safetensors").exists()
     resolved = json.loads((result.run_dir / "config.json").read_text())

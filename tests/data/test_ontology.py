@@ -163,8 +163,10 @@ def test_replay_mixes_other_organ_systems_at_the_ratio(tmp_path):
     assert by_branch["cardiovascular"] == len(target)  # replay adds pairs, it takes none away
     # Each branch's share is drawn before the leak guard, which then removes a few of every branch.
     target_before_guard = len(target) + json.loads((tmp_path / "plain.datacard.json").read_text())["removed"]["leaking_evaluation_texts"]
-    share = 0.2 * target_before_guard / 2
-    assert all(0.8 * share <= by_branch[name] <= share + 1 for name in ("renal", "nervous"))
+    # The kidney shares cardiology's vocabulary and gets twice the nervous system's share.
+    assert json.loads(mixed.datacard_json.read_text())["settings"]["replay"]["weights"] == {"renal": 2.0}
+    shares = {"renal": 0.2 * target_before_guard * 2 / 3, "nervous": 0.2 * target_before_guard / 3}
+    assert all(0.8 * share <= by_branch[name] <= share + 1 for name, share in shares.items())
     assert sum(by_branch.values()) == len(pairs)
     # Replay pairs pass the same leak guard as the target's.
     guard = bundled_guard()

@@ -330,3 +330,20 @@ def test_padded_rows_keeps_the_selected_rows_first_and_rounds_to_the_bucket():
     assert len(set(rows.tolist())) == len(rows)
     assert len(padded_rows(torch.ones(5, dtype=torch.bool), bucket=4)) == 5  # never more rows than there are
     assert padded_rows(torch.zeros(3, dtype=torch.bool), bucket=4).tolist() == []
+
+
+def test_concat_rows_pads_token_tensors_and_keeps_the_embeddings(tiny_model_dir):
+    from sentence_transformers import SentenceTransformer
+
+    from cardiolora.training.losses import concat_rows
+
+    model = SentenceTransformer(str(tiny_model_dir("bert")), device="cpu").eval()
+    short = model.tokenize(["mitral stenosis", "angina"])
+    long = model.tokenize(["a long sentence about the heart failing after a myocardial infarction"])
+    merged = concat_rows([short, long])
+    assert merged["input_ids"].shape[0] == 3
+    assert merged["input_ids"].shape[1] == max(short["input_ids"].shape[1], long["input_ids"].shape[1])
+    with torch.no_grad():
+        together = model(merged)["sentence_embedding"]
+        apart = torch.cat([model(dict(short))["sentence_embedding"], model(dict(long))["sentence_embedding"]])
+    assert torch.allclose(together, apart, atol=1e-5)

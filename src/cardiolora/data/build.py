@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from cardiolora.data.categories import BRANCHES, DEFAULT_REPLAY_RATIO, REPLAY_BRANCHES
+from cardiolora.data.categories import BRANCHES, DEFAULT_REPLAY_RATIO, REPLAY_BRANCHES, REPLAY_WEIGHTS
 from cardiolora.data.datacard import datacard, write_datacard
 from cardiolora.data.leakage import bundled_guard
 from cardiolora.data.ontology import OntologyRecipe, build_ontology_pairs, dedup_pairs, load_concepts
@@ -56,15 +56,19 @@ def replay_pairs(
     sources: Sequence[str],
     recipe: OntologyRecipe,
     max_per_category: int = 15,
+    weights: dict[str, float] | None = None,
 ) -> list[PairRecord]:
-    """``ratio`` x ``target_pairs`` pairs from the other organ systems, an equal share from each
-    branch (drawn at random from all that branch's pairs, so every relation keeps its weight)."""
+    """``ratio`` x ``target_pairs`` pairs from the other organ systems, each branch's share in
+    proportion to its weight in ``weights`` (1 when not named; equal shares by default), drawn at
+    random from all that branch's pairs, so every relation keeps its weight."""
     if ratio <= 0 or not branches:
         return []
+    weights = weights or {}
     rng = random.Random(recipe.seed)
-    share = max(1, round(ratio * target_pairs / len(branches)))
+    total = sum(weights.get(name, 1.0) for name in branches)
     drawn: list[PairRecord] = []
     for name in branches:
+        share = max(1, round(ratio * target_pairs * weights.get(name, 1.0) / total))
         concepts = load_concepts(name, sources, max_per_category=max_per_category, seed=recipe.seed)
         pairs = dedup_pairs(build_ontology_pairs(concepts, recipe)) if concepts else []
         drawn.extend(rng.sample(pairs, min(share, len(pairs))))
@@ -97,9 +101,10 @@ def build_ontology_dataset(
     if not concepts:
         raise CardioloraError(f"no concepts found for branch {branch!r} in {', '.join(sources)}")
     raw = build_ontology_pairs(concepts, recipe)
+    weights = {name: w for name, w in REPLAY_WEIGHTS.get(branch, {}).items() if name in replay_branches}
     replay = replay_pairs(
         len(dedup_pairs(raw)), ratio=replay_ratio, branches=replay_branches, sources=sources, recipe=recipe,
-        max_per_category=max_per_category,
+        max_per_category=max_per_category, weights=weights,
     )
     settings = {
         "builder": "ontology",
@@ -108,7 +113,10 @@ def build_ontology_dataset(
         "n_concepts": len(concepts),
         "max_per_category": max_per_category,
         "recipe": asdict(recipe),
-        "replay": {"ratio": replay_ratio, "branches": list(replay_branches) if replay_ratio > 0 else []},
+        "replay": {
+            "ratio": replay_ratio, "branches": list(replay_branches) if replay_ratio > 0 else [],
+            "weights": weights if replay_ratio > 0 else {},
+        },
         "exclude_eval": [str(p) for p in exclude_eval],
     }
     return finish_dataset([*raw, *replay], out, name=Path(out).stem, settings=settings, exclude_eval=exclude_eval)

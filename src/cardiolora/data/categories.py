@@ -162,3 +162,8 @@ BRANCHES: dict[str, Branch] = {b.name: b for b in (CARDIOVASCULAR, RESPIRATORY, 
 REPLAY_BRANCHES: tuple[str, ...] = tuple(name for name in BRANCHES if name != "cardiovascular")
 # Replay pairs per target pair in the recommended recipe.
 DEFAULT_REPLAY_RATIO = 0.5
+# Relative replay shares by target branch (1 for a branch not named): the organ systems that share
+# the target's vocabulary are the ones its adapter disturbs most (dyspnoea, oedema, pulmonary
+# hypertension, cardiorenal syndrome: pulmonology and nephrology were the sets a cardiology adapter
+# harmed most, docs/recipes.md), so they get twice the share of the others.
+REPLAY_WEIGHTS: dict[str, dict[str, float]] = {"cardiovascular": {"respiratory": 2.0, "renal": 2.0}}

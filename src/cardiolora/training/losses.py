@@ -152,21 +152,37 @@ class WeightedSumLoss(nn.Module):
         if self.preserve_weight:
             total = total + self.preserve_weight * self._drift(ranked[0], ranked_features[0]).mean()
         if self.teacher_weight:
-            drifts = [self._drift(e, f) for e, f in zip(embeddings[split:], sentence_features[split:])]
+            adapted, features = list(embeddings[split:]), list(sentence_features[split:])
+            kept: list[Tensor | None] = [None] * len(adapted)
             if labels is not None and labels.dim() == 2 and labels.shape[1] > 2:
                 replay = labels[:, 2].to(ranked[0].device) > 0
                 if replay.any():
                     rows = padded_rows(replay)
-                    kept = replay[rows]
-                    drifts += [self._drift(e[rows], _rows(f, rows))[kept] for e, f in zip(ranked, ranked_features)]
-            if drifts:
+                    for e, f in zip(ranked, ranked_features):
+                        adapted.append(e[rows])
+                        features.append(_rows(f, rows))
+                        kept.append(replay[rows])
+            if adapted:
+                drifts = self._drifts(adapted, features)
+                drifts = [d if k is None else d[k] for d, k in zip(drifts, kept)]
                 total = total + self.teacher_weight * torch.cat(drifts).mean()
         return total
 
     def _drift(self, adapted: Tensor, features: dict[str, Tensor]) -> Tensor:
         """1 - cos(adapted embedding, the base model's embedding of the same texts), per text."""
-        base = base_embeddings(self.model, features)
-        return 1 - nn.functional.cosine_similarity(adapted, base.to(adapted.dtype), dim=-1)
+        return self._drifts([adapted], [features])[0]
+
+    def _drifts(self, adapted: list[Tensor], features: list[dict[str, Tensor]]) -> list[Tensor]:
+        """:meth:`_drift` of several groups of texts, their base embeddings taken in one forward
+        pass: on a CPU four small passes a step (the teacher texts, three columns of replay rows)
+        cost far more than one pass over the same rows."""
+        base = base_embeddings(self.model, concat_rows(features))
+        drifts, start = [], 0
+        for group in adapted:
+            stop = start + len(group)
+            drifts.append(1 - nn.functional.cosine_similarity(group, base[start:stop].to(group.dtype), dim=-1))
+            start = stop
+        return drifts
 
 
 # The teacher's pass over the replay rows of a batch runs on a multiple of this many rows.
@@ -186,6 +202,33 @@ def padded_rows(mask: Tensor, bucket: int = ROW_BUCKET) -> Tensor:
     wanted = min(len(mask), -(-len(selected) // bucket) * bucket)
     filler = (~mask).nonzero().squeeze(1)[: wanted - len(selected)]
     return torch.cat([selected, filler])
+
+
+_MODEL_OUTPUTS = {"token_embeddings", "sentence_embedding", "all_layer_embeddings"}
+
+
+def concat_rows(features_list: list[dict[str, Tensor]]) -> dict[str, Tensor]:
+    """Tokenized batches of any sizes as one batch, token tensors right-padded with zeros to the
+    widest (the padding has attention mask 0). sentence-transformers' ``merge_feature_batches``
+    does the same for columns of one batch, but refuses batches of different sizes."""
+    if len(features_list) == 1:
+        return features_list[0]
+    merged = {}
+    # The adapted forward pass writes its outputs into the dicts it was given; only the inputs that
+    # every batch has are merged.
+    shared = set(features_list[0]).intersection(*features_list[1:]) - _MODEL_OUTPUTS
+    for key, first in features_list[0].items():
+        if key not in shared:
+            continue
+        values = [features[key] for features in features_list]
+        if isinstance(first, Tensor) and first.dim() >= 1 and key != "prompt_length":
+            if first.dim() == 2:
+                width = max(value.shape[1] for value in values)
+                values = [nn.functional.pad(value, (0, width - value.shape[1])) for value in values]
+            merged[key] = torch.cat(values)
+        else:
+            merged[key] = first
+    return merged
 
 
 def _rows(features: dict[str, Tensor], rows: Tensor) -> dict[str, Tensor]:
