@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.cardiolora-installed
 
-.PHONY: install run test test-slow bench clean
+.PHONY: install run lint test test-slow bench clean
 
 install: $(STAMP)
 
@@ -21,7 +21,13 @@ $(STAMP): pyproject.toml requirements/constraints.txt requirements/models.txt
 run: install
 	$(BIN)/cardiolora study run --preset quick
 
-test: install
+# ruff's lint rules and its formatter over the code, the tests and the benchmarks (pyproject.toml).
+LINTED := src tests benchmarks docs/experiments
+lint: install
+	$(BIN)/ruff check $(LINTED)
+	$(BIN)/ruff format --check $(LINTED)
+
+test: install lint
 	$(BIN)/python -m pytest
 
 # Heavier checks on real pretrained models (minutes on 2 cores).

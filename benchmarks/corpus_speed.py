@@ -12,12 +12,12 @@ duplicate removal against the injected ground truth.
 from __future__ import annotations
 
 import argparse
-from collections import Counter
 import random
 import resource
 import string
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 from rich.console import Console
@@ -98,9 +98,14 @@ def main() -> None:
     table.add_column("value", justify="right")
     table.add_row("sentences / s", f"{stats.sentences_seen / elapsed:,.0f}")
     table.add_row("wall time", f"{elapsed:,.1f} s")
-    table.add_row("peak RSS (process)", f"{peak_rss / 1024:,.0f} MiB (before the pipeline: {rss_before / 1024:,.0f} MiB)")
+    table.add_row(
+        "peak RSS (process)", f"{peak_rss / 1024:,.0f} MiB (before the pipeline: {rss_before / 1024:,.0f} MiB)"
+    )
     table.add_row("injected duplicates", f"{n_injected:,}")
-    table.add_row("removed as exact / near duplicate", f"{stats.removed['exact_duplicate']:,} / {stats.removed['near_duplicate']:,}")
+    table.add_row(
+        "removed as exact / near duplicate",
+        f"{stats.removed['exact_duplicate']:,} / {stats.removed['near_duplicate']:,}",
+    )
     table.add_row("recall (injected removed)", f"{true_removed / max(1, n_injected):.4f}")
     table.add_row("precision (removed that were injected)", f"{true_removed / max(1, removed):.4f}")
     console.print(table)

@@ -54,7 +54,9 @@ def random_adapters(model: str, count: int, root: Path) -> dict[str, Path]:
     for i in range(count):
         torch.manual_seed(i)
         st = load_sentence_transformer(resolved)
-        config = LoraConfig(r=16, lora_alpha=32, target_modules=list(resolved.spec.lora_targets), init_lora_weights=False)
+        config = LoraConfig(
+            r=16, lora_alpha=32, target_modules=list(resolved.spec.lora_targets), init_lora_weights=False
+        )
         peft_model = get_peft_model(st[0].auto_model, config)
         with torch.no_grad():
             for name, param in peft_model.named_parameters():
@@ -75,7 +77,18 @@ def free_port() -> int:
 class Server:
     def __init__(self, model: str, adapters: dict[str, Path], backend: str, extra: list[str] | None = None) -> None:
         self.port = free_port()
-        args = [sys.executable, "-m", "cardiolora", "serve", "--model", model, "--port", str(self.port), "--backend", backend]
+        args = [
+            sys.executable,
+            "-m",
+            "cardiolora",
+            "serve",
+            "--model",
+            model,
+            "--port",
+            str(self.port),
+            "--backend",
+            backend,
+        ]
         for name, path in adapters.items():
             args += ["--adapter", f"{name}={path}"]
         args += extra or []
@@ -124,7 +137,9 @@ async def load(url: str, bodies: list, concurrency: int) -> tuple[float, list[in
         while not queue.empty():
             index, body = queue.get_nowait()
             if isinstance(body, str | bytes):
-                response = await client.post(url + "/v1/embeddings", content=body, headers={"content-type": "application/json"})
+                response = await client.post(
+                    url + "/v1/embeddings", content=body, headers={"content-type": "application/json"}
+                )
             else:
                 response = await client.post(url + "/v1/embeddings", json=body)
             statuses[index] = response.status_code
@@ -139,7 +154,9 @@ async def load(url: str, bodies: list, concurrency: int) -> tuple[float, list[in
         return time.perf_counter() - started, statuses, payloads
 
 
-def throughput(url: str, names: list[str], texts: list[str], requests: int, per_request: int, concurrency: int, seed: int = 0) -> float:
+def throughput(
+    url: str, names: list[str], texts: list[str], requests: int, per_request: int, concurrency: int, seed: int = 0
+) -> float:
     rng = random.Random(seed)
     bodies = [{"model": rng.choice(names), "input": rng.sample(texts, per_request)} for _ in range(requests)]
     asyncio.run(load(url, bodies[:concurrency], concurrency))  # warm-up
@@ -158,17 +175,23 @@ def separation_via(url: str, model: str) -> float:
     for start in range(0, len(sentences), 64):
         chunk = sentences[start : start + 64]
         _, statuses, payloads = asyncio.run(load(url, [{"model": model, "input": chunk}], 1))
-        for text, item in zip(chunk, payloads[0]["data"]):
+        for text, item in zip(chunk, payloads[0]["data"], strict=True):
             vectors[text] = np.asarray(item["embedding"])
-    cos = {c: np.array([vectors[p.sentence1] @ vectors[p.sentence2] for p in eval_set.of_category(c)]) for c in ("similar", "different")}
+    cos = {
+        c: np.array([vectors[p.sentence1] @ vectors[p.sentence2] for p in eval_set.of_category(c)])
+        for c in ("similar", "different")
+    }
     return separation(cos["similar"], cos["different"])
 
 
-def malformed_mix(names: list[str], texts: list[str], total: int, seed: int = 0, bad: list | None = None) -> tuple[list, list[bool]]:
+def malformed_mix(
+    names: list[str], texts: list[str], total: int, seed: int = 0, bad: list | None = None
+) -> tuple[list, list[bool]]:
     rng = random.Random(seed)
-    bad = bad or ["{not json", "[]", '{"input": "x"}', {"model": "nope", "input": "x"}, {"model": names[0], "input": []},
-           {"model": names[0], "input": ["", "x"]}, {"model": names[0], "input": "x", "dimensions": -3},
-           {"model": names[0], "input": ["x"] * 1000}, {"model": names[0], "input": [1, 2, 3]}]  # fmt: skip
+    bad = bad or ["{not json", "[]", '{"input": "x"}', {"model": "nope", "input": "x"},
+           {"model": names[0], "input": []}, {"model": names[0], "input": ["", "x"]},
+           {"model": names[0], "input": "x", "dimensions": -3}, {"model": names[0], "input": ["x"] * 1000},
+           {"model": names[0], "input": [1, 2, 3]}]  # fmt: skip
     bodies, good = [], []
     for _ in range(total):
         if rng.random() < 0.25:
@@ -228,7 +251,9 @@ async def soak_load(url: str, bodies: list, concurrency: int) -> tuple[float, li
             started = time.perf_counter()
             try:
                 if isinstance(body, str | bytes):
-                    response = await client.post(url + "/v1/embeddings", content=body, headers={"content-type": "application/json"})
+                    response = await client.post(
+                        url + "/v1/embeddings", content=body, headers={"content-type": "application/json"}
+                    )
                 else:
                     response = await client.post(url + "/v1/embeddings", json=body)
                 statuses[index] = response.status_code
@@ -289,9 +314,12 @@ def soak(args, texts: list[str]) -> list[tuple[str, ...]]:
         extra = ["--max-body-bytes", str(SOAK_BODY_BYTES), "--request-timeout-s", str(SOAK_TIMEOUT_S)]
         with Server(args.model, adapters, "torch", extra) as server:
             names = [args.model, *adapters]
-            console.print(f"soak: {args.soak_requests} requests, {args.concurrency} clients + {args.soak_slow} slow ones "
-                          f"(server: defaults, {' '.join(extra)})")  # fmt: skip
-            warm = [{"model": random.Random(i).choice(names), "input": random.Random(i).sample(texts, 2)} for i in range(200)]
+            console.print(f"soak: {args.soak_requests} requests, {args.concurrency} clients "
+                          f"+ {args.soak_slow} slow ones (server: defaults, {' '.join(extra)})")  # fmt: skip
+            warm = [
+                {"model": random.Random(i).choice(names), "input": random.Random(i).sample(texts, 2)}
+                for i in range(200)
+            ]
             asyncio.run(soak_load(server.url, warm, args.concurrency))
             before = rss_kib(server.process.pid)
             bodies, good = malformed_mix(names, texts, args.soak_requests, bad=hostile_bodies(names, SOAK_BODY_BYTES))
@@ -299,23 +327,27 @@ def soak(args, texts: list[str]) -> list[tuple[str, ...]]:
             result = asyncio.run(soak_run(server, bodies, args.concurrency, args.soak_slow, good_body))
             after = rss_kib(server.process.pid)
         statuses = result["statuses"]
-        good_errors = sum(1 for s, g in zip(statuses, good) if g and s != 200)
+        good_errors = sum(1 for s, g in zip(statuses, good, strict=True) if g and s != 200)
         server_errors = sum(1 for s in [*statuses, *result["trickle"], *result["stall"]] if s >= 500)
-        bad_ok = sum(1 for s, g in zip(statuses, good) if not g and s == 200)
-        closed = sum(1 for s, g in zip(statuses, good) if not g and s == -1)
-        codes = sorted({s for s, g in zip(statuses, good) if not g})
-        good_seconds = sorted(t for t, g in zip(result["latencies"], good) if g)
+        bad_ok = sum(1 for s, g in zip(statuses, good, strict=True) if not g and s == 200)
+        closed = sum(1 for s, g in zip(statuses, good, strict=True) if not g and s == -1)
+        codes = sorted({s for s, g in zip(statuses, good, strict=True) if not g})
+        good_seconds = sorted(t for t, g in zip(result["latencies"], good, strict=True) if g)
         p50, p99 = good_seconds[len(good_seconds) // 2], good_seconds[int(len(good_seconds) * 0.99)]
         growth = (after - before) / before
         trickle, stall = result["trickle"], result["stall"]
         rows += [
-            ("requests / malformed / time", f"{len(bodies)} / {good.count(False)} / {result['seconds']:.0f} s", f"{len(bodies) / result['seconds']:.0f} req/s", ""),
+            ("requests / malformed / time", f"{len(bodies)} / {good.count(False)} / {result['seconds']:.0f} s",
+             f"{len(bodies) / result['seconds']:.0f} req/s", ""),
             ("errors on good requests / 5xx (all)", f"{good_errors} / {server_errors}", "", "0 / 0"),
             ("malformed answered 200 / refused by closing", f"{bad_ok} / {closed}", f"codes {codes}", "0 / -"),
             ("good request latency p50 / p99", f"{p50 * 1000:.0f} / {p99 * 1000:.0f} ms", "", ""),
-            ("slow clients: trickled bodies answered 200", f"{trickle.count(200)} of {len(trickle)}", f"others {sorted(set(trickle) - {200})}", "all"),
-            ("slow clients: stalled bodies answered 408", f"{stall.count(408)} of {len(stall)}", f"others {sorted(set(stall) - {408})}", "all"),
-            ("server RSS after warm-up -> after soak", f"{before / 1024:.0f} -> {after / 1024:.0f} MiB", f"{growth:+.1%}", "< +10%"),
+            ("slow clients: trickled bodies answered 200", f"{trickle.count(200)} of {len(trickle)}",
+             f"others {sorted(set(trickle) - {200})}", "all"),
+            ("slow clients: stalled bodies answered 408", f"{stall.count(408)} of {len(stall)}",
+             f"others {sorted(set(stall) - {408})}", "all"),
+            ("server RSS after warm-up -> after soak", f"{before / 1024:.0f} -> {after / 1024:.0f} MiB",
+             f"{growth:+.1%}", "< +10%"),
         ]  # fmt: skip
     return rows
 
@@ -323,7 +355,9 @@ def soak(args, texts: list[str]) -> list[tuple[str, ...]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="minilm")
-    parser.add_argument("--adapter", type=Path, help="A trained adapter for the separation check (default: the base model).")
+    parser.add_argument(
+        "--adapter", type=Path, help="A trained adapter for the separation check (default: the base model)."
+    )
     parser.add_argument("--requests", type=int, default=300)
     parser.add_argument("--per-request", type=int, default=4)
     parser.add_argument("--concurrency", type=int, default=16)
@@ -335,7 +369,10 @@ def main() -> None:
 
     texts = load_eval_set("cardiology").sentences()
     if args.soak:
-        table = Table(title=f"serve_load --soak: {args.model}, {args.soak_requests} requests, {args.concurrency} + {args.soak_slow} slow clients")
+        table = Table(
+            title=f"serve_load --soak: {args.model}, {args.soak_requests} requests, "
+            f"{args.concurrency} + {args.soak_slow} slow clients"
+        )
         for column in ("measure", "values", "detail", "aim"):
             table.add_column(column)
         for row in soak(args, texts):
@@ -350,14 +387,28 @@ def main() -> None:
             console.print("torch backend: 1 vs 8 adapters")
             one = throughput(server.url, ["a0"], texts, args.requests, args.per_request, args.concurrency)
             eight = throughput(server.url, list(adapters), texts, args.requests, args.per_request, args.concurrency)
-            rows.append(("throughput, 8 adapters / 1 adapter", f"{eight:.1f} / {one:.1f} texts/s", f"{eight / one:.2f}x", ">= 0.9"))
+            rows.append(
+                (
+                    "throughput, 8 adapters / 1 adapter",
+                    f"{eight:.1f} / {one:.1f} texts/s",
+                    f"{eight / one:.2f}x",
+                    ">= 0.9",
+                )
+            )
             console.print("1,000 requests with malformed ones mixed in")
             bodies, good = malformed_mix(list(adapters), texts, 1000)
             _, statuses, _ = asyncio.run(load(server.url, bodies, args.concurrency))
-            good_errors = sum(1 for s, g in zip(statuses, good) if g and s != 200)
+            good_errors = sum(1 for s, g in zip(statuses, good, strict=True) if g and s != 200)
             server_errors = sum(1 for s in statuses if s >= 500)
-            bad_ok = sum(1 for s, g in zip(statuses, good) if not g and s == 200)
-            rows.append(("errors on good requests / 5xx / malformed accepted", f"{good_errors} / {server_errors} / {bad_ok} of {len(bodies)} ({good.count(False)} malformed)", "", "0 / 0 / 0"))
+            bad_ok = sum(1 for s, g in zip(statuses, good, strict=True) if not g and s == 200)
+            rows.append(
+                (
+                    "errors on good requests / 5xx / malformed accepted",
+                    f"{good_errors} / {server_errors} / {bad_ok} of {len(bodies)} ({good.count(False)} malformed)",
+                    "",
+                    "0 / 0 / 0",
+                )
+            )
         target = {"cardio": args.adapter} if args.adapter else {}
         name = "cardio" if args.adapter else args.model
         results = {}
@@ -369,9 +420,26 @@ def main() -> None:
                     separation_via(server.url, name),
                 )
         (torch_rate, torch_sep), (int8_rate, int8_sep) = results["torch"], results["onnx-int8"]
-        rows.append(("emb/s, onnx-int8 / torch", f"{int8_rate:.1f} / {torch_rate:.1f}", f"{int8_rate / torch_rate:.2f}x", ">= 2x"))
-        rows.append(("separation, onnx-int8 - torch", f"{int8_sep:.4f} - {torch_sep:.4f}", f"{int8_sep - torch_sep:+.4f}", "|d| <= 0.01"))
-    table = Table(title=f"serve_load: {args.model}, {args.requests} requests x {args.per_request} texts, {args.concurrency} clients")
+        rows.append(
+            (
+                "emb/s, onnx-int8 / torch",
+                f"{int8_rate:.1f} / {torch_rate:.1f}",
+                f"{int8_rate / torch_rate:.2f}x",
+                ">= 2x",
+            )
+        )
+        rows.append(
+            (
+                "separation, onnx-int8 - torch",
+                f"{int8_sep:.4f} - {torch_sep:.4f}",
+                f"{int8_sep - torch_sep:+.4f}",
+                "|d| <= 0.01",
+            )
+        )
+    table = Table(
+        title=f"serve_load: {args.model}, {args.requests} requests x {args.per_request} texts, "
+        f"{args.concurrency} clients"
+    )
     for column in ("measure", "values", "ratio / change", "aim"):
         table.add_column(column)
     for row in rows:

@@ -120,7 +120,10 @@ def main() -> None:
             f"cardiolora train (defaults: {precision})": {**base, "kind": "ours", "batch_size": args.batch_size},
             "InfoNCE, batch 32": {**base, "kind": "ours", "batch_size": 32, "overrides": {"loss": {"name": "infonce"}}},
             "GradCache, batch 256 (mini-batch 32)": {
-                **base, "kind": "ours", "batch_size": 256, "steps": max(2, args.steps // 4),
+                **base,
+                "kind": "ours",
+                "batch_size": 256,
+                "steps": max(2, args.steps // 4),
                 "overrides": {"loss": {"name": "cached-infonce", "mini_batch_size": 32}},
             },
         }
@@ -137,9 +140,11 @@ def main() -> None:
         table.add_row(name, f"{result['pairs_per_second']:.1f}", f"{result['peak_rss_mib']:,.0f}")
     console.print(table)
     plain, ours, small, cached = (results[n] for n in names)
-    console.print(f"cardiolora ({precision}) vs plain: {ours['pairs_per_second'] / plain['pairs_per_second']:.2f}x pairs/s, "
+    console.print(f"cardiolora ({precision}) vs plain: "
+                  f"{ours['pairs_per_second'] / plain['pairs_per_second']:.2f}x pairs/s, "
                   f"{ours['peak_rss_mib'] / plain['peak_rss_mib']:.2f}x peak RSS")  # fmt: skip
-    console.print(f"GradCache batch 256 vs plain batch 32: {cached['peak_rss_mib'] / small['peak_rss_mib']:.2f}x peak RSS "
+    console.print(f"GradCache batch 256 vs plain batch 32: "
+                  f"{cached['peak_rss_mib'] / small['peak_rss_mib']:.2f}x peak RSS "
                   f"for an 8x larger effective batch")  # fmt: skip
 
 

@@ -47,6 +47,7 @@ def minilm():
 @pytest.fixture
 def write_jsonl(tmp_path):
     """Write lines (dicts or raw strings) to a JSONL file in tmp_path and return its path."""
+
     def write(name: str, rows: list) -> Path:
         path = tmp_path / name
         path.write_text("".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in rows))

@@ -29,8 +29,19 @@ def test_evaluate_writes_results_with_the_documented_keys(tiny_model_dir, write_
     out = tmp_path / "out" / "results.json"
     result = runner.invoke(
         app,
-        ["evaluate", "--model", str(tiny_model_dir("bert")), "-e", str(first), "-e", str(second),
-         "--out", str(out), "--n-resamples", "200"],  # fmt: skip
+        [
+            "evaluate",
+            "--model",
+            str(tiny_model_dir("bert")),
+            "-e",
+            str(first),
+            "-e",
+            str(second),
+            "--out",
+            str(out),
+            "--n-resamples",
+            "200",
+        ],  # fmt: skip
     )
     assert result.exit_code == 0, result.output
     data = json.loads(out.read_text())

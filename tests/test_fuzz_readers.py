@@ -26,10 +26,12 @@ SAMPLES = {
     "jsonl": [
         (
             b'{"anchor": "Mitral stenosis", "positive": "Narrowed mitral valve", "negative": "Atrial flutter"}\n'
-            b'{"anchor": "Aortic stenosis", "positive": "Narrowed aortic valve", "group": "g1", "category": "valvular"}\n'
+            b'{"anchor": "Aortic stenosis", "positive": "Narrowed aortic valve", "group": "g1", '
+            b'"category": "valvular"}\n'
         ),
         (
-            b'{"sentence1": "Mitral stenosis", "sentence2": "Aortic stenosis", "category": "similar", "domain": "valvular"}\n'
+            b'{"sentence1": "Mitral stenosis", "sentence2": "Aortic stenosis", "category": "similar", '
+            b'"domain": "valvular"}\n'
             b'{"sentence1": "No effusion", "sentence2": "Effusion", "category": "negation"}\n'
         ),
         (
@@ -63,7 +65,21 @@ SAMPLES = {
         ),
     ],
 }
-SPICE = [codecs.BOM_UTF8, b"\xff", b"\xc3", b"\x00", b"\r", b"\n", b"[", b"{", b'"', b",", b"\\ud800", b"\\", b"\xe2\x80\xa8"]
+SPICE = [
+    codecs.BOM_UTF8,
+    b"\xff",
+    b"\xc3",
+    b"\x00",
+    b"\r",
+    b"\n",
+    b"[",
+    b"{",
+    b'"',
+    b",",
+    b"\\ud800",
+    b"\\",
+    b"\xe2\x80\xa8",
+]
 
 
 @st.composite

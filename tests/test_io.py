@@ -33,7 +33,9 @@ def umask(value: int):
         os.umask(old)
 
 
-@pytest.mark.parametrize(("mask", "file_mode", "dir_mode"), [(0o022, 0o644, 0o755), (0o077, 0o600, 0o700), (0o002, 0o664, 0o775)])
+@pytest.mark.parametrize(
+    ("mask", "file_mode", "dir_mode"), [(0o022, 0o644, 0o755), (0o077, 0o600, 0o700), (0o002, 0o664, 0o775)]
+)
 def test_outputs_get_the_users_normal_mode(tmp_path, mask, file_mode, dir_mode):
     with umask(mask):
         assert current_umask() == mask

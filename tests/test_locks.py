@@ -62,7 +62,9 @@ def test_a_second_process_is_refused_with_the_holders_pid_until_the_holder_is_ki
     holder = hold_lock(directory)
     assert lock_owner(directory)[0] == holder.pid
     before = snapshot(tmp_path)
-    with pytest.raises(CardioloraError, match=f"run directory {directory} is in use by another cardiolora process \\(pid {holder.pid}"):
+    with pytest.raises(
+        CardioloraError, match=f"run directory {directory} is in use by another cardiolora process \\(pid {holder.pid}"
+    ):
         with lock_directory(directory, what="run directory"):
             pytest.fail("the lock was taken twice")
     assert snapshot(tmp_path) == before  # the refused attempt wrote nothing
@@ -81,7 +83,9 @@ def test_a_lock_is_refused_from_a_subprocess_while_this_process_holds_it(tmp_pat
     with lock_directory(directory, what="index directory"):
         with lock_directory(directory):  # re-entrant within a thread
             pass
-        attempt = subprocess.run([sys.executable, "-c", HOLDER, str(directory)], capture_output=True, text=True, timeout=60)
+        attempt = subprocess.run(
+            [sys.executable, "-c", HOLDER, str(directory)], capture_output=True, text=True, timeout=60
+        )
         assert attempt.returncode == 1
         assert f"{directory} is in use by another cardiolora process (pid {os.getpid()}" in attempt.stderr
     assert not list(tmp_path.iterdir())  # the lock file goes with the lock
@@ -140,7 +144,9 @@ def test_only_recognised_directories_may_be_replaced(tmp_path):
     thesis = tmp_path / "thesis"
     thesis.mkdir()
     (thesis / "chapter1.tex").write_text("years of work")
-    with pytest.raises(CardioloraError, match="is not empty and is not a cardiolora run directory; .*nothing was touched"):
+    with pytest.raises(
+        CardioloraError, match="is not empty and is not a cardiolora run directory; .*nothing was touched"
+    ):
         refuse_foreign_directory(thesis, lambda path: False, "cardiolora run directory")
     (tmp_path / "empty").mkdir()
     refuse_foreign_directory(tmp_path / "empty", lambda path: False, "cardiolora run directory")

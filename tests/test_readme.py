@@ -21,7 +21,8 @@ def test_the_python_api_example_runs(tmp_path, monkeypatch, minilm):
     data.parent.mkdir()
     rows = [{"anchor": f"{a} {i}", "positive": f"{b} {i}", "negative": f"{c} {i}"}
             for i, (a, b, c) in enumerate([("mitral stenosis", "aortic stenosis", "pericarditis"),
-                                           ("atrial flutter", "atrial fibrillation", "aortic dissection")] * 40)]  # fmt: skip
+                                           ("atrial flutter", "atrial fibrillation", "aortic dissection")]
+                                          * 40)]  # fmt: skip
     data.write_text("".join(json.dumps(r) + "\n" for r in rows))
     monkeypatch.chdir(tmp_path)
     namespace: dict = {}

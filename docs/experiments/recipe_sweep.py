@@ -51,8 +51,10 @@ def score(embedder, eval_sets) -> dict:
 
 
 def markdown_table(results: Path) -> str:
-    head = ("| variant | separation | ROC-AUC | neg. acc. | similar / different | MRR@10 / R@5 "
-            "| pulmonology sep. / AUC | nephrology sep. | steps |")
+    head = (
+        "| variant | separation | ROC-AUC | neg. acc. | similar / different | MRR@10 / R@5 "
+        "| pulmonology sep. / AUC | nephrology sep. | steps |"
+    )
     lines = [head, "|" + "---|" * 9]
     for line in results.read_text().splitlines():
         row = json.loads(line)

@@ -75,7 +75,8 @@ def _row(name: str, tag: str) -> str | None:
     minutes = f"{int(wall.read_text()) / 60:.1f} min" if wall.exists() and tag == "1" else ""
     return (
         f"| {name}{'' if tag == '1' else f' @ scale {tag}'} | {target['separation']:.3f} "
-        f"({target['separation'] - base['separation']:+.3f}) | {target['auc']:.3f} | {target['negation_accuracy']:.3f} | "
+        f"({target['separation'] - base['separation']:+.3f}) | {target['auc']:.3f} | "
+        f"{target['negation_accuracy']:.3f} | "
         f"{'' if mrr is None else f'{mrr:.3f}'} | {min(sep):+.3f} / {sum(sep) / len(sep):+.3f} | "
         f"{min(auc):+.3f} / {sum(auc) / len(auc):+.3f} | {len(harmed)}: {', '.join(harmed) or '-'} | {minutes} |"
     )
@@ -86,7 +87,9 @@ def table(names: list[str]) -> str:
              "worst / mean | ROC-AUC change worst / mean | harmed (> 0.01 fall) | train wall time |",
              "|" + "---|" * 9]  # fmt: skip
     for name in names:
-        tags = sorted((p.stem.removeprefix("eval-") for p in (RUNS / name).glob("eval-*.json")), key=float, reverse=True)
+        tags = sorted(
+            (p.stem.removeprefix("eval-") for p in (RUNS / name).glob("eval-*.json")), key=float, reverse=True
+        )
         lines += [row for tag in tags if (row := _row(name, tag))]
     return "\n".join(lines)
 

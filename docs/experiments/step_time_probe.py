@@ -25,8 +25,17 @@ VARIANTS = {
 
 data, names = sys.argv[1], sys.argv[2:]
 for name in names:
-    base = {"model": "minilm", "data": data, "out": f"/tmp/step-time/{name}", "report_to": [], "max_steps": 12,
-            "save_steps": 1000, "eval_resamples": 100, "peft": {"target_modules": ["all-linear"]}, **PINNED}
+    base = {
+        "model": "minilm",
+        "data": data,
+        "out": f"/tmp/step-time/{name}",
+        "report_to": [],
+        "max_steps": 12,
+        "save_steps": 1000,
+        "eval_resamples": 100,
+        "peft": {"target_modules": ["all-linear"]},
+        **PINNED,
+    }
     values = merge_overrides(base, VARIANTS[name])
     result = train(build_config(values), overwrite=True, evaluate_zero_shot=False, log=lambda *_: None)
     print(name, result.metrics["training"]["seconds"], flush=True)

@@ -50,7 +50,11 @@ def test_matmul_peak_is_positive():
 
 @pytest.mark.parametrize(
     ("settings", "fragment"),
-    [({"iterations": 0}, "iterations"), ({"batch_sizes": (0,)}, "batch sizes"), ({"throughput_texts": 2, "batch_sizes": (8,)}, "throughput_texts")],
+    [
+        ({"iterations": 0}, "iterations"),
+        ({"batch_sizes": (0,)}, "batch sizes"),
+        ({"throughput_texts": 2, "batch_sizes": (8,)}, "throughput_texts"),
+    ],
 )
 def test_bad_settings(settings, fragment):
     with pytest.raises(CardioloraError, match=fragment):

@@ -89,7 +89,8 @@ PAIRS = [
     {"anchor": "Beta blockers lower mortality in heart failure", "positive": "Metoprolol improves survival in HFrEF",
      "group": "g1"},
     {"anchor": "Loop diuretics relieve congestion", "positive": "Furosemide treats fluid overload", "group": "g2"},
-    {"anchor": "Amiodarone controls ventricular arrhythmias", "positive": "An antiarrhythmic drug for VT", "group": "g3"},
+    {"anchor": "Amiodarone controls ventricular arrhythmias", "positive": "An antiarrhythmic drug for VT",
+     "group": "g3"},
     {"anchor": "Statins lower LDL cholesterol", "positive": "Atorvastatin reduces cholesterol", "group": "g4"},
 ]  # fmt: skip
 
@@ -117,8 +118,11 @@ def test_user_files_with_a_bom_are_read(tmp_path, kind):
     ("name", "content", "fragments"),
     [
         ("bad.csv", b"anchor,positive\nMitral stenosis,Caf\xe9 au lait\n", (":2:", "not UTF-8", "byte 0xe9")),
-        ("big.csv", b"anchor,positive\nx y,ok\nMitral stenosis," + b"x" * 200_000 + b"\n",
-         (":3:", "field larger than field limit")),
+        (
+            "big.csv",
+            b"anchor,positive\nx y,ok\nMitral stenosis," + b"x" * 200_000 + b"\n",
+            (":3:", "field larger than field limit"),
+        ),
         ("deep.jsonl", b"[" * 100_000 + b"\n", (":1:", "nested too deeply")),
         ("surrogate.jsonl", b'{"anchor": "\\udc80 x", "positive": "y z"}\n', (":1:", "surrogate")),
         ("latin.jsonl", '{"anchor": "Caf\xe9", "positive": "x"}\n'.encode("latin-1"), (":1:", "not UTF-8")),
@@ -147,7 +151,8 @@ def test_markdown_paragraph_that_is_only_an_image(tmp_path):
 
 def test_leak_guard_ignores_hyphens_and_punctuation(tmp_path, write_jsonl):
     excluded = write_jsonl("held-out.jsonl", [
-        {"sentence1": "first-degree atrioventricular block", "sentence2": "left bundle branch block", "category": "similar"},
+        {"sentence1": "first-degree atrioventricular block", "sentence2": "left bundle branch block",
+         "category": "similar"},
         {"sentence1": "Crohn's disease", "sentence2": "ulcerative colitis, chronic", "category": "similar"},
     ])  # fmt: skip
     rows = [
@@ -159,7 +164,9 @@ def test_leak_guard_ignores_hyphens_and_punctuation(tmp_path, write_jsonl):
     ]
     user = write_jsonl("mine.jsonl", rows)
     out = tmp_path / "pairs.jsonl"
-    result = runner.invoke(app, ["data", "pairs", "--user-file", str(user), "--exclude-eval", str(excluded), "--out", str(out)])
+    result = runner.invoke(
+        app, ["data", "pairs", "--user-file", str(user), "--exclude-eval", str(excluded), "--out", str(out)]
+    )
     assert result.exit_code == 0, result.output
     assert [json.loads(line)["anchor"] for line in out.read_text().splitlines()] == [PAIRS[0]["anchor"]]
     card = json.loads((tmp_path / "pairs.datacard.json").read_text())
@@ -172,11 +179,18 @@ def test_data_outputs_get_the_users_mode(tmp_path, write_jsonl):
     old = os.umask(0o022)
     try:
         result = runner.invoke(app, ["data", "pairs", "--user-file", str(user), "--out", str(out)])
-        split = runner.invoke(app, ["data", "split", str(out), "--out", str(tmp_path / "splits"), "--validation", "0.3"])
+        split = runner.invoke(
+            app, ["data", "split", str(out), "--out", str(tmp_path / "splits"), "--validation", "0.3"]
+        )
     finally:
         os.umask(old)
     assert result.exit_code == 0 and split.exit_code == 0, result.output + split.output
-    for path in (out, tmp_path / "pairs.datacard.json", tmp_path / "pairs.datacard.md", *(tmp_path / "splits").iterdir()):
+    for path in (
+        out,
+        tmp_path / "pairs.datacard.json",
+        tmp_path / "pairs.datacard.md",
+        *(tmp_path / "splits").iterdir(),
+    ):
         assert mode(path) == 0o644, path
     assert mode(tmp_path / "splits") == 0o755
 
@@ -233,6 +247,8 @@ def test_split_writes_all_parts_or_none(tmp_path, write_jsonl):
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in out.iterdir()) == sorted(
-        f"{name}{suffix}" for name in ("train", "validation", "test") for suffix in (".jsonl", ".datacard.json", ".datacard.md")
+        f"{name}{suffix}"
+        for name in ("train", "validation", "test")
+        for suffix in (".jsonl", ".datacard.json", ".datacard.md")
     )
     assert str(out / "train.jsonl") in result.stdout

@@ -149,7 +149,8 @@ def test_a_bom_does_not_stick_to_the_first_sentence(tmp_path, name):
     source = tmp_path / name
     heading = "# Aortic valve\n\n" if name.endswith(".md") else ""
     # Two files joined with `cat`, each with its BOM: the second lands mid-text.
-    source.write_bytes(("\ufeff" + heading + "Aortic stenosis narrows the valve opening. It causes syncope on exertion.\n"
+    source.write_bytes(("\ufeff" + heading + "Aortic stenosis narrows the valve opening. "
+                        "It causes syncope on exertion.\n"
                         "\n\ufeffMitral stenosis follows rheumatic fever.\n").encode())  # fmt: skip
     out = tmp_path / "corpus.jsonl"
     build_corpus([source], out)

@@ -108,10 +108,14 @@ def test_exclude_eval_removes_pairs_sharing_a_sentence(tmp_path, write_jsonl):
     chosen = [plain[0].anchor, plain[1].positive, plain[2].anchor.upper() + "  "]
     eval_file = write_jsonl(
         "private_eval.jsonl",
-        [{"sentence1": chosen[0], "sentence2": chosen[1], "category": "similar"},
-         {"sentence1": chosen[2], "sentence2": "Something unrelated entirely", "category": "different"}],  # fmt: skip
+        [
+            {"sentence1": chosen[0], "sentence2": chosen[1], "category": "similar"},
+            {"sentence1": chosen[2], "sentence2": "Something unrelated entirely", "category": "different"},
+        ],  # fmt: skip
     )
-    guarded = load_pairs(build_ontology_dataset(tmp_path / "guarded.jsonl", exclude_eval=[eval_file], replay_ratio=0).path)
+    guarded = load_pairs(
+        build_ontology_dataset(tmp_path / "guarded.jsonl", exclude_eval=[eval_file], replay_ratio=0).path
+    )
     banned = {normalize_for_match(t) for t in chosen}
     assert not any(normalize_for_match(t) in banned for p in guarded for t in p.texts())
     assert len(guarded) < len(plain)
@@ -130,8 +134,12 @@ def test_the_same_seed_builds_the_same_pairs_in_any_process():
         "print(hashlib.sha256(json.dumps([p.__dict__ for p in pairs]).encode()).hexdigest())\n"
     )
     runs = [
-        subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True,
-                         env={**os.environ, "PYTHONHASHSEED": seed})  # fmt: skip
+        subprocess.Popen(
+            [sys.executable, "-c", script],
+            stdout=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "PYTHONHASHSEED": seed},
+        )  # fmt: skip
         for seed in ("1", "2")
     ]
     digests = [run.communicate(timeout=300)[0].strip() for run in runs]
@@ -162,7 +170,9 @@ def test_replay_mixes_other_organ_systems_at_the_ratio(tmp_path):
     assert {p.branch for p in target} == {"cardiovascular"}
     assert by_branch["cardiovascular"] == len(target)  # replay adds pairs, it takes none away
     # Each branch's share is drawn before the leak guard, which then removes a few of every branch.
-    target_before_guard = len(target) + json.loads((tmp_path / "plain.datacard.json").read_text())["removed"]["leaking_evaluation_texts"]
+    target_before_guard = (
+        len(target) + json.loads((tmp_path / "plain.datacard.json").read_text())["removed"]["leaking_evaluation_texts"]
+    )
     # The kidney shares cardiology's vocabulary and gets twice the nervous system's share.
     assert json.loads(mixed.datacard_json.read_text())["settings"]["replay"]["weights"] == {"renal": 2.0}
     shares = {"renal": 0.2 * target_before_guard * 2 / 3, "nervous": 0.2 * target_before_guard / 3}

@@ -42,7 +42,11 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self):  # noqa: N802 - the http.server API
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         text = body["messages"][0]["content"].rsplit("Sentence: ", 1)[1]
-        answer = "As an AI language model I cannot do that." if "Pericarditis" in text else f"In other words: {text[:-1]} indeed."
+        answer = (
+            "As an AI language model I cannot do that."
+            if "Pericarditis" in text
+            else f"In other words: {text[:-1]} indeed."
+        )
         payload = json.dumps({"choices": [{"message": {"content": answer}}]}).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")

@@ -113,7 +113,10 @@ def test_embedding_negatives_respect_the_band(tiny_model_dir):
         ("ST-elevation myocardial infarction", "ST elevation myocardial infarction"),
         ("Heart failure, NYHA class III", "heart failure (NYHA class III)"),
         ("aortic/mitral valve disease", "Aortic mitral valve disease"),
-        ("Non-ST-elevation myocardial infarction with troponin rise", "non ST elevation myocardial infarction with a troponin rise"),
+        (
+            "Non-ST-elevation myocardial infarction with troponin rise",
+            "non ST elevation myocardial infarction with a troponin rise",
+        ),
     ],
 )
 def test_leak_guard_catches_punctuation_and_hyphen_variants(held_out, variant):

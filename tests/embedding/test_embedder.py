@@ -100,8 +100,12 @@ def test_adapter_scale_interpolates_between_base_and_adapter(tiny_model_dir, tmp
     adapter = _save_lora_adapter(model_dir, tmp_path / "adapter", seed=2)
     base = tiny_bert.encode(TEXTS)
     full = Embedder.load(str(model_dir), adapter=adapter).encode(TEXTS)
-    np.testing.assert_allclose(Embedder.load(str(model_dir), adapter=adapter, adapter_scale=0.0).encode(TEXTS), base, atol=1e-5)
-    np.testing.assert_allclose(Embedder.load(str(model_dir), adapter=adapter, adapter_scale=1.0).encode(TEXTS), full, atol=1e-6)
+    np.testing.assert_allclose(
+        Embedder.load(str(model_dir), adapter=adapter, adapter_scale=0.0).encode(TEXTS), base, atol=1e-5
+    )
+    np.testing.assert_allclose(
+        Embedder.load(str(model_dir), adapter=adapter, adapter_scale=1.0).encode(TEXTS), full, atol=1e-6
+    )
     half = Embedder.load(str(model_dir), adapter=adapter, adapter_scale=0.5)
     assert half.describe()["adapter_scale"] == 0.5
     halfway = half.encode(TEXTS)

@@ -25,9 +25,7 @@ def test_padding_is_ignored(tiny_model_dir, architecture):
 
 @pytest.mark.parametrize("architecture", DECODERS)
 @pytest.mark.parametrize("padding_side", ["left", "right"])
-def test_last_token_pooling_reads_the_appended_eos_under_both_paddings(
-    tiny_model_dir, architecture, padding_side
-):
+def test_last_token_pooling_reads_the_appended_eos_under_both_paddings(tiny_model_dir, architecture, padding_side):
     path = tiny_model_dir(architecture)
     embedder = Embedder.load(str(path))
     tokenizer = embedder.model.tokenizer

@@ -9,8 +9,12 @@ from cardiolora.evaluation import compute_metrics, evaluate_embedder, load_eval_
 def _rows():
     rows = []
     for i in range(6):
-        rows.append({"sentence1": f"s{i} a", "sentence2": f"s{i} b", "category": "similar", "domain": "x" if i < 3 else "y"})
-        rows.append({"sentence1": f"d{i} a", "sentence2": f"d{i} b", "category": "different", "domain": "x" if i < 3 else "y"})
+        rows.append(
+            {"sentence1": f"s{i} a", "sentence2": f"s{i} b", "category": "similar", "domain": "x" if i < 3 else "y"}
+        )
+        rows.append(
+            {"sentence1": f"d{i} a", "sentence2": f"d{i} b", "category": "different", "domain": "x" if i < 3 else "y"}
+        )
     for i in range(4):
         rows.append({"sentence1": f"finding {i}", "sentence2": f"paraphrase {i}", "category": "paraphrase"})
         rows.append({"sentence1": f"finding {i}", "sentence2": f"negated {i}", "category": "negation"})
@@ -21,10 +25,16 @@ def test_metrics_from_known_cosines(write_jsonl):
     eval_set = load_eval_set(write_jsonl("set.jsonl", _rows()))
     cosines = []
     for pair in eval_set.pairs:
-        index = int(pair.sentence1.split()[0][-1]) if pair.category in ("similar", "different") else int(pair.sentence1[-1])
+        index = (
+            int(pair.sentence1.split()[0][-1]) if pair.category in ("similar", "different") else int(pair.sentence1[-1])
+        )
         cosines.append(
-            {"similar": 0.8 + 0.01 * index, "different": 0.3 + 0.01 * index,
-             "paraphrase": 0.9, "negation": 0.95 if index == 0 else 0.5}[pair.category]  # fmt: skip
+            {
+                "similar": 0.8 + 0.01 * index,
+                "different": 0.3 + 0.01 * index,
+                "paraphrase": 0.9,
+                "negation": 0.95 if index == 0 else 0.5,
+            }[pair.category]  # fmt: skip
         )
     result = compute_metrics(eval_set, np.array(cosines), n_resamples=1000)
     assert result["separation"] == pytest.approx(0.5)

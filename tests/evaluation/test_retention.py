@@ -43,10 +43,9 @@ def test_run_summaries_work_as_well_as_results_lists():
 
 
 def test_evaluate_with_an_adapter_reports_retention(tiny_model_dir, tmp_path):
-    from tests.embedding.test_embedder import _save_lora_adapter
-
     from cardiolora.embedding import Embedder
     from cardiolora.evaluation import evaluate_embedder, load_eval_set
+    from tests.embedding.test_embedder import _save_lora_adapter
 
     model_dir = tiny_model_dir("bert")
     adapter = _save_lora_adapter(model_dir, tmp_path / "adapter", seed=4)
@@ -71,7 +70,9 @@ def test_the_cli_prints_the_table_and_a_warning_per_harmed_set(monkeypatch):
 
     recorder = Console(record=True, width=200)
     monkeypatch.setattr(main, "console", recorder)
-    main.print_retention([RetentionRow("pulmonology", 0.15, 0.20, 0.725, 0.70), RetentionRow("neurology", 0.1, 0.1, 0.7, 0.7)])
+    main.print_retention(
+        [RetentionRow("pulmonology", 0.15, 0.20, 0.725, 0.70), RetentionRow("neurology", 0.1, 0.1, 0.7, 0.7)]
+    )
     text = recorder.export_text()
     assert "retention" in text and "pulmonology (harmed)" in text and "neurology" in text
     assert text.count("warning") == 1 and "ROC-AUC 0.725 -> 0.700 (-0.025)" in text

@@ -76,9 +76,7 @@ def test_a_result_serializes_as_the_metrics_object_of_the_retrieval_files():
 
 
 def test_queries_file_takes_a_bare_id_and_refuses_an_empty_list(write_jsonl):
-    good = write_jsonl(
-        "q.jsonl", [{"query": "mitral", "relevant": 7}, {"query": "aortic", "relevant": ["a", "b"]}]
-    )
+    good = write_jsonl("q.jsonl", [{"query": "mitral", "relevant": 7}, {"query": "aortic", "relevant": ["a", "b"]}])
     assert read_queries(good) == [("mitral", {"7"}), ("aortic", {"a", "b"})]
     bad = write_jsonl("bad.jsonl", [{"query": "mitral", "relevant": []}])
     with pytest.raises(InputError, match=r"bad.jsonl:1: field 'relevant'"):

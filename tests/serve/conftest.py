@@ -18,7 +18,8 @@ def two_adapters(tiny_model_dir, tiny_pairs, tmp_path_factory):
     for name, seed in (("alpha", 1), ("beta", 2)):
         config = build_config({
             "model": str(tiny_model_dir("bert")), "data": str(tiny_pairs), "out": str(root / f"run-{name}"),
-            "max_steps": 3, "batch_size": 8, "learning_rate": 0.05, "seed": seed, "report_to": [], "eval_resamples": 100,
+            "max_steps": 3, "batch_size": 8, "learning_rate": 0.05, "seed": seed, "report_to": [],
+            "eval_resamples": 100,
         })  # fmt: skip
         out[name] = train(config, log=lambda *_: None).adapter_dir
     return root, out

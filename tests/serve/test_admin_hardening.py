@@ -197,4 +197,3 @@ def test_unload_then_reload_under_the_same_name_forgets_the_old_scaling(tiny_mod
     after = pool.encode(TEXTS, "g")
     assert np.abs(before - expected).max() > 1e-4, "the doubled alpha must change the embeddings"
     assert np.allclose(after, expected, atol=1e-5)
-

@@ -63,7 +63,8 @@ def request_like(draw):
     a hostile one otherwise, so that a fair share of examples get through to the encoder."""
     fields = {
         "model": (st.sampled_from(["base", "alpha", "beta"]), st.just("nope") | json_values),
-        "input": (st.text(max_size=60, min_size=1) | st.lists(texts, min_size=1, max_size=4), texts | st.lists(texts, max_size=10) | json_values),
+        "input": (st.text(max_size=60, min_size=1) | st.lists(texts, min_size=1, max_size=4),
+                  texts | st.lists(texts, max_size=10) | json_values),
         "encoding_format": (st.sampled_from(["float", "base64"]), st.just("int8") | json_values),
         "dimensions": (st.integers(1, 32), st.integers() | st.booleans() | st.text(max_size=3) | json_values),
         "user": (st.text(max_size=10), json_values),
@@ -91,12 +92,17 @@ def test_request_shaped_json_with_hostile_values_is_answered_without_a_5xx(fuzz,
 raw_bodies = st.one_of(
     st.binary(max_size=2_000),
     # Deep nesting and long numbers, below and above the body limit.
-    st.builds(lambda opener, n: (opener * n).encode(), st.sampled_from(["[", '{"a":', '{"input":[', "-"]), st.integers(0, 20_000)),
+    st.builds(
+        lambda opener, n: (opener * n).encode(),
+        st.sampled_from(["[", '{"a":', '{"input":[', "-"]),
+        st.integers(0, 20_000),
+    ),
     st.builds(lambda n: b'{"model": "alpha", "input": "x", "dimensions": ' + b"7" * n + b"}", st.integers(1, 12_000)),
     # A valid body cut or with bytes replaced.
     st.builds(
         lambda cut, junk: json.dumps({"model": "alpha", "input": ["mitral stenosis", "x"]}).encode()[:cut] + junk,
-        st.integers(0, 60), st.binary(max_size=8),
+        st.integers(0, 60),
+        st.binary(max_size=8),
     ),
 )
 

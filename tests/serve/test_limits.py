@@ -77,7 +77,10 @@ def _run(app, scenario) -> None:
 
     async def main():
         transport = httpx.ASGITransport(app=app)
-        async with app.router.lifespan_context(app), httpx.AsyncClient(transport=transport, base_url="http://t", timeout=30) as http:
+        async with (
+            app.router.lifespan_context(app),
+            httpx.AsyncClient(transport=transport, base_url="http://t", timeout=30) as http,
+        ):
             await scenario(http)
 
     asyncio.run(main())
@@ -201,7 +204,10 @@ def test_a_body_that_arrives_too_slowly_is_a_408():
 def test_a_500_says_nothing_of_the_exception_and_logs_it(caplog):
     backend = GatedBackend(fail=RuntimeError("/srv/secret/weights.bin is corrupt"))
     app = create_app(backend, ServeSettings(admin_token="t"))
-    with caplog.at_level(logging.ERROR, logger="cardiolora.serve"), TestClient(app, raise_server_exceptions=False) as client:
+    with (
+        caplog.at_level(logging.ERROR, logger="cardiolora.serve"),
+        TestClient(app, raise_server_exceptions=False) as client,
+    ):
         response = client.post("/v1/embeddings", json=_body())
         assert response.status_code == 500
         error = _error(response)
@@ -214,7 +220,9 @@ def test_a_500_says_nothing_of_the_exception_and_logs_it(caplog):
         assert 'cardiolora_requests_total{model="base",status="500"} 1.0' in client.get("/metrics").text
     logged = [r for r in caplog.records if r.name == "cardiolora.serve" and r.exc_info]
     assert len(logged) == 2
-    assert "/srv/secret/weights.bin" in str(logged[0].exc_info[1]) and "/srv/secret/adapters" in str(logged[1].exc_info[1])
+    assert "/srv/secret/weights.bin" in str(logged[0].exc_info[1]) and "/srv/secret/adapters" in str(
+        logged[1].exc_info[1]
+    )
     assert "Traceback" in caplog.text
 
 

@@ -16,8 +16,12 @@ def cache(tmp_path_factory):
     return tmp_path_factory.mktemp("onnx-cache")
 
 
-@pytest.mark.parametrize(("architecture", "quantize", "floor"), [("bert", False, 0.9999), ("qwen2", False, 0.9999), ("bert", True, 0.95)])
-def test_onnx_backends_match_the_torch_embedder(tiny_model_dir, two_adapters, monkeypatch, cache, architecture, quantize, floor):
+@pytest.mark.parametrize(
+    ("architecture", "quantize", "floor"), [("bert", False, 0.9999), ("qwen2", False, 0.9999), ("bert", True, 0.95)]
+)
+def test_onnx_backends_match_the_torch_embedder(
+    tiny_model_dir, two_adapters, monkeypatch, cache, architecture, quantize, floor
+):
     monkeypatch.setenv("CARDIOLORA_CACHE", str(cache))
     model = str(tiny_model_dir(architecture))
     adapters = two_adapters[1] if architecture == "bert" else {}

@@ -57,16 +57,12 @@ def test_build_search_and_evaluate_through_the_cli(tiny_model_dir, write_jsonl, 
     )
     assert evaluated.exit_code == 0, evaluated.output
     assert json.loads(result_file.read_text())["metrics"]["recall@1"] == 1.0  # each query is its own document
-    again = runner.invoke(
-        app, ["index", "build", "--model", model, "--corpus", str(corpus), "--out", str(out)]
-    )
+    again = runner.invoke(app, ["index", "build", "--model", model, "--corpus", str(corpus), "--out", str(out)])
     assert again.exit_code == 2 and "--overwrite" in again.stderr
 
 
 def test_evaluation_set_as_a_retrieval_task(tiny_model_dir):
-    result = runner.invoke(
-        app, ["evaluate-retrieval", "--model", str(tiny_model_dir("bert")), "-e", "cardiology"]
-    )
+    result = runner.invoke(app, ["evaluate-retrieval", "--model", str(tiny_model_dir("bert")), "-e", "cardiology"])
     assert result.exit_code == 0, result.output
     assert "recall@10" in result.output and "mrr@10" in result.output
 
@@ -188,9 +184,7 @@ def test_an_unknown_corpus_format_names_the_supported_ones(tiny_model_dir, tmp_p
     result = runner.invoke(
         app, ["index", "build", "-m", str(tiny_model_dir("bert")), "--corpus", str(corpus), "--out", str(out)]
     )
-    assert_clean_failure(
-        result, out, fragments=["unsupported corpus format '.csv'", ".txt (one text a line)"]
-    )
+    assert_clean_failure(result, out, fragments=["unsupported corpus format '.csv'", ".txt (one text a line)"])
 
 
 def test_search_and_retrieval_import_no_web_stack():

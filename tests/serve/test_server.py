@@ -141,7 +141,9 @@ def test_admin_needs_the_token_and_stays_inside_the_adapter_directory(client, tw
 
 def test_admin_is_off_without_a_token(pool):
     with TestClient(create_app(pool, ServeSettings(admin_token=None))) as client:
-        response = client.post("/admin/adapters", json={"name": "x", "path": "y"}, headers={"Authorization": "Bearer x"})
+        response = client.post(
+            "/admin/adapters", json={"name": "x", "path": "y"}, headers={"Authorization": "Bearer x"}
+        )
         assert response.status_code == 403
 
 
@@ -155,15 +157,24 @@ def test_concurrent_requests_for_different_adapters_are_batched_and_correct(pool
 
     async def scenario():
         transport = httpx.ASGITransport(app=app)
-        async with app.router.lifespan_context(app), httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+        async with (
+            app.router.lifespan_context(app),
+            httpx.AsyncClient(transport=transport, base_url="http://t") as http,
+        ):
             names = pool.names() * 4
-            responses = await asyncio.gather(*[http.post("/v1/embeddings", json={"model": n, "input": TEXTS}) for n in names])
-            for name, response in zip(names, responses):
+            responses = await asyncio.gather(
+                *[http.post("/v1/embeddings", json={"model": n, "input": TEXTS}) for n in names]
+            )
+            for name, response in zip(names, responses, strict=True):
                 got = np.array([d["embedding"] for d in response.json()["data"]])
                 assert np.allclose(got, expected[name], atol=1e-5), name
             metrics = (await http.get("/metrics")).text
             # Fewer batches than requests: the window gathered them.
-            count = float(next(l for l in metrics.splitlines() if l.startswith("cardiolora_batch_texts_count")).split()[-1])
+            count = float(
+                next(line for line in metrics.splitlines() if line.startswith("cardiolora_batch_texts_count")).split()[
+                    -1
+                ]
+            )
             assert count < len(names)
 
     asyncio.run(scenario())
@@ -211,7 +222,9 @@ def test_graceful_shutdown_finishes_requests_in_flight(pool):
     result = {}
 
     def call():
-        result["response"] = httpx.post(f"http://127.0.0.1:{port}/v1/embeddings", json={"model": "alpha", "input": TEXTS}, timeout=30)
+        result["response"] = httpx.post(
+            f"http://127.0.0.1:{port}/v1/embeddings", json={"model": "alpha", "input": TEXTS}, timeout=30
+        )
 
     client = threading.Thread(target=call)
     client.start()

@@ -27,7 +27,9 @@ def test_paper_preset_lists_the_study_ten():
 
 
 def test_ablation_grid_is_cartesian_and_rank_sets_alpha(tiny_study):
-    path, _ = tiny_study(ablation={"model": "minilm", "data_fraction": [0.25, 1.0], "rank": [8, 32], "loss": ["infonce", "triplet"]})
+    path, _ = tiny_study(
+        ablation={"model": "minilm", "data_fraction": [0.25, 1.0], "rank": [8, 32], "loss": ["infonce", "triplet"]}
+    )
     cells = ablation_cells(load_study(path).ablation)
     assert len(cells) == 8
     names = [n for n, _ in cells]
@@ -65,6 +67,7 @@ def test_paper_dry_run_lists_the_ten_models_and_their_availability():
     result = runner.invoke(app, ["study", "run", "--preset", "paper", "--dry-run", "--no-measure"], terminal_width=250)
     assert result.exit_code == 0, result.output
     for name in ("BioLinkBERT-large", "bge-m3", "bge-large-en-v1.5", "bge-small-en-v1.5", "all-mpnet-base-v2",
-                 "e5-large-v2", "jina-embeddings-v2-base-en", "gemma-2-2b", "Qwen2.5-0.5B", "Qwen3-Embedding-4B"):  # fmt: skip
+                 "e5-large-v2", "jina-embeddings-v2-base-en", "gemma-2-2b", "Qwen2.5-0.5B",
+                 "Qwen3-Embedding-4B"):  # fmt: skip
         assert name in result.output
     assert "available" in result.output and "estimated" in result.output

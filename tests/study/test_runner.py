@@ -22,7 +22,13 @@ runner = CliRunner()
 
 def _phases(config, study_dir, **kwargs):
     seen = []
-    run_study(config, study_dir, on_step=lambda step, phase, seconds: seen.append((step.label, phase)), log=lambda *_: None, **kwargs)
+    run_study(
+        config,
+        study_dir,
+        on_step=lambda step, phase, seconds: seen.append((step.label, phase)),
+        log=lambda *_: None,
+        **kwargs,
+    )
     return seen
 
 
@@ -33,7 +39,13 @@ def test_a_study_runs_every_step_and_reports_everything(tiny_study):
     # 2 models x (zero-shot, train, adapted, bench) + 4 ablation cells x (train, adapted).
     assert [p for _, p in seen].count("finished") == 16
     for model_dir in (study_dir / "models").iterdir():
-        for name in ("zero-shot.json", "adapted.json", "bench.json", "train/metrics.json", "train/adapter/adapter_model.safetensors"):
+        for name in (
+            "zero-shot.json",
+            "adapted.json",
+            "bench.json",
+            "train/metrics.json",
+            "train/adapter/adapter_model.safetensors",
+        ):
             assert (model_dir / name).exists(), name
     assert len(list((study_dir / "ablation").iterdir())) == 4
     for name in ("study.json", "versions.json", "report.md", "report.html", "results.csv"):
@@ -42,7 +54,15 @@ def test_a_study_runs_every_step_and_reports_everything(tiny_study):
     for key, title in FIGURES.items():
         assert (study_dir / "figures" / f"{key}.png").stat().st_size > 5000, key
         assert title in report
-    for section in ("## Performance", "## Zero-shot vs adapted", "## Efficiency", "## Retention", "## Ablation", "Welch", "Holm"):
+    for section in (
+        "## Performance",
+        "## Zero-shot vs adapted",
+        "## Efficiency",
+        "## Retention",
+        "## Ablation",
+        "Welch",
+        "Holm",
+    ):
         assert section in report, section
     html = (study_dir / "report.html").read_text()
     assert html.count("data:image/png;base64,") == len(FIGURES)
@@ -97,7 +117,9 @@ def test_a_killed_study_resumes_without_redoing_finished_steps(tiny_study):
     path, study_dir = tiny_study(bench={"enabled": False}, ablation=None)
     command = [sys.executable, "-m", "cardiolora", "study", "run", str(path), "--out", str(study_dir)]
     env = {**os.environ, "COLUMNS": "200"}
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, start_new_session=True)
+    process = subprocess.Popen(
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, start_new_session=True
+    )
     deadline = time.monotonic() + 240
     first_done = None
     while time.monotonic() < deadline and process.poll() is None:

@@ -117,7 +117,9 @@ def test_triplet_plus_cosine_is_a_weighted_sum_of_both():
     combined = build_loss(None, LossSettings(name="triplet+cosine", cosine_weight=3.0))
     assert isinstance(combined, WeightedSumLoss) and combined.weights == [1.0, 3.0]
     assert isinstance(combined.parts[0], losses.TripletLoss) and isinstance(combined.parts[1], TargetCosineLoss)
-    assert isinstance(build_loss(None, LossSettings(name="triplet+cosine", cosine_weight=0.0, teacher_weight=0.0)), losses.TripletLoss)
+    assert isinstance(
+        build_loss(None, LossSettings(name="triplet+cosine", cosine_weight=0.0, teacher_weight=0.0)), losses.TripletLoss
+    )
 
 
 def _tiny_adapted_model(model_dir):
@@ -218,7 +220,8 @@ def test_the_teacher_keeps_replay_texts_nearer_the_base(tiny_config, tmp_path):
     for i, word in enumerate(words * 6):
         replay = word in ("renal", "hepatic", "thyroid", "cerebral")
         rows.append({"anchor": f"{word} valve stenosis {i}", "positive": f"the {word} valve regurgitation {i}",
-                     "negative": f"{words[(i + 3) % 8]} effusion", "branch": "nervous" if replay else "cardiovascular"})  # fmt: skip
+                     "negative": f"{words[(i + 3) % 8]} effusion",
+                     "branch": "nervous" if replay else "cardiovascular"})  # fmt: skip
     data = tmp_path / "replay.jsonl"
     data.write_text("".join(json.dumps(r) + "\n" for r in rows))
     texts = [r["anchor"] for r in rows if r["branch"] == "nervous"][:6]
@@ -266,7 +269,9 @@ def test_teacher_only_columns_are_kept_out_of_the_ranking(tiny_model_dir):
     features.append(model.preprocess(["the train was late again", "she sold her old car"]))
     seen = []
     probe = torch.nn.Module()
-    probe.compute_loss_from_embeddings = lambda embeddings, labels: seen.append(len(embeddings)) or embeddings[0].sum() * 0
+    probe.compute_loss_from_embeddings = lambda embeddings, labels: (
+        seen.append(len(embeddings)) or embeddings[0].sum() * 0
+    )
     loss = WeightedSumLoss(model, [(probe, 1.0)], teacher_weight=1.0, teacher_columns=1)
     model.eval()
     with torch.no_grad():
@@ -292,7 +297,10 @@ def test_the_dataset_carries_general_teacher_texts(tiny_config, tmp_path):
     assert dataset.column_names[:4] == ["anchor", "positive", "negative", TEACHER_COLUMN]
     assert set(dataset[TEACHER_COLUMN]) == {"the train was late", "she sold her car"}
     assert TEACHER_COLUMN not in _dataset(pairs, tiny_config(teacher_texts=None)).column_names
-    assert TEACHER_COLUMN not in _dataset(pairs, tiny_config(teacher_texts=str(texts), loss={"teacher_weight": 0.0})).column_names
+    assert (
+        TEACHER_COLUMN
+        not in _dataset(pairs, tiny_config(teacher_texts=str(texts), loss={"teacher_weight": 0.0})).column_names
+    )
     config = tiny_config(teacher_texts=str(tmp_path / "missing.txt"))
     with pytest.raises(CardioloraError, match="missing.txt"):
         prepare(config)
@@ -317,7 +325,9 @@ def test_the_loss_table_covers_every_configurable_loss():
     from cardiolora.training.losses import LOSSES
 
     assert set(LOSSES) == set(typing.get_args(LossName))
-    assert {name for name, spec in LOSSES.items() if spec.columns[0] == "anchor" and spec.labels != "none"} == set(TRIPLET_LOSSES)
+    assert {name for name, spec in LOSSES.items() if spec.columns[0] == "anchor" and spec.labels != "none"} == set(
+        TRIPLET_LOSSES
+    )
 
 
 def test_padded_rows_keeps_the_selected_rows_first_and_rounds_to_the_bucket():

@@ -136,7 +136,8 @@ def test_a_run_directory_in_use_is_refused_naming_the_holder(tiny_model_dir, tin
 @pytest.fixture(scope="module")
 def finished_run(tiny_model_dir, tiny_pairs, tmp_path_factory):
     config = build_config({
-        "model": str(tiny_model_dir("bert")), "data": str(tiny_pairs), "out": str(tmp_path_factory.mktemp("export") / "run"),
+        "model": str(tiny_model_dir("bert")), "data": str(tiny_pairs),
+        "out": str(tmp_path_factory.mktemp("export") / "run"),
         "max_steps": 2, "batch_size": 8, "report_to": [], "eval_resamples": 100, "eval_sets": ["cardiology"],
     })  # fmt: skip
     return train(config, evaluate_zero_shot=False, **QUIET).run_dir

@@ -33,7 +33,9 @@ def test_a_run_directory_holds_everything(tiny_config):
     assert 0 < metrics["training"]["trainable_parameters"] < metrics["training"]["total_parameters"]
 
 
-@pytest.mark.parametrize("loss", ["infonce", "infonce+cosine", "cached-infonce", "triplet", "cosine", "cosent", "angle"])
+@pytest.mark.parametrize(
+    "loss", ["infonce", "infonce+cosine", "cached-infonce", "triplet", "cosine", "cosent", "angle"]
+)
 def test_every_loss_trains(tiny_config, loss):
     result = train(tiny_config(loss={"name": loss, "symmetric": loss == "infonce", "mini_batch_size": 4}),
                    log=lambda *_: None)  # fmt: skip
@@ -168,7 +170,9 @@ def test_bad_datasets_fail_cleanly(tiny_model_dir, tmp_path, content, fragment):
     data = tmp_path / ("pairs.csv" if content.startswith("anchor,") else "pairs.jsonl")
     data.write_text(content)
     out = tmp_path / "run"
-    result = runner.invoke(app, ["train", "--model", str(tiny_model_dir("bert")), "--data", str(data), "--out", str(out)])
+    result = runner.invoke(
+        app, ["train", "--model", str(tiny_model_dir("bert")), "--data", str(data), "--out", str(out)]
+    )
     assert result.exit_code == 2, result.output
     assert fragment in result.stderr and not out.exists()
 

@@ -104,7 +104,12 @@ def machine_info() -> dict[str, Any]:
             cpu = next((line.split(":", 1)[1].strip() for line in handle if line.startswith("model name")), cpu)
     except OSError:
         pass
-    info = {"cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(), "platform": platform.platform()}
+    info = {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "platform": platform.platform(),
+    }
     if torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(0)
     return info
@@ -178,9 +183,7 @@ def measure(model: str, adapter: str | None, settings: BenchSettings, progress=N
     max_len = embedder.model.max_seq_length
     tokens = sum(min(len(tokenizer(t)["input_ids"]), max_len) for t in batch_texts) / len(batch_texts)
     total = sum(p.numel() for p in embedder.model.parameters())
-    embedding_params = sum(
-        m.weight.numel() for m in embedder.model.modules() if isinstance(m, torch.nn.Embedding)
-    )
+    embedding_params = sum(m.weight.numel() for m in embedder.model.modules() if isinstance(m, torch.nn.Embedding))
     adapter_params = sum(p.numel() for n, p in embedder.model.named_parameters() if "lora_" in n or "ia3_" in n)
     # Encoding cost ~ 2 FLOPs per weight per token (the matmuls; attention scores are small at
     # these lengths); embedding lookups do no arithmetic.

@@ -115,7 +115,9 @@ ModelOption = Annotated[str | None, typer.Option("--model", "-m", metavar="MODEL
 AdapterOption = Annotated[
     Path | None,
     typer.Option(
-        "--adapter", "-a", metavar="DIR",
+        "--adapter",
+        "-a",
+        metavar="DIR",
         help="A PEFT adapter directory (safetensors weights) or a training run directory.",
     ),
 ]
@@ -135,5 +137,3 @@ TrustOption = Annotated[
 PrecisionOption = Annotated[
     str, typer.Option("--precision", help="fp32, or bf16 autocast where the CPU/GPU runs it natively.")
 ]
-
-

@@ -116,7 +116,9 @@ def embed(
     out: Annotated[
         Path,
         typer.Option(
-            "--out", "-o", metavar="FILE",
+            "--out",
+            "-o",
+            metavar="FILE",
             help="Output file: .npy (matrix) or .jsonl (text + vector, and the input's id where it has one).",
         ),
     ],
@@ -253,7 +255,9 @@ def evaluate(
     eval_sets: Annotated[
         list[str] | None,
         typer.Option(
-            "--eval-set", "-e", metavar="NAME|FILE",
+            "--eval-set",
+            "-e",
+            metavar="NAME|FILE",
             help="Bundled set name or JSONL path; repeatable. Default: every bundled set, cardiology first.",
         ),
     ] = None,
@@ -300,4 +304,3 @@ def evaluate(
     if out is not None:
         report.save(out)
         console.print(f"results written to {plain(out)}")
-

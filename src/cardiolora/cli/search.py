@@ -42,18 +42,14 @@ def index_build(
     adapter: AdapterOption = None,
     kind: Annotated[
         str,
-        typer.Option(
-            "--kind", metavar="flat|hnsw", help="flat (exact) or hnsw (approximate, for large corpora)."
-        ),
+        typer.Option("--kind", metavar="flat|hnsw", help="flat (exact) or hnsw (approximate, for large corpora)."),
     ] = "flat",
     text_field: Annotated[
         str, typer.Option("--field", metavar="NAME", help="The text field of each .jsonl row.")
     ] = "text",
     id_field: Annotated[
         str,
-        typer.Option(
-            "--id-field", metavar="NAME", help="The id field of each .jsonl row (default: the row number)."
-        ),
+        typer.Option("--id-field", metavar="NAME", help="The id field of each .jsonl row (default: the row number)."),
     ] = "id",
     overwrite: Annotated[
         bool,
@@ -85,9 +81,7 @@ def index_build(
 @app.command()
 @user_errors
 def search(
-    index: Annotated[
-        Path, typer.Argument(metavar="INDEX", help="An index directory from `cardiolora index build`.")
-    ],
+    index: Annotated[Path, typer.Argument(metavar="INDEX", help="An index directory from `cardiolora index build`.")],
     query: Annotated[str, typer.Argument(metavar="QUERY", help="The query text.")],
     k: Annotated[int, typer.Option("-k", "--k", "--top-k", metavar="N", help="Results to show.")] = 5,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines instead of a table.")] = False,
@@ -140,9 +134,7 @@ def evaluate_retrieval_command(
     ks: Annotated[
         list[int] | None, typer.Option("-k", metavar="K", help="Cut-offs; repeatable (default 1 5 10).")
     ] = None,
-    out: Annotated[
-        Path | None, typer.Option("--out", "-o", metavar="FILE", help="Write the metrics as JSON.")
-    ] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", metavar="FILE", help="Write the metrics as JSON.")] = None,
     trust_remote_code: TrustOption = False,
 ) -> None:
     """Recall@k, MRR and nDCG@k: an index against query/relevant pairs, or a model on evaluation
@@ -154,16 +146,12 @@ def evaluate_retrieval_command(
         raise CardioloraError("-k must be >= 1")
     if index is not None and queries is not None and not eval_sets:
         if model is not None or adapter is not None:
-            raise CardioloraError(
-                "an index embeds queries with its own model and adapter: leave out --model/--adapter"
-            )
+            raise CardioloraError("an index embeds queries with its own model and adapter: leave out --model/--adapter")
         title, results, document = _evaluate_index(index, queries, ks)
     elif eval_sets and index is None and queries is None:
         title, results, document = _evaluate_eval_sets(model, adapter, eval_sets, ks, trust_remote_code)
     else:
-        raise CardioloraError(
-            "give either --index and --queries, or --eval-set (with --model and/or --adapter)"
-        )
+        raise CardioloraError("give either --index and --queries, or --eval-set (with --model and/or --adapter)")
     table = Table(title=plain(title))
     table.add_column("eval set" if eval_sets else "query file")
     table.add_column("queries", justify="right")

@@ -62,7 +62,9 @@ def serve(
     adapters: Annotated[
         list[str] | None,
         typer.Option(
-            "--adapter", "-a", metavar="NAME=DIR",
+            "--adapter",
+            "-a",
+            metavar="NAME=DIR",
             help="An adapter served as model NAME (DIR: its directory or training run directory); repeatable.",
         ),
     ] = None,

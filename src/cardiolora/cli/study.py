@@ -80,8 +80,10 @@ def study_run(
         console.print(f"{len(plan.pending)} of {len(plan.steps)} steps to run on {pairs}; "
                       f"estimated {_duration(estimated['total_seconds'])}{unknown or ''}.")  # fmt: skip
         if estimated["stand_in_texts"]:
-            console.print("training speed was measured on the evaluation sentences (the data is not built yet); "
-                          "longer training texts take longer, so read the estimate as a lower bound")
+            console.print(
+                "training speed was measured on the evaluation sentences (the data is not built yet); "
+                "longer training texts take longer, so read the estimate as a lower bound"
+            )
         if plan.unavailable:
             console.print(plain(f"skipped (weights not on this machine): {', '.join(plan.unavailable)}"))
             if config.ablation and config.ablation.model in plan.unavailable:

@@ -57,7 +57,9 @@ def train(
     model: Annotated[
         str | None,
         typer.Option(
-            "--model", "-m", metavar="MODEL",
+            "--model",
+            "-m",
+            metavar="MODEL",
             help="Zoo name, model directory or cached hub id" + _default("model"),
         ),
     ] = None,
@@ -68,7 +70,9 @@ def train(
     eval_sets: Annotated[
         list[str] | None,
         typer.Option(
-            "--eval-set", "-e", metavar="NAME|FILE",
+            "--eval-set",
+            "-e",
+            metavar="NAME|FILE",
             help="Repeatable; the first is the target, the others retention checks. Default: every bundled set, "
             "cardiology first.",
         ),
@@ -77,7 +81,8 @@ def train(
     peft_method: Annotated[
         str | None,
         typer.Option(
-            "--peft", metavar="METHOD",
+            "--peft",
+            metavar="METHOD",
             help=f"PEFT method: {', '.join(PEFT_METHODS)}" + _default("method", PeftSettings),
         ),
     ] = None,
@@ -87,7 +92,8 @@ def train(
     alpha: Annotated[
         int | None,
         typer.Option(
-            "--alpha", metavar="ALPHA",
+            "--alpha",
+            metavar="ALPHA",
             help="LoRA alpha (the update is scaled by alpha / rank)" + _default("alpha", PeftSettings),
         ),
     ] = None,
@@ -97,7 +103,8 @@ def train(
     target_modules: Annotated[
         list[str] | None,
         typer.Option(
-            "--target-module", metavar="NAME",
+            "--target-module",
+            metavar="NAME",
             help="Module name, 'attention' (the study's query/value) or 'all-linear'; repeatable"
             + _default("target_modules", PeftSettings),
         ),
@@ -119,14 +126,16 @@ def train(
     cosine_weight: Annotated[
         float | None,
         typer.Option(
-            "--cosine-weight", metavar="W",
+            "--cosine-weight",
+            metavar="W",
             help="Weight of the absolute cosine-target term" + _default("cosine_weight", LossSettings),
         ),
     ] = None,
     cosine_term: Annotated[
         str | None,
         typer.Option(
-            "--cosine-term", metavar="TERM",
+            "--cosine-term",
+            metavar="TERM",
             help="mse, cosent or angle: how the cosine-target term scores pairs"
             + _default("cosine_term", LossSettings),
         ),
@@ -140,7 +149,8 @@ def train(
     relation_targets: Annotated[
         list[str] | None,
         typer.Option(
-            "--relation-target", metavar="RELATION=COSINE",
+            "--relation-target",
+            metavar="RELATION=COSINE",
             help="Graded positive target of the absolute term; repeatable" + _default("relation_targets", LossSettings),
         ),
     ] = None,
@@ -155,7 +165,8 @@ def train(
     preserve_weight: Annotated[
         float | None,
         typer.Option(
-            "--preserve-weight", metavar="W",
+            "--preserve-weight",
+            metavar="W",
             help="Weight of 1 - cos(adapted, base) on the anchors: keep what the base model knew"
             + _default("preserve_weight", LossSettings),
         ),
@@ -163,7 +174,8 @@ def train(
     teacher_weight: Annotated[
         float | None,
         typer.Option(
-            "--teacher-weight", metavar="W",
+            "--teacher-weight",
+            metavar="W",
             help="Weight of 1 - cos(adapted, base) on the replay rows' texts (pairs of another organ system than "
             "--target-branch): the base model as their teacher" + _default("teacher_weight", LossSettings),
         ),
@@ -171,7 +183,8 @@ def train(
     teacher_texts: Annotated[
         str | None,
         typer.Option(
-            "--teacher-texts", metavar="NAME|FILE",
+            "--teacher-texts",
+            metavar="NAME|FILE",
             help="Texts with no pair the teacher keeps in place: general-english (bundled everyday English), a file "
             "with one text a line, or none" + _default("teacher_texts"),
         ),
@@ -179,7 +192,8 @@ def train(
     target_branch: Annotated[
         str | None,
         typer.Option(
-            "--target-branch", metavar="BRANCH",
+            "--target-branch",
+            metavar="BRANCH",
             help="The organ system the adapter is for; pairs of other branches are replay" + _default("target_branch"),
         ),
     ] = None,
@@ -196,7 +210,8 @@ def train(
     gradient_accumulation: Annotated[
         int | None,
         typer.Option(
-            "--gradient-accumulation", metavar="N",
+            "--gradient-accumulation",
+            metavar="N",
             help="Batches per optimizer step" + _default("gradient_accumulation"),
         ),
     ] = None,
@@ -218,7 +233,8 @@ def train(
     precision: Annotated[
         str | None,
         typer.Option(
-            "--precision", metavar="NAME",
+            "--precision",
+            metavar="NAME",
             help="auto (bf16 where native), fp32, bf16 or fp16" + _default("precision"),
         ),
     ] = None,
@@ -232,7 +248,8 @@ def train(
     eval_steps: Annotated[
         int | None,
         typer.Option(
-            "--eval-steps", metavar="N",
+            "--eval-steps",
+            metavar="N",
             help="Evaluate every N steps and keep the best checkpoint (default: no evaluation while training).",
         ),
     ] = None,
@@ -243,7 +260,8 @@ def train(
     save_steps: Annotated[
         int | None,
         typer.Option(
-            "--save-steps", metavar="N",
+            "--save-steps",
+            metavar="N",
             help="Checkpoint every N steps" + _default("save_steps", end="; with --eval-steps, at every evaluation."),
         ),
     ] = None,
@@ -255,9 +273,7 @@ def train(
     ] = None,
     seed: Annotated[
         int | None,
-        typer.Option(
-            "--seed", metavar="N", help="Seed of data order, initialization and bootstrap" + _default("seed")
-        ),
+        typer.Option("--seed", metavar="N", help="Seed of data order, initialization and bootstrap" + _default("seed")),
     ] = None,
     trust_remote_code: Annotated[
         bool | None,
@@ -269,7 +285,8 @@ def train(
     settings: Annotated[
         list[str] | None,
         typer.Option(
-            "--set", metavar="KEY=VALUE",
+            "--set",
+            metavar="KEY=VALUE",
             help="Any configuration key, nested keys dotted (loss.teacher_weight=2); the value is read as TOML "
             "(strings may go unquoted); repeatable, applied last.",
         ),

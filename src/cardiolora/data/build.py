@@ -103,8 +103,13 @@ def build_ontology_dataset(
     raw = build_ontology_pairs(concepts, recipe)
     weights = {name: w for name, w in REPLAY_WEIGHTS.get(branch, {}).items() if name in replay_branches}
     replay = replay_pairs(
-        len(dedup_pairs(raw)), ratio=replay_ratio, branches=replay_branches, sources=sources, recipe=recipe,
-        max_per_category=max_per_category, weights=weights,
+        len(dedup_pairs(raw)),
+        ratio=replay_ratio,
+        branches=replay_branches,
+        sources=sources,
+        recipe=recipe,
+        max_per_category=max_per_category,
+        weights=weights,
     )
     settings = {
         "builder": "ontology",
@@ -114,7 +119,8 @@ def build_ontology_dataset(
         "max_per_category": max_per_category,
         "recipe": asdict(recipe),
         "replay": {
-            "ratio": replay_ratio, "branches": list(replay_branches) if replay_ratio > 0 else [],
+            "ratio": replay_ratio,
+            "branches": list(replay_branches) if replay_ratio > 0 else [],
             "weights": weights if replay_ratio > 0 else {},
         },
         "exclude_eval": [str(p) for p in exclude_eval],

@@ -51,8 +51,19 @@ class Branch:
 CARDIOVASCULAR = Branch(
     name="cardiovascular",
     hpo_root="HP:0001626",  # Abnormality of the cardiovascular system
-    icd_blocks=("I00-I02", "I05-I09", "I10-I1A", "I20-I25", "I26-I28", "I30-I5A", "I60-I69", "I70-I79",
-                "I80-I89", "I95-I99", "Q20-Q28"),  # fmt: skip
+    icd_blocks=(
+        "I00-I02",
+        "I05-I09",
+        "I10-I1A",
+        "I20-I25",
+        "I26-I28",
+        "I30-I5A",
+        "I60-I69",
+        "I70-I79",
+        "I80-I89",
+        "I95-I99",
+        "Q20-Q28",
+    ),  # fmt: skip
     categories=(
         Category("ischemic", (("I20", "I25"),), ("HP:0001658", "HP:0001681", "HP:0001677", "HP:0006704")),
         Category(
@@ -106,8 +117,19 @@ CARDIOVASCULAR = Branch(
 RESPIRATORY = Branch(
     name="respiratory",
     hpo_root="HP:0002086",  # Abnormality of the respiratory system
-    icd_blocks=("J00-J06", "J09-J18", "J20-J22", "J30-J39", "J40-J4A", "J60-J70", "J80-J84", "J85-J86",
-                "J90-J94", "J96-J99", "C30-C39"),  # fmt: skip
+    icd_blocks=(
+        "J00-J06",
+        "J09-J18",
+        "J20-J22",
+        "J30-J39",
+        "J40-J4A",
+        "J60-J70",
+        "J80-J84",
+        "J85-J86",
+        "J90-J94",
+        "J96-J99",
+        "C30-C39",
+    ),  # fmt: skip
     categories=(
         Category("upper-airway", (("J00", "J06"), ("J30", "J39")), ("HP:0002087",)),
         Category("pneumonia-infection", (("J09", "J22"), ("J85", "J86")), ("HP:0002090", "HP:0002205")),
@@ -126,9 +148,7 @@ RENAL = Branch(
     icd_blocks=("N00-N08", "N10-N16", "N17-N19", "N20-N23", "N25-N29", "Q60-Q64"),
     categories=(
         Category("glomerular", (("N00", "N08"),), ("HP:0000099", "HP:0000100", "HP:0000093", "HP:0000790")),
-        Category(
-            "tubulo-interstitial", (("N10", "N12"), ("N14", "N16"), ("N25", "N25")), ("HP:0000091", "HP:0000124")
-        ),
+        Category("tubulo-interstitial", (("N10", "N12"), ("N14", "N16"), ("N25", "N25")), ("HP:0000091", "HP:0000124")),
         Category("kidney-failure", (("N17", "N19"),), ("HP:0000083", "HP:0012212")),
         Category("urolithiasis-obstruction", (("N20", "N23"), ("N13", "N13")), ("HP:0000787",)),
         Category("cystic-structural", (("N26", "N29"), ("Q61", "Q61")), ("HP:0000107",)),
@@ -139,9 +159,32 @@ RENAL = Branch(
 # subtree of the same system. Blocks of sequelae, infectious agents and intra- or post-procedural
 # complications are left out: they name no condition of their own.
 DERIVED_BRANCHES = (
-    Branch("infectious", None, ("A00-A09", "A15-A19", "A20-A28", "A30-A49", "A50-A64", "A65-A69", "A70-A74",
-           "A75-A79", "A80-A89", "A90-A99", "B00-B09", "B10", "B15-B19", "B20", "B25-B34", "B35-B49",
-           "B50-B64", "B65-B83", "B85-B89"), description="infectious and parasitic diseases"),  # fmt: skip
+    Branch(
+        "infectious",
+        None,
+        (
+            "A00-A09",
+            "A15-A19",
+            "A20-A28",
+            "A30-A49",
+            "A50-A64",
+            "A65-A69",
+            "A70-A74",
+            "A75-A79",
+            "A80-A89",
+            "A90-A99",
+            "B00-B09",
+            "B10",
+            "B15-B19",
+            "B20",
+            "B25-B34",
+            "B35-B49",
+            "B50-B64",
+            "B65-B83",
+            "B85-B89",
+        ),
+        description="infectious and parasitic diseases",
+    ),  # fmt: skip
     Branch("neoplasm", "HP:0002664", ("2",), description="neoplasms"),
     Branch("blood-immune", "HP:0001871", ("3",), description="blood, blood-forming organs, immune mechanism"),
     Branch("endocrine-metabolic", "HP:0000818", ("4",), description="endocrine, nutritional, metabolic"),
@@ -152,8 +195,12 @@ DERIVED_BRANCHES = (
     Branch("digestive", "HP:0025031", ("11",), description="digestive system"),
     Branch("skin", "HP:0001574", ("12",), description="skin and subcutaneous tissue"),
     Branch("musculoskeletal", "HP:0033127", ("13",), description="musculoskeletal, connective tissue"),
-    Branch("genitourinary", "HP:0000078", ("N30-N39", "N40-N53", "N60-N65", "N70-N77", "N80-N98"),
-           description="urinary tract below the kidney, genital organs, breast"),  # fmt: skip
+    Branch(
+        "genitourinary",
+        "HP:0000078",
+        ("N30-N39", "N40-N53", "N60-N65", "N70-N77", "N80-N98"),
+        description="urinary tract below the kidney, genital organs, breast",
+    ),  # fmt: skip
 )
 
 BRANCHES: dict[str, Branch] = {b.name: b for b in (CARDIOVASCULAR, RESPIRATORY, RENAL, *DERIVED_BRANCHES)}

@@ -367,7 +367,9 @@ def iter_sentences(paths: Iterable[Path], settings: CorpusSettings, stats: Corpu
                 if words > settings.max_words:
                     stats.removed["too_long"] += 1
                     continue
-                if sum(c.isalpha() for c in sentence) < settings.min_letter_share * len(sentence) or not _WORD.search(sentence):
+                if sum(c.isalpha() for c in sentence) < settings.min_letter_share * len(sentence) or not _WORD.search(
+                    sentence
+                ):
                     stats.removed["low_letter_share"] += 1
                     continue
                 digest = text_hash(sentence)
@@ -400,7 +402,9 @@ def expand_inputs(inputs: Iterable[str | Path]) -> list[Path]:
         if path.is_dir():
             paths.extend(sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in SUPPORTED_SUFFIXES))
         elif path.suffix.lower() not in SUPPORTED_SUFFIXES:
-            raise InputError(f"unsupported file type {path.suffix!r}; supported: {', '.join(SUPPORTED_SUFFIXES)}", path=path)
+            raise InputError(
+                f"unsupported file type {path.suffix!r}; supported: {', '.join(SUPPORTED_SUFFIXES)}", path=path
+            )
         else:
             paths.append(path)
     if not paths:

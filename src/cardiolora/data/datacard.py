@@ -71,22 +71,22 @@ def render_datacard_markdown(card: dict[str, Any]) -> str:
     )
     removed = "\n".join(f"- {k}: {v}" for k, v in card["removed"].items())
     guard = "\n".join(f"- {s}" for s in card["leak_guard"]) or "- (none)"
-    return f"""# Data card: {card['name']}
+    return f"""# Data card: {card["name"]}
 
-{card['n_pairs']} pairs ({card['n_with_negative']} with a negative). Built {card['created']} by:
+{card["n_pairs"]} pairs ({card["n_with_negative"]} with a negative). Built {card["created"]} by:
 
 ```
-{card['command']}
+{card["command"]}
 ```
 
 ## By source
-{table('source', card['by_source'])}
+{table("source", card["by_source"])}
 ## By relation
-{table('relation', card['by_relation'])}
+{table("relation", card["by_relation"])}
 ## By branch (organ system; other branches than the target are replay)
-{table('branch', card.get('by_branch', {}))}
+{table("branch", card.get("by_branch", {}))}
 ## By category of the anchor
-{table('category', card['by_category'])}
+{table("category", card["by_category"])}
 ## Length in words
 
 | text | min | p50 | p95 | max |
@@ -101,12 +101,12 @@ def render_datacard_markdown(card: dict[str, Any]) -> str:
 
 ## Settings
 ```json
-{json.dumps(card['settings'], indent=2)}
+{json.dumps(card["settings"], indent=2)}
 ```
 
 ## Versions
 ```json
-{json.dumps(card['versions'], indent=2)}
+{json.dumps(card["versions"], indent=2)}
 ```
 """
 

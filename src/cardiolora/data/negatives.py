@@ -76,7 +76,9 @@ def mine_embedding(
     )
     found = {(row["anchor"], row["positive"]): row["negative"] for row in mined}
     return [
-        replace(p, negative=found[(p.anchor, p.positive)]) if (p.anchor, p.positive) in found and (overwrite or not p.negative) else p
+        replace(p, negative=found[(p.anchor, p.positive)])
+        if (p.anchor, p.positive) in found and (overwrite or not p.negative)
+        else p
         for p in pairs
     ]
 

@@ -257,7 +257,9 @@ def with_derived_categories(branch: Branch, sources: Iterable[str]) -> Branch:
     return replace(branch, categories=tuple(categories))
 
 
-def load_concepts(branch_name: str, sources: Iterable[str], *, max_per_category: int = 15, seed: int = 0) -> list[Concept]:
+def load_concepts(
+    branch_name: str, sources: Iterable[str], *, max_per_category: int = 15, seed: int = 0
+) -> list[Concept]:
     if branch_name not in BRANCHES:
         raise UnknownNameError("branch", branch_name, BRANCHES)
     sources = list(sources)
@@ -396,7 +398,9 @@ def build_ontology_pairs(concepts: list[Concept], recipe: OntologyRecipe | None 
             children[(concept.source, parent_id)].append(concept)
 
     def text_of(concept: Concept) -> str:
-        return rng.choice([concept.name, *concept.synonyms]) if concept.synonyms and rng.random() < 0.3 else concept.name
+        return (
+            rng.choice([concept.name, *concept.synonyms]) if concept.synonyms and rng.random() < 0.3 else concept.name
+        )
 
     def maybe_sentence(text: str, template: int | None = None) -> tuple[str, int | None]:
         if rng.random() < recipe.sentence_rate:
@@ -412,7 +416,11 @@ def build_ontology_pairs(concepts: list[Concept], recipe: OntologyRecipe | None 
         category = primary_category(concept)
         for relation, weight in recipe.weights.items():
             record = partial(
-                PairRecord, source=concept.source, relation=relation, group=concept.group, category=category,
+                PairRecord,
+                source=concept.source,
+                relation=relation,
+                group=concept.group,
+                category=category,
                 branch=concept.branch,
             )
             for _ in range(_count(weight, rng)):
@@ -433,7 +441,9 @@ def build_ontology_pairs(concepts: list[Concept], recipe: OntologyRecipe | None 
                         positive = text_of(rng.choice(shared))
                 elif relation == "parent":
                     parents = [by_id.get((concept.source, p)) for p in concept.parent_ids]
-                    parents = [p for p in parents if p and p.categories & concept.categories and not _GENERIC.match(p.name)]
+                    parents = [
+                        p for p in parents if p and p.categories & concept.categories and not _GENERIC.match(p.name)
+                    ]
                     if parents:
                         positive = rng.choice(parents).name
                 elif relation == "definition" and concept.definition:

@@ -135,8 +135,11 @@ class EndpointParaphraser:
 
     def _one(self, text: str) -> str:
         body = json.dumps(
-            {"model": self.model, "temperature": 0,
-             "messages": [{"role": "user", "content": PARAPHRASE_INSTRUCTION.format(text=text)}]}  # fmt: skip
+            {
+                "model": self.model,
+                "temperature": 0,
+                "messages": [{"role": "user", "content": PARAPHRASE_INSTRUCTION.format(text=text)}],
+            }  # fmt: skip
         ).encode()
         headers = {"Content-Type": "application/json"}
         if self.api_key:
@@ -155,7 +158,9 @@ class EndpointParaphraser:
         try:
             return payload["choices"][0]["message"]["content"]
         except (KeyError, IndexError, TypeError):
-            raise CardioloraError(f"paraphrase endpoint {self.url} answered without choices[0].message.content") from None
+            raise CardioloraError(
+                f"paraphrase endpoint {self.url} answered without choices[0].message.content"
+            ) from None
 
     def paraphrase(self, texts: Sequence[str]) -> list[str]:
         return [self._one(t) for t in texts]
@@ -175,7 +180,9 @@ def paraphrase_pairs(
             cleaned = check.clean(record["text"], output)
             if cleaned is not None:
                 group = f"{record.get('source')}#p{record.get('page')}#{record.get('paragraph')}"
-                pairs.append(PairRecord(record["text"], cleaned, None, f"paraphrase:{paraphraser.name}", "paraphrase", group))
+                pairs.append(
+                    PairRecord(record["text"], cleaned, None, f"paraphrase:{paraphraser.name}", "paraphrase", group)
+                )
         if progress is not None:
             progress(len(batch))
         batch.clear()

@@ -194,9 +194,7 @@ class Embedder:
 
         # bf16 autocast runs the matrix products in bf16 (AMX / tensor cores) and keeps reductions
         # such as layer norms in float32.
-        with torch.autocast(
-            device_type=self.model.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16"
-        ):
+        with torch.autocast(device_type=self.model.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16"):
             vectors = self.model.encode(
                 list(texts),
                 prompt=self.spec.prompt_for(role) or None,

@@ -139,7 +139,8 @@ def load_eval_set(name_or_path: str | Path) -> EvalSet:
             raise InputError(
                 f"{kind} is not a supported evaluation-set format ({exc.reason}): give a JSONL file, one JSON "
                 "object a line with sentence1, sentence2 and category, or a bundled set's name",
-                path=path, line=exc.line,
+                path=path,
+                line=exc.line,
             ) from None
         raise
     if not pairs:

@@ -90,9 +90,15 @@ def compute_metrics(
 
     domains: dict[str, dict[str, Any]] = {}
     for domain in sorted({p.domain for p in eval_set.pairs if p.domain}):
-        sims = np.array([c for c, p in zip(cosines, eval_set.pairs) if p.domain == domain and p.category == "similar"])
+        sims = np.array(
+            [c for c, p in zip(cosines, eval_set.pairs, strict=True) if p.domain == domain and p.category == "similar"]
+        )
         diffs = np.array(
-            [c for c, p in zip(cosines, eval_set.pairs) if p.domain == domain and p.category == "different"]
+            [
+                c
+                for c, p in zip(cosines, eval_set.pairs, strict=True)
+                if p.domain == domain and p.category == "different"
+            ]
         )
         domains[domain] = {
             "separation": _nan_to_none(separation(sims, diffs)) if sims.size and diffs.size else None,
@@ -135,7 +141,9 @@ class EvaluationReport:
     target: str | None = None
     versions: dict[str, str] = field(default_factory=package_versions)
     created: str = field(default_factory=lambda: _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"))
-    command: str = field(default_factory=lambda: " ".join(Path(a).name if i == 0 else a for i, a in enumerate(sys.argv)))
+    command: str = field(
+        default_factory=lambda: " ".join(Path(a).name if i == 0 else a for i, a in enumerate(sys.argv))
+    )
 
     def retention(self, tolerance: float = DEFAULT_TOLERANCE) -> list[RetentionRow]:
         """Zero-shot against adapted on every non-target set; empty without a zero-shot evaluation."""
@@ -203,6 +211,9 @@ def evaluate_embedder(
             base = evaluate_all()
     settings = {"n_resamples": n_resamples, "confidence": confidence, "seed": seed, "ci_method": "percentile"}
     return EvaluationReport(
-        model=embedder.describe(), evaluations=evaluate_all(), settings=settings, zero_shot=base,
+        model=embedder.describe(),
+        evaluations=evaluate_all(),
+        settings=settings,
+        zero_shot=base,
         target=target if base is not None else None,
     )

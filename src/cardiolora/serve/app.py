@@ -121,11 +121,14 @@ def _metrics():
 
     registry = CollectorRegistry()
     return registry, {
-        "requests": Counter("cardiolora_requests", "Embedding requests by model and status", ["model", "status"], registry=registry),
+        "requests": Counter("cardiolora_requests", "Embedding requests by model and status", ["model", "status"],
+                            registry=registry),
         "inputs": Counter("cardiolora_inputs", "Texts embedded", ["model"], registry=registry),
         "latency": Histogram("cardiolora_request_seconds", "Embedding request latency", registry=registry),
-        "batch": Histogram("cardiolora_batch_texts", "Texts per micro-batch", buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256), registry=registry),
-        "groups": Histogram("cardiolora_batch_models", "Models (adapters) per micro-batch", buckets=(1, 2, 4, 8, 16), registry=registry),
+        "batch": Histogram("cardiolora_batch_texts", "Texts per micro-batch",
+                           buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256), registry=registry),
+        "groups": Histogram("cardiolora_batch_models", "Models (adapters) per micro-batch", buckets=(1, 2, 4, 8, 16),
+                            registry=registry),
         "models": Gauge("cardiolora_models_loaded", "Models served (base + adapters)", registry=registry),
     }  # fmt: skip
 
@@ -157,7 +160,7 @@ async def _read_body(request: Request, limit: int, deadline: float) -> bytes:
     return b"".join(chunks)
 
 
-async def _json_body(request: Request, schema: type[BaseModel], settings: ServeSettings, deadline: float | None = None):  # fmt: skip
+async def _json_body(request: Request, schema: type[BaseModel], settings: ServeSettings, deadline: float | None = None):
     if deadline is None:
         deadline = asyncio.get_running_loop().time() + settings.request_timeout_s
     raw = await _read_body(request, settings.max_body_bytes, deadline)
@@ -234,7 +237,8 @@ def create_app(backend: EncodingBackend, settings: ServeSettings | None = None) 
 
     @app.get("/v1/models")
     async def list_models() -> dict[str, Any]:
-        return {"object": "list", "data": [{"id": n, "object": "model", "created": created, "owned_by": "cardiolora"} for n in backend.names()]}  # fmt: skip
+        return {"object": "list", "data": [{"id": n, "object": "model", "created": created, "owned_by": "cardiolora"}
+                                           for n in backend.names()]}  # fmt: skip
 
     @app.get("/metrics")
     async def prometheus() -> Response:
@@ -253,14 +257,25 @@ def create_app(backend: EncodingBackend, settings: ServeSettings | None = None) 
             model = body.model
             texts = [body.input] if isinstance(body.input, str) else body.input
             if model not in backend.names():
-                raise APIError(404, f"the model {model!r} does not exist; see GET /v1/models", param="model", code="model_not_found")
+                raise APIError(
+                    404,
+                    f"the model {model!r} does not exist; see GET /v1/models",
+                    param="model",
+                    code="model_not_found",
+                )
             if not texts:
                 raise APIError(400, "input is an empty list", param="input")
             if len(texts) > settings.max_inputs:
-                raise APIError(400, f"input has {len(texts)} texts; at most {settings.max_inputs} per request", param="input")
+                raise APIError(
+                    400, f"input has {len(texts)} texts; at most {settings.max_inputs} per request", param="input"
+                )
             for index, text in enumerate(texts):
                 if len(text) > settings.max_input_chars:
-                    raise APIError(400, f"input[{index}] has {len(text)} characters; at most {settings.max_input_chars}", param="input")
+                    raise APIError(
+                        400,
+                        f"input[{index}] has {len(text)} characters; at most {settings.max_input_chars}",
+                        param="input",
+                    )
                 if not text.strip():
                     raise APIError(400, f"input[{index}] is an empty string", param="input")
                 if _SURROGATE.search(text):  # JSON's "\ud800" escapes decode to text no tokenizer takes
@@ -272,13 +287,19 @@ def create_app(backend: EncodingBackend, settings: ServeSettings | None = None) 
                     counts = await loop.run_in_executor(counter, count_all, texts)
                     for index, count in enumerate(counts):
                         if count > backend.max_length and settings.overlong == "reject":
-                            raise APIError(400, f"input[{index}] has {count} tokens; the maximum is {backend.max_length}", param="input")
+                            raise APIError(
+                                400,
+                                f"input[{index}] has {count} tokens; the maximum is {backend.max_length}",
+                                param="input",
+                            )
                     tokens = [min(count, backend.max_length) for count in counts]
                     vectors = await batcher.submit(texts, model)
             except TimeoutError:
                 if not window.expired():
                     raise
-                raise _overloaded(f"the request was not served within {settings.request_timeout_s:g} s", "timeout") from None
+                raise _overloaded(
+                    f"the request was not served within {settings.request_timeout_s:g} s", "timeout"
+                ) from None
             except QueueFull:
                 raise _overloaded(f"the server is busy ({settings.max_queue} requests waiting)", "queue_full") from None
             except AdapterNotFound as exc:  # unloaded while queued
@@ -311,7 +332,9 @@ def create_app(backend: EncodingBackend, settings: ServeSettings | None = None) 
 
     def _authorize(request: Request) -> None:
         if not settings.admin_token:
-            raise APIError(403, "admin endpoints are disabled: start the server with an admin token", type_="permission_error")
+            raise APIError(
+                403, "admin endpoints are disabled: start the server with an admin token", type_="permission_error"
+            )
         header = request.headers.get("authorization", "")
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token:

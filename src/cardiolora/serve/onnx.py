@@ -38,12 +38,14 @@ class _Forward:
                 self.model = model
 
             def forward(self, *tensors):
-                return self.model(dict(zip(input_names, tensors)))["sentence_embedding"]
+                return self.model(dict(zip(input_names, tensors, strict=True)))["sentence_embedding"]
 
         return Module()
 
 
-def _weights_key(resolved, adapter: Path | None, quantize: bool, max_seq_length: int, adapter_scale: float = 1.0) -> str:
+def _weights_key(
+    resolved, adapter: Path | None, quantize: bool, max_seq_length: int, adapter_scale: float = 1.0
+) -> str:
     import onnxruntime
     import torch
 
@@ -60,7 +62,8 @@ def _weights_key(resolved, adapter: Path | None, quantize: bool, max_seq_length:
 
 
 def export_onnx(model_name: str, adapter: str | Path | None, *, quantize: bool, trust_remote_code: bool = False,
-                max_seq_length: int | None = None, cache: Path | None = None, adapter_scale: float = 1.0) -> Path:  # fmt: skip
+                max_seq_length: int | None = None, cache: Path | None = None,
+                adapter_scale: float = 1.0) -> Path:  # fmt: skip
     """The ONNX file for ``model_name`` (+ merged ``adapter``), exported once and cached."""
     import torch
 
@@ -100,7 +103,10 @@ def export_onnx(model_name: str, adapter: str | Path | None, *, quantize: bool, 
             # Per-channel int8 weights on the MatMuls only: per-tensor scales (the default) cost
             # minilm a minimum cosine of 0.84 to fp32 on the bundled sentences, per-channel 0.98.
             quantize_dynamic(
-                str(raw), str(staging / "model.onnx"), weight_type=QuantType.QInt8, per_channel=True,
+                str(raw),
+                str(staging / "model.onnx"),
+                weight_type=QuantType.QInt8,
+                per_channel=True,
                 op_types_to_quantize=["MatMul"],
             )
             raw.unlink()
@@ -142,7 +148,8 @@ class OnnxPool:
                    int(st.get_embedding_dimension() or resolved.spec.dimension))  # fmt: skip
         for name, adapter in {model: None, **(adapters or {})}.items():
             path = export_onnx(model, adapter, quantize=quantize, trust_remote_code=trust_remote_code,
-                               max_seq_length=max_seq_length, adapter_scale=adapter_scale if adapter else 1.0)  # fmt: skip
+                               max_seq_length=max_seq_length,
+                               adapter_scale=adapter_scale if adapter else 1.0)  # fmt: skip
             pool.input_names = json.loads((path.parent / "export.json").read_text())["inputs"]
             pool.sessions[name] = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         return pool

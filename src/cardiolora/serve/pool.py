@@ -101,7 +101,9 @@ class AdapterPool:
     def load(cls, model: str, adapters: dict[str, str | Path] | None = None, *, adapter_root: str | Path | None = None,
              device: str | None = None, max_seq_length: int | None = None, trust_remote_code: bool = False,
              adapter_scale: float = 1.0) -> AdapterPool:  # fmt: skip
-        embedder = Embedder.load(model, device=device, max_seq_length=max_seq_length, trust_remote_code=trust_remote_code)
+        embedder = Embedder.load(
+            model, device=device, max_seq_length=max_seq_length, trust_remote_code=trust_remote_code
+        )
         pool = cls(embedder, model, Path(adapter_root).resolve() if adapter_root else None)
         for name, path in (adapters or {}).items():
             pool.add(name, path, startup=True, scale=adapter_scale)
@@ -195,7 +197,8 @@ class AdapterPool:
                 # The files are the user's: a corrupt safetensors, a bad adapter_config.json or
                 # another model's adapter raise whatever their parser raises.
                 raise CardioloraError(
-                    f"adapter {directory} could not be loaded onto model {self.base_name!r}: {type(exc).__name__}: {exc}"
+                    f"adapter {directory} could not be loaded onto model {self.base_name!r}: "
+                    f"{type(exc).__name__}: {exc}"
                 ) from None
             self.adapters[name] = directory
 
@@ -235,7 +238,9 @@ class AdapterPool:
                 chunk_names = [rows[i] for i in chunk]
                 handles = [
                     layer.register_forward_pre_hook(
-                        lambda module, args, kwargs, chunk_names=chunk_names: (args, {**kwargs, "adapter_names": chunk_names}),
+                        lambda module, args, kwargs, chunk_names=chunk_names: (
+                            args, {**kwargs, "adapter_names": chunk_names}
+                        ),
                         with_kwargs=True,
                     )
                     for layer in lora_layers

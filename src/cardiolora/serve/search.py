@@ -70,9 +70,7 @@ def _jsonl_texts(path: Path, text_field: str, id_field: str) -> Iterator[Record]
     for line, record in iter_jsonl(path):
         text = record.get(text_field)
         if not isinstance(text, str) or not text.strip():
-            raise InputError(
-                f"missing or empty text field {text_field!r}", path=path, line=line, field=text_field
-            )
+            raise InputError(f"missing or empty text field {text_field!r}", path=path, line=line, field=text_field)
         yield line, record.get(id_field), {**record, "text": text}
 
 
@@ -111,9 +109,7 @@ def read_corpus(path: str | Path, text_field: str = "text", id_field: str = "id"
     elif suffix in DOCUMENT_SUFFIXES:
         records = _document_texts(path)
     else:
-        raise InputError(
-            f"unsupported corpus format {suffix or '(no suffix)'!r}; expected {CORPUS_FORMATS}", path=path
-        )
+        raise InputError(f"unsupported corpus format {suffix or '(no suffix)'!r}; expected {CORPUS_FORMATS}", path=path)
     rows, seen = [], set()
     for line, given_id, record in records:
         row_id = str(len(rows) if given_id is None else given_id)
@@ -237,8 +233,7 @@ class SearchIndex:
             embedder = Embedder.load(info["model"], adapter=adapter, adapter_scale=scale or 1.0)
         if embedder.dimension != info["dimension"]:
             raise CardioloraError(
-                f"{path} holds {info['dimension']}-dimensional vectors; "
-                f"the embedder makes {embedder.dimension}"
+                f"{path} holds {info['dimension']}-dimensional vectors; the embedder makes {embedder.dimension}"
             )
         return cls(path, info, faiss.read_index(str(path / "index.faiss")), rows, embedder)
 
@@ -268,7 +263,5 @@ def evaluate_retrieval(
     results = search_index.search([q for q, _ in queries], k=depth)
     ranked = []
     for (query, _), hits in zip(queries, results, strict=True):
-        ranked.append(
-            [row["id"] for _, row in hits if not (exclude_self and row["text"] == query)][: max(ks)]
-        )
+        ranked.append([row["id"] for _, row in hits if not (exclude_self and row["text"] == query)][: max(ks)])
     return evaluate_rankings(task, ranked, queries, ks, corpus_size=len(search_index.rows))

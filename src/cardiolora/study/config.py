@@ -50,10 +50,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from cardiolora.errors import CardioloraError, InputError, UnknownNameError
-from cardiolora.training.config import TrainConfig, _format_validation_error, load_toml, merge_overrides
 from cardiolora.data.categories import DEFAULT_REPLAY_RATIO
+from cardiolora.errors import CardioloraError, InputError, UnknownNameError
 from cardiolora.evaluation.evalset import default_eval_sets
+from cardiolora.training.config import TrainConfig, _format_validation_error, load_toml, merge_overrides
 
 PRESETS = ("quick", "cpu-full", "paper")
 
@@ -237,7 +237,9 @@ def parse_study(values: dict[str, Any], source: str, base_dir: Path | None = Non
     try:
         config = StudyConfig.model_validate(values)
     except ValidationError as exc:
-        raise CardioloraError(_format_validation_error(exc, source).replace("training configuration", "study configuration")) from None
+        raise CardioloraError(
+            _format_validation_error(exc, source).replace("training configuration", "study configuration")
+        ) from None
     _validate_deep(config, source)
     return config
 

@@ -44,7 +44,7 @@ def _training_texts(pairs_path: Path | None, count: int) -> tuple[list[str], str
         from cardiolora.data import load_pairs
 
         pairs = load_pairs(pairs_path)
-        texts = [t for p in pairs[: count] for t in (p.anchor, p.positive, p.negative or p.positive)]
+        texts = [t for p in pairs[:count] for t in (p.anchor, p.positive, p.negative or p.positive)]
         if len(texts) >= count:
             return texts[:count], "pairs"
     return benchmark_texts(count), "evaluation sentences"
@@ -121,7 +121,9 @@ def estimate(plan: Plan, measure: bool = True, progress=None) -> dict[str, Any]:
             return rates[model]
         tc = train_config_for(config, model, Path("out"), Path("pairs.jsonl"))
         pairs_file = data_path(config, plan.study_dir)
-        key = _key(model, tc.batch_size, tc.max_seq_length, tc.precision) + ("|pairs" if pairs_file.exists() else "|eval")
+        key = _key(model, tc.batch_size, tc.max_seq_length, tc.precision) + (
+            "|pairs" if pairs_file.exists() else "|eval"
+        )
         rate = cache.get(key)
         if rate is None and measure:
             if progress:

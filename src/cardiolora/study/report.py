@@ -65,8 +65,7 @@ def _statistics_section(results: StudyResults, rows) -> tuple[str, dict[str, Any
     lines = ["## Statistics", ""]
     if tests:
         lines += [
-            f"Welch t-tests on per-pair separation terms ({head}), Holm-Bonferroni over "
-            f"{len(tests)} comparisons:",
+            f"Welch t-tests on per-pair separation terms ({head}), Holm-Bonferroni over {len(tests)} comparisons:",
             "",
             markdown_table(
                 ["model A", "model B", "difference", "t", "p", "p (Holm)", "Cohen's d", "significant"],
@@ -201,9 +200,7 @@ def write_report(study_dir: str | Path) -> dict[str, Path]:
         "radar": lambda: figure_radar(rows, plt, results.transfer_sets),
         "ablation_heatmap": lambda: figure_ablation(cells, plt),
     }
-    figures = {
-        key: save_figure(build(), study_dir / "figures" / f"{key}.png") for key, build in builders.items()
-    }
+    figures = {key: save_figure(build(), study_dir / "figures" / f"{key}.png") for key, build in builders.items()}
     markdown = build_markdown(results, rows, cells, figures, extra)
     write_text_atomic(study_dir / "report.md", markdown)
     write_text_atomic(

@@ -86,15 +86,11 @@ def figure_zero_shot_vs_adapted(rows, plt, head: str):
 def figure_pareto(rows, plt, front: list[str]):
     rows = [r for r in rows if r["separation"] is not None and r["emb_per_s"] is not None]
     if not rows:
-        return _no_data(
-            plt, FIGURES["pareto_throughput"], "no model has both an adapted evaluation and a benchmark"
-        )
+        return _no_data(plt, FIGURES["pareto_throughput"], "no model has both an adapted evaluation and a benchmark")
     fig, ax = plt.subplots(figsize=(6, 4))
     memory = np.array([r["memory_gb"] or 0.0 for r in rows])
     sizes = 60 + 600 * memory / max(memory.max(), 1e-9)
-    ax.scatter(
-        [r["emb_per_s"] for r in rows], [r["separation"] for r in rows], s=sizes, alpha=0.6, color="tab:blue"
-    )
+    ax.scatter([r["emb_per_s"] for r in rows], [r["separation"] for r in rows], s=sizes, alpha=0.6, color="tab:blue")
     for r in rows:
         ax.annotate(
             f"{r['name']} ({r['memory_gb']:.2f} GB)",
@@ -104,9 +100,7 @@ def figure_pareto(rows, plt, front: list[str]):
         )
     points = sorted((r["emb_per_s"], r["separation"]) for r in rows if r["name"] in front)
     if points:
-        ax.plot(
-            *zip(*points, strict=True), color="tab:red", linestyle="-", marker="", label="Pareto frontier"
-        )
+        ax.plot(*zip(*points, strict=True), color="tab:red", linestyle="-", marker="", label="Pareto frontier")
         ax.legend()
     ax.set_xscale("log")
     ax.set_xlabel("throughput (embeddings/s, best batch size, log scale)")
@@ -200,9 +194,7 @@ def figure_radar(rows, plt, transfer_sets: list[str]):
 def figure_ablation(rows, plt):
     rows = [r for r in rows if r["separation"] is not None]
     if not rows:
-        return _no_data(
-            plt, FIGURES["ablation_heatmap"], "no ablation in this study (add an [ablation] block)"
-        )
+        return _no_data(plt, FIGURES["ablation_heatmap"], "no ablation in this study (add an [ablation] block)")
     panels = sorted({(r["loss"], r["peft"]) for r in rows})
     fractions = sorted({r["data_fraction"] for r in rows})
     ranks = sorted({r["rank"] for r in rows})
@@ -222,9 +214,7 @@ def figure_ablation(rows, plt):
         for r in rows:
             if (r["loss"], r["peft"]) == (loss, peft):
                 grid[fractions.index(r["data_fraction"]), ranks.index(r["rank"])] = r["separation"]
-        image = ax.imshow(
-            grid, cmap="viridis", vmin=vmin, vmax=vmax if vmax > vmin else vmin + 1e-6, aspect="auto"
-        )
+        image = ax.imshow(grid, cmap="viridis", vmin=vmin, vmax=vmax if vmax > vmin else vmin + 1e-6, aspect="auto")
         for i in range(len(fractions)):
             for j in range(len(ranks)):
                 if not np.isnan(grid[i, j]):

@@ -47,10 +47,7 @@ def blank(value: Any) -> Any:
 
 
 def _retrieval_columns(evaluation: dict[str, Any] | None, prefix: str = "") -> dict[str, float | None]:
-    return {
-        f"{prefix}{column}": retrieval_metric(evaluation, metric)
-        for column, metric in RETRIEVAL_COLUMNS.items()
-    }
+    return {f"{prefix}{column}": retrieval_metric(evaluation, metric) for column, metric in RETRIEVAL_COLUMNS.items()}
 
 
 def model_rows(results: StudyResults) -> list[dict[str, Any]]:

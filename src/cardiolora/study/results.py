@@ -116,9 +116,14 @@ def load_results(study_dir: str | Path) -> StudyResults:
         metrics = _read(root / "train" / "metrics.json")
         models.append(
             ModelResult(
-                name=entry["name"], family=described.get("family"), parameters=described.get("parameters"),
-                dimension=described.get("dimension"), zero_shot=_by_set(zero_shot), adapted=_by_set(adapted),
-                bench=bench, training=(metrics or {}).get("training"),
+                name=entry["name"],
+                family=described.get("family"),
+                parameters=described.get("parameters"),
+                dimension=described.get("dimension"),
+                zero_shot=_by_set(zero_shot),
+                adapted=_by_set(adapted),
+                bench=bench,
+                training=(metrics or {}).get("training"),
             )  # fmt: skip
         )
     cells = []
@@ -127,12 +132,32 @@ def load_results(study_dir: str | Path) -> StudyResults:
         if adapted is None:
             continue
         metrics = _read(cell_dir / "train" / "metrics.json")
-        cells.append(AblationCell(cell_dir.name, _axes_of(_read(cell_dir / "train" / "config.json")), _by_set(adapted), (metrics or {}).get("training")))
+        cells.append(
+            AblationCell(
+                cell_dir.name,
+                _axes_of(_read(cell_dir / "train" / "config.json")),
+                _by_set(adapted),
+                (metrics or {}).get("training"),
+            )
+        )
     # Grid order (numeric ranks and fractions), not the directory names' string order (16 < 32 < 8).
-    cells.sort(key=lambda c: (not c.axes, c.axes.get("data_fraction", 0), c.axes.get("rank", 0),
-                              c.axes.get("loss", ""), c.axes.get("peft", ""), c.name))
+    cells.sort(
+        key=lambda c: (
+            not c.axes,
+            c.axes.get("data_fraction", 0),
+            c.axes.get("rank", 0),
+            c.axes.get("loss", ""),
+            c.axes.get("peft", ""),
+            c.name,
+        )
+    )
     return StudyResults(
-        study_dir, config, models, cells, _read(study_dir / "unavailable.json") or {}, _read(study_dir / "versions.json") or {}
+        study_dir,
+        config,
+        models,
+        cells,
+        _read(study_dir / "unavailable.json") or {},
+        _read(study_dir / "versions.json") or {},
     )
 
 

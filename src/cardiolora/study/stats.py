@@ -74,7 +74,7 @@ def pairwise_welch(samples: dict[str, np.ndarray]) -> list[PairwiseTest]:
     adjusted = holm_bonferroni([r[4] for r in raw])
     return [
         PairwiseTest(a, b, diff, t, p, p_holm, cohens_d(samples[a], samples[b]))
-        for (a, b, diff, t, p), p_holm in zip(raw, adjusted)
+        for (a, b, diff, t, p), p_holm in zip(raw, adjusted, strict=True)
     ]
 
 
@@ -88,7 +88,7 @@ class Correlation:
 
 def pearson(x: Sequence[float], y: Sequence[float]) -> Correlation:
     """Pearson r, or ``None`` with the reason when it is undefined (fewer than 3 points, a constant)."""
-    pairs = [(float(a), float(b)) for a, b in zip(x, y) if a is not None and b is not None]
+    pairs = [(float(a), float(b)) for a, b in zip(x, y, strict=False) if a is not None and b is not None]
     if len(pairs) < 3:
         return Correlation(None, None, len(pairs), "needs at least 3 models")
     xs, ys = np.array(pairs).T

@@ -21,7 +21,9 @@ from cardiolora.evaluation.evalset import default_eval_sets
 # The objectives that embed (anchor, positive, negative) columns in one pass (WeightedSumLoss can
 # wrap them); the others train on labelled pairs or embed in GradCache mini-batches.
 TRIPLET_LOSSES = ("infonce", "infonce+cosine", "triplet", "triplet+cosine")
-LossName = Literal["infonce", "infonce+cosine", "cached-infonce", "triplet", "triplet+cosine", "cosine", "cosent", "angle"]
+LossName = Literal[
+    "infonce", "infonce+cosine", "cached-infonce", "triplet", "triplet+cosine", "cosine", "cosent", "angle"
+]
 
 
 class _Strict(BaseModel):

@@ -59,7 +59,9 @@ def export_merged(run_dir: str | Path, out: str | Path, adapter_scale: float = 1
     with lock_directory(out, what="export directory"):
         _check_out(out, overwrite)  # again: another process may have written it meanwhile
         model = load_sentence_transformer(
-            resolved, trust_remote_code=config.get("trust_remote_code", False), max_seq_length=config.get("max_seq_length")
+            resolved,
+            trust_remote_code=config.get("trust_remote_code", False),
+            max_seq_length=config.get("max_seq_length"),
         )
         transformer = model[0]
         transformer.auto_model = merge_adapter(transformer.auto_model, adapter, adapter_scale)

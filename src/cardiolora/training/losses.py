@@ -43,7 +43,7 @@ class TargetCosineLoss(nn.Module):
     def compute_loss_from_embeddings(self, embeddings: list[Tensor], labels: Tensor | None = None) -> Tensor:
         anchor, *others = embeddings
         lefts, rights, targets = [], [], []
-        for column, target in zip(others, (self.positive_target, self.negative_target)):
+        for column, target in zip(others, (self.positive_target, self.negative_target), strict=False):
             lefts.append(anchor)
             rights.append(column)
             targets.append(torch.full((len(anchor),), target, device=anchor.device))
@@ -122,9 +122,9 @@ class WeightedSumLoss(nn.Module):
     anchor drifts from where the pretrained model put it only as far as the pairs pull it. It costs
     one forward pass of the anchor column without gradient. ``teacher_weight`` adds the same drift,
     averaged over every text of the replay rows (label column 2 set) and of the trailing
-    ``teacher_columns`` (texts with no pair, e.g. everyday English): the base model is their teacher. (sentence-transformers' distillation
-    losses need a second model or precomputed teacher embeddings; with an adapter the base model is
-    the same weights with the adapter switched off.)
+    ``teacher_columns`` (texts with no pair, e.g. everyday English): the base model is their teacher.
+    (sentence-transformers' distillation losses need a second model or precomputed teacher
+    embeddings; with an adapter the base model is the same weights with the adapter switched off.)
     """
 
     def __init__(
@@ -148,7 +148,10 @@ class WeightedSumLoss(nn.Module):
         # The last ``teacher_columns`` columns are texts only the teacher sees (no pair, no label).
         split = len(embeddings) - self.teacher_columns
         ranked, ranked_features = embeddings[:split], sentence_features[:split]
-        total = sum(w * loss.compute_loss_from_embeddings(ranked, labels) for loss, w in zip(self.parts, self.weights))
+        total = sum(
+            w * loss.compute_loss_from_embeddings(ranked, labels)
+            for loss, w in zip(self.parts, self.weights, strict=True)
+        )
         if self.preserve_weight:
             total = total + self.preserve_weight * self._drift(ranked[0], ranked_features[0]).mean()
         if self.teacher_weight:
@@ -158,13 +161,13 @@ class WeightedSumLoss(nn.Module):
                 replay = labels[:, 2].to(ranked[0].device) > 0
                 if replay.any():
                     rows = padded_rows(replay)
-                    for e, f in zip(ranked, ranked_features):
+                    for e, f in zip(ranked, ranked_features, strict=True):
                         adapted.append(e[rows])
                         features.append(_rows(f, rows))
                         kept.append(replay[rows])
             if adapted:
                 drifts = self._drifts(adapted, features)
-                drifts = [d if k is None else d[k] for d, k in zip(drifts, kept)]
+                drifts = [d if k is None else d[k] for d, k in zip(drifts, kept, strict=True)]
                 total = total + self.teacher_weight * torch.cat(drifts).mean()
         return total
 

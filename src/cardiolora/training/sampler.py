@@ -36,9 +36,7 @@ class LengthGroupedNoDuplicatesBatchSampler(NoDuplicatesBatchSampler):
             lengths = np.maximum(lengths, np.fromiter((len(t or "") for t in self.dataset[column]), dtype=np.int64))
         self.lengths = lengths
 
-    def _iter_one_pass(
-        self, get_sample_values: Callable, has_overlap: Callable[..., bool]
-    ) -> Iterator[list[int]]:
+    def _iter_one_pass(self, get_sample_values: Callable, has_overlap: Callable[..., bool]) -> Iterator[list[int]]:
         order = torch.randperm(len(self.dataset), generator=self.generator).numpy()
         span = self.window * self.batch_size
         batches: list[list[int]] = []

@@ -157,7 +157,6 @@ def staging_dir(run_dir: str | Path) -> Path:
 
 def prepare(config: TrainConfig, *, resume: bool = False, overwrite: bool = False) -> _Prepared:
     """Every check that can fail on the user's input, before anything is written."""
-    import torch
 
     if resume and overwrite:
         raise CardioloraError("--resume continues the run in --out and --overwrite replaces it: give one of them")
@@ -184,7 +183,9 @@ def prepare(config: TrainConfig, *, resume: bool = False, overwrite: bool = Fals
         try:
             import tensorboard  # noqa: F401
         except ImportError:
-            raise CardioloraError("report_to includes tensorboard, which is not installed; pip install tensorboard") from None
+            raise CardioloraError(
+                "report_to includes tensorboard, which is not installed; pip install tensorboard"
+            ) from None
     return _Prepared(resolved, pairs, eval_sets)
 
 
@@ -222,7 +223,7 @@ def _dataset(pairs: list[PairRecord], config: TrainConfig):
         rng.shuffle(texts)
         columns[TEACHER_COLUMN] = length_matched(
             [texts[i % len(texts)] for i in range(len(pairs))],
-            [max(len(text) for text in texts_of_row) for texts_of_row in zip(*columns.values())],
+            [max(len(text) for text in texts_of_row) for texts_of_row in zip(*columns.values(), strict=True)],
         )
     graded = config.loss.relation_targets and any(p.relation in config.loss.relation_targets for p in pairs)
     if config.loss.mask_same_category or graded or config.loss.applied_teacher_weight:
@@ -509,7 +510,10 @@ def _train(
 
 def _summary(report: dict[str, Any]) -> dict[str, Any]:
     keep = ("separation", "separation_ci", "auc", "negation_gap", "negation_accuracy", "tier", "categories")
-    return {e["eval_set"]["name"]: {k: e[k] for k in keep} | {"sha256": e["eval_set"]["sha256"]} for e in report["evaluations"]}
+    return {
+        e["eval_set"]["name"]: {k: e[k] for k in keep} | {"sha256": e["eval_set"]["sha256"]}
+        for e in report["evaluations"]
+    }
 
 
 def _retention_section(metrics: dict[str, Any]) -> str:
@@ -525,7 +529,8 @@ def _retention_section(metrics: dict[str, Any]) -> str:
     return (
         "Retention on the other evaluation sets (adapted minus zero-shot; harmed: a fall of more than "
         f"{rows[0]['tolerance']}):\n\n| eval set | separation change | ROC-AUC change | |\n|---|---|---|---|\n"
-        + "\n".join(lines) + "\n"
+        + "\n".join(lines)
+        + "\n"
     )
 
 
@@ -542,9 +547,9 @@ def model_card(config: TrainConfig, metrics: dict[str, Any]) -> str:
             f"{fmt(final['auc'])} | {fmt(before.get('negation_accuracy'))} | {fmt(final['negation_accuracy'])} |"
         )
     training = metrics["training"]
-    return f"""# {metrics['model']} + cardiology adapter
+    return f"""# {metrics["model"]} + cardiology adapter
 
-A {config.peft.method.upper()} adapter (r={config.peft.r}, alpha={config.peft.alpha}) for `{metrics['model']}`,
+A {config.peft.method.upper()} adapter (r={config.peft.r}, alpha={config.peft.alpha}) for `{metrics["model"]}`,
 trained by cardiolora with the `{config.loss.name}` objective on `{config.data}`.
 
 | eval set | separation before | after | ROC-AUC before | after | negation acc. before | after |
@@ -552,19 +557,19 @@ trained by cardiolora with the `{config.loss.name}` objective on `{config.data}`
 {chr(10).join(rows)}
 
 {_retention_section(metrics)}
-Training: {training['pairs']} pairs, {training['global_step']} steps, {training['seconds']} s,
-{training['trainable_parameters']:,} trainable of {training['total_parameters']:,} parameters.
+Training: {training["pairs"]} pairs, {training["global_step"]} steps, {training["seconds"]} s,
+{training["trainable_parameters"]:,} trainable of {training["total_parameters"]:,} parameters.
 
 Produced by:
 
 ```
-{metrics['command']}
+{metrics["command"]}
 ```
 
 Use it:
 
 ```bash
-cardiolora evaluate --model {config.model} --adapter {Path(config.out) / 'adapter'}
+cardiolora evaluate --model {config.model} --adapter {Path(config.out) / "adapter"}
 cardiolora export {config.out} --out merged-model   # a standalone sentence-transformers model, adapter merged
 ```
 
