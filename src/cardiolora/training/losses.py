@@ -198,8 +198,9 @@ def padded_rows(mask: Tensor, bucket: int = ROW_BUCKET) -> Tensor:
 
     Why: the replay rows of a batch are a different number every step, and a CPU forward pass in
     bf16 builds (and caches) oneDNN kernels per input shape. Batches of 0 to 32 rows times every
-    sequence length overflow that cache and rebuild kernels all run long (measured: benchmarks/
-    train_speed.py); rounded to multiples of 8 rows the shapes stay few, for a few extra rows.
+    sequence length can overflow that cache and rebuild kernels all run long; rounded to multiples
+    of 8 rows the shapes stay few, for a few extra rows. (Its share of the speed-up in
+    benchmarks/train_speed.py was not measured apart.)
     """
     selected = mask.nonzero().squeeze(1)
     wanted = min(len(mask), -(-len(selected) // bucket) * bucket)
