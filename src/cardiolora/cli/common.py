@@ -121,6 +121,13 @@ AdapterOption = Annotated[
         help="A PEFT adapter directory (safetensors weights) or a training run directory.",
     ),
 ]
+
+
+def eval_sets_option(help: str):
+    """The repeatable ``--eval-set``/``-e`` option of the commands that evaluate, with their own help."""
+    return Annotated[list[str] | None, typer.Option("--eval-set", "-e", metavar="NAME|FILE", help=help)]
+
+
 AdapterScaleOption = Annotated[
     float,
     typer.Option(

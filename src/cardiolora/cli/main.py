@@ -18,6 +18,7 @@ from cardiolora.cli.common import (
     TrustOption,
     app,
     console,
+    eval_sets_option,
     plain,
     quiet_libraries,
     user_errors,
@@ -26,6 +27,10 @@ from cardiolora.errors import CardioloraError, InputError
 
 models_app = typer.Typer(help="The offline model zoo.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
+
+EvalSetsOption = eval_sets_option(
+    "Bundled set name or JSONL path; repeatable. Default: every bundled set, cardiology first."
+)
 
 
 @models_app.command("list")
@@ -252,15 +257,7 @@ def print_retention(rows) -> None:
 @user_errors
 def evaluate(
     model: ModelOption = None,
-    eval_sets: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--eval-set",
-            "-e",
-            metavar="NAME|FILE",
-            help="Bundled set name or JSONL path; repeatable. Default: every bundled set, cardiology first.",
-        ),
-    ] = None,
+    eval_sets: EvalSetsOption = None,
     out: Annotated[Path | None, typer.Option("--out", "-o", metavar="FILE", help="Write results JSON here.")] = None,
     adapter: AdapterOption = None,
     adapter_scale: AdapterScaleOption = 1.0,

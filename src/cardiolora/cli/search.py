@@ -15,6 +15,7 @@ from cardiolora.cli.common import (
     TrustOption,
     app,
     console,
+    eval_sets_option,
     plain,
     quiet_libraries,
     user_errors,
@@ -23,6 +24,11 @@ from cardiolora.errors import CardioloraError
 
 index_app = typer.Typer(help="Semantic search indexes (FAISS, embedded; no server).", no_args_is_help=True)
 app.add_typer(index_app, name="index")
+
+RetrievalSetsOption = eval_sets_option(
+    "Bundled name or JSONL; repeatable, each set is evaluated: each similar/paraphrase pair's "
+    "first text queries for its second among all the set's texts."
+)
 
 
 @index_app.command("build")
@@ -121,16 +127,7 @@ def evaluate_retrieval_command(
     ] = None,
     model: ModelOption = None,
     adapter: AdapterOption = None,
-    eval_sets: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--eval-set",
-            "-e",
-            metavar="NAME|FILE",
-            help="Bundled name or JSONL; repeatable, each set is evaluated: each similar/paraphrase pair's "
-            "first text queries for its second among all the set's texts.",
-        ),
-    ] = None,
+    eval_sets: RetrievalSetsOption = None,
     ks: Annotated[
         list[int] | None, typer.Option("-k", metavar="K", help="Cut-offs; repeatable (default 1 5 10).")
     ] = None,

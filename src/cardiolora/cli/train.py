@@ -7,10 +7,22 @@ from typing import Annotated, get_args
 
 import typer
 
-from cardiolora.cli.common import AdapterScaleOption, app, console, plain, quiet_libraries, user_errors
+from cardiolora.cli.common import (
+    AdapterScaleOption,
+    app,
+    console,
+    eval_sets_option,
+    plain,
+    quiet_libraries,
+    user_errors,
+)
 from cardiolora.errors import CardioloraError
 from cardiolora.training.config import LossName, LossSettings, PeftSettings, TrainConfig
 from cardiolora.training.peft_methods import PEFT_METHODS
+
+TrainEvalSetsOption = eval_sets_option(
+    "Repeatable; the first is the target, the others retention checks. Default: every bundled set, cardiology first."
+)
 
 
 def _default(field: str, settings: type = TrainConfig, end: str = ".") -> str:
@@ -67,16 +79,7 @@ def train(
         Path | None,
         typer.Option("--data", "-d", metavar="FILE", help="Pairs JSONL/CSV (from `cardiolora data`); required."),
     ] = None,
-    eval_sets: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--eval-set",
-            "-e",
-            metavar="NAME|FILE",
-            help="Repeatable; the first is the target, the others retention checks. Default: every bundled set, "
-            "cardiology first.",
-        ),
-    ] = None,
+    eval_sets: TrainEvalSetsOption = None,
     out: Annotated[Path | None, typer.Option("--out", "-o", metavar="DIR", help="Run directory; required.")] = None,
     peft_method: Annotated[
         str | None,
