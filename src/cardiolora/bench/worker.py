@@ -10,8 +10,8 @@ import sys
 
 def main() -> int:
     from cardiolora.bench.benchmark import BenchSettings, measure
-    from cardiolora.cli.common import quiet_libraries
     from cardiolora.errors import CardioloraError
+    from cardiolora.logs import quiet_libraries
 
     request = json.loads(sys.stdin.read())
     quiet = bool(os.environ.get("CARDIOLORA_BENCH_QUIET"))

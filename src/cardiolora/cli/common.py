@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from cardiolora.errors import CardioloraError
+from cardiolora.logs import quiet_libraries  # noqa: F401 (the commands import it from here)
 
 # Offline by design: nothing in cardiolora may reach a model hub.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -98,13 +99,6 @@ def user_errors(func: F) -> F:
             raise typer.Exit(exc.exit_code) from None
 
     return wrapper  # type: ignore[return-value]
-
-
-def quiet_libraries() -> None:
-    import transformers
-
-    transformers.utils.logging.set_verbosity_error()
-    transformers.utils.logging.disable_progress_bar()
 
 
 MODEL_HELP = (

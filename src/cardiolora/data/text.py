@@ -56,10 +56,6 @@ def clean_term(text: str) -> str:
     return _SPACE.sub(" ", text).strip(" ,;")
 
 
-def word_count(text: str) -> int:
-    return len(text.split())
-
-
 def as_clause(term: str) -> str:
     """A term to place mid-sentence: lower-case its first letter unless it starts an acronym."""
     first = term.split(" ", 1)[0]
