@@ -14,8 +14,7 @@ Names are imported on first use, so ``import cardiolora`` stays light.
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
+from cardiolora._lazy import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -40,13 +39,4 @@ _EXPORTS = {
 __all__ = ["__version__", *_EXPORTS]
 
 
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        value = getattr(import_module(_EXPORTS[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'cardiolora' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_exports(__name__, globals(), _EXPORTS)

@@ -8,8 +8,7 @@ installed (GPU images) and ``cardiolora search`` starts without it.
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
+from cardiolora._lazy import lazy_exports
 
 # name -> module that defines it
 _EXPORTS = {
@@ -23,13 +22,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        value = getattr(import_module(_EXPORTS[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'cardiolora.serve' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_exports(__name__, globals(), _EXPORTS)
