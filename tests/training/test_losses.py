@@ -238,7 +238,7 @@ def test_the_teacher_keeps_replay_texts_nearer_the_base(tiny_config, tmp_path):
 
 def test_replay_rows_are_marked_in_the_labels(tiny_config, tmp_path):
     from cardiolora.data.records import PairRecord
-    from cardiolora.training.trainer import _dataset
+    from cardiolora.training.dataset import build_dataset as _dataset
 
     pairs = [PairRecord("a", "b", "c", branch="cardiovascular"), PairRecord("d", "e", "f", branch="renal"),
              PairRecord("g", "h", "i")]  # fmt: skip
@@ -288,7 +288,9 @@ def test_teacher_only_columns_are_kept_out_of_the_ranking(tiny_model_dir):
 def test_the_dataset_carries_general_teacher_texts(tiny_config, tmp_path):
     from cardiolora.data.records import PairRecord
     from cardiolora.errors import CardioloraError
-    from cardiolora.training.trainer import TEACHER_COLUMN, _dataset, prepare
+    from cardiolora.training.dataset import TEACHER_COLUMN
+    from cardiolora.training.dataset import build_dataset as _dataset
+    from cardiolora.training.prepare import prepare
 
     pairs = [PairRecord(f"a{i}", f"b{i}", f"c{i}") for i in range(5)]
     texts = tmp_path / "texts.txt"

@@ -17,7 +17,7 @@ from cardiolora.cli import app
 from cardiolora.errors import CardioloraError
 from cardiolora.training import build_config, train
 from cardiolora.training.export import EXPORT_MARKER
-from cardiolora.training.trainer import RUN_MARKER, is_run_directory
+from cardiolora.training.run_directory import RUN_MARKER, is_run_directory
 from tests.helpers import snapshot
 
 runner = CliRunner()

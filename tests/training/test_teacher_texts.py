@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from cardiolora.training.trainer import length_matched
+from cardiolora.training.dataset import length_matched
 
 
 def test_length_matched_gives_the_longest_text_to_the_longest_row_and_keeps_every_text():

@@ -74,7 +74,7 @@ def test_default_targets_are_every_linear_layer_and_attention_is_the_zoos(tiny_c
     assert any(name.endswith("attention.self.key") for name in adapted)
     assert not any("pooler" in name for name in adapted)  # unused by mean pooling: never trained
     from cardiolora.embedding.embedder import bf16_supported
-    from cardiolora.training.trainer import resolve_precision
+    from cardiolora.training.prepare import resolve_precision
 
     assert result.metrics["training"]["precision"] == ("bf16" if bf16_supported("cpu") else "fp32")
     assert resolve_precision("auto") == result.metrics["training"]["precision"]
@@ -178,7 +178,7 @@ def test_bad_datasets_fail_cleanly(tiny_model_dir, tmp_path, content, fragment):
 
 
 def test_resume_skips_a_checkpoint_cut_short_by_a_kill(tmp_path):
-    from cardiolora.training.trainer import _last_checkpoint
+    from cardiolora.training.run_directory import last_checkpoint as _last_checkpoint
 
     for step, complete in ((20, True), (40, True), (60, False)):
         checkpoint = tmp_path / "checkpoints" / f"checkpoint-{step}"

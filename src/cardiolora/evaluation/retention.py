@@ -16,7 +16,7 @@ Example::
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 # A fall of more than this in separation or ROC-AUC on a non-target set counts as harm.
@@ -52,6 +52,11 @@ class RetentionRow:
         return any(
             change is not None and change < -self.tolerance for change in (self.separation_change, self.auc_change)
         )
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> RetentionRow:
+        """A row from its :meth:`to_dict` (the derived entries are recomputed, not read)."""
+        return cls(**{f.name: values[f.name] for f in fields(cls) if f.name in values})
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -168,7 +168,7 @@ class StudyRunner:
             return self._run()
 
     def _run(self) -> list[Step]:
-        from cardiolora.training.trainer import check_hardware
+        from cardiolora.training.prepare import check_hardware
         from cardiolora.versions import package_versions
 
         _check_same_study(self.config, self.study_dir)

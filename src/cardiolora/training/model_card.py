@@ -1,0 +1,76 @@
+"""The model card a run leaves as its ``README.md``: what was trained on what, the evaluation
+before and after on every set, the retention on the non-target sets, and how to use the adapter."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from cardiolora.training.config import TrainConfig
+
+
+def _retention_section(metrics: dict[str, Any]) -> str:
+    rows = metrics.get("retention") or []
+    if not rows:
+        return ""
+
+    def fmt(value):
+        return "n/a" if value is None else f"{value:+.3f}"
+
+    lines = [f"| {r['eval_set']} | {fmt(r['separation_change'])} | {fmt(r['auc_change'])} | "
+             f"{'**harmed**' if r['harmed'] else 'kept'} |" for r in rows]  # fmt: skip
+    return (
+        "Retention on the other evaluation sets (adapted minus zero-shot; harmed: a fall of more than "
+        f"{rows[0]['tolerance']}):\n\n| eval set | separation change | ROC-AUC change | |\n|---|---|---|---|\n"
+        + "\n".join(lines)
+        + "\n"
+    )
+
+
+def model_card(config: TrainConfig, metrics: dict[str, Any]) -> str:
+    """The card, in Markdown, from the resolved configuration and the run's ``metrics.json``."""
+    rows = []
+    for name, final in metrics["final"].items():
+        before = (metrics.get("zero_shot") or {}).get(name, {})
+
+        def fmt(value):
+            return "n/a" if value is None else f"{value:.3f}"
+
+        rows.append(
+            f"| {name} | {fmt(before.get('separation'))} | {fmt(final['separation'])} | {fmt(before.get('auc'))} | "
+            f"{fmt(final['auc'])} | {fmt(before.get('negation_accuracy'))} | {fmt(final['negation_accuracy'])} |"
+        )
+    training = metrics["training"]
+    return f"""# {metrics["model"]} + cardiology adapter
+
+A {config.peft.method.upper()} adapter (r={config.peft.r}, alpha={config.peft.alpha}) for `{metrics["model"]}`,
+trained by cardiolora with the `{config.loss.name}` objective on `{config.data}`.
+
+| eval set | separation before | after | ROC-AUC before | after | negation acc. before | after |
+|---|---|---|---|---|---|---|
+{chr(10).join(rows)}
+
+{_retention_section(metrics)}
+Training: {training["pairs"]} pairs, {training["global_step"]} steps, {training["seconds"]} s,
+{training["trainable_parameters"]:,} trainable of {training["total_parameters"]:,} parameters.
+
+Produced by:
+
+```
+{metrics["command"]}
+```
+
+Use it:
+
+```bash
+cardiolora evaluate --model {config.model} --adapter {Path(config.out) / "adapter"}
+cardiolora export {config.out} --out merged-model   # a standalone sentence-transformers model, adapter merged
+```
+
+Settings (`config.json` holds all of them):
+
+```json
+{json.dumps(config.resolved(), indent=2)}
+```
+"""
