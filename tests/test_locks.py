@@ -11,9 +11,7 @@ import textwrap
 
 import pytest
 
-from cardiolora.errors import CardioloraError
-from cardiolora.io import (
-    atomic_directory,
+from cardiolora.directories import (
     lock_directory,
     lock_file,
     lock_owner,
@@ -21,6 +19,8 @@ from cardiolora.io import (
     refuse_foreign_directory,
     replace_directory,
 )
+from cardiolora.errors import CardioloraError
+from cardiolora.io import atomic_directory
 
 from .helpers import snapshot
 
@@ -28,7 +28,7 @@ from .helpers import snapshot
 HOLDER = textwrap.dedent(
     """
     import sys, time
-    from cardiolora.io import lock_directory
+    from cardiolora.directories import lock_directory
 
     with lock_directory(sys.argv[1], what="run directory"):
         print("locked", flush=True)

@@ -5,15 +5,8 @@ import time
 
 import pytest
 
-from cardiolora.data.corpus import (
-    MAX_PIECE_CHARS,
-    CorpusSettings,
-    SentenceSplitter,
-    bounded_pieces,
-    build_corpus,
-    clean_block,
-    iter_blocks,
-)
+from cardiolora.data.corpus import CorpusSettings, build_corpus, clean_block, iter_blocks
+from cardiolora.data.sentences import MAX_PIECE_CHARS, SentenceSplitter, bounded_pieces
 from cardiolora.errors import CardioloraError, InputError
 
 from .pdf import make_pdf

@@ -31,7 +31,7 @@ def test_concepts_carry_clinical_categories(cardio_concepts):
 
 
 def test_pairs_follow_the_category_structure(cardio_concepts):
-    from cardiolora.data.ontology import _merge_categories_by_text
+    from cardiolora.data.ontology_pairs import _merge_categories_by_text
 
     pairs = build_ontology_pairs(cardio_concepts, OntologyRecipe(sentence_rate=0.0, seed=1))
     # A concept's categories include those of concepts sharing one of its texts (HPO and ICD overlap).
@@ -129,7 +129,8 @@ def test_the_same_seed_builds_the_same_pairs_in_any_process():
 
     script = (
         "import hashlib, json\n"
-        "from cardiolora.data.ontology import build_ontology_pairs, load_concepts\n"
+        "from cardiolora.data.ontology import load_concepts\n"
+        "from cardiolora.data.ontology_pairs import build_ontology_pairs\n"
         "pairs = build_ontology_pairs(load_concepts('cardiovascular', ['hpo']))\n"
         "print(hashlib.sha256(json.dumps([p.__dict__ for p in pairs]).encode()).hexdigest())\n"
     )

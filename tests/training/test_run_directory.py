@@ -101,7 +101,7 @@ def test_an_empty_or_crashed_run_may_be_overwritten(tiny_config, tmp_path):
 HOLDER = textwrap.dedent(
     """
     import sys, time
-    from cardiolora.io import lock_directory
+    from cardiolora.directories import lock_directory
 
     with lock_directory(sys.argv[1]):
         print("locked", flush=True)

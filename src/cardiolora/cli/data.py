@@ -27,7 +27,7 @@ ExcludeEvalOption = Annotated[
 
 
 def _parse_weights(items: list[str] | None) -> dict[str, float]:
-    from cardiolora.data.ontology import DEFAULT_WEIGHTS, RELATIONS
+    from cardiolora.data.ontology_pairs import DEFAULT_WEIGHTS, RELATIONS
 
     weights = dict(DEFAULT_WEIGHTS)
     for item in items or []:

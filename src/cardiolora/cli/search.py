@@ -68,8 +68,8 @@ def index_build(
     trust_remote_code: TrustOption = False,
 ) -> None:
     """Embed a corpus (passage role) into a FAISS index directory."""
+    from cardiolora.directories import lock_directory
     from cardiolora.embedding import Embedder
-    from cardiolora.io import lock_directory
     from cardiolora.serve.search import INDEX_KINDS, build_index, check_index_out, read_corpus
 
     if kind not in INDEX_KINDS:

@@ -45,7 +45,7 @@ def study_run(
 ) -> None:
     """Run (or resume) a study: per model zero-shot evaluation, LoRA training, adapted and transfer
     evaluation, benchmark; then the ablation grid and the report. Finished steps are skipped."""
-    from cardiolora.io import lock_directory
+    from cardiolora.directories import lock_directory
     from cardiolora.study import load_preset, load_study, plan_study, run_study
     from cardiolora.study.estimate import estimate
 

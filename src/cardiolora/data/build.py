@@ -12,7 +12,8 @@ from typing import Any
 from cardiolora.data.categories import BRANCHES, DEFAULT_REPLAY_RATIO, REPLAY_BRANCHES, REPLAY_WEIGHTS
 from cardiolora.data.datacard import datacard, write_datacard
 from cardiolora.data.leakage import bundled_guard
-from cardiolora.data.ontology import OntologyRecipe, build_ontology_pairs, dedup_pairs, load_concepts
+from cardiolora.data.ontology import load_concepts
+from cardiolora.data.ontology_pairs import OntologyRecipe, build_ontology_pairs, dedup_pairs
 from cardiolora.data.records import PairRecord, write_pairs
 from cardiolora.errors import CardioloraError, UnknownNameError
 

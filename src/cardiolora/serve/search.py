@@ -23,16 +23,10 @@ from typing import Any
 
 import numpy as np
 
+from cardiolora.directories import lock_directory, refuse_foreign_directory
 from cardiolora.errors import CardioloraError, InputError
 from cardiolora.evaluation.retrieval import DEFAULT_KS, RetrievalResult, evaluate_rankings
-from cardiolora.io import (
-    atomic_directory,
-    iter_jsonl,
-    lock_directory,
-    read_json_object,
-    refuse_foreign_directory,
-    sha256_file,
-)
+from cardiolora.io import atomic_directory, iter_jsonl, read_json_object, sha256_file
 
 INDEX_KINDS = ("flat", "hnsw")
 INDEX_SCHEMA = "cardiolora.index/1"

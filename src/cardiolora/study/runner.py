@@ -24,8 +24,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cardiolora.directories import lock_directory
 from cardiolora.errors import CardioloraError, ModelNotAvailableError
-from cardiolora.io import lock_directory, write_json_atomic
+from cardiolora.io import write_json_atomic
 from cardiolora.study.config import StudyConfig, ablation_cells, slug, train_config_for
 
 
@@ -194,7 +195,7 @@ class StudyRunner:
 
     def _data(self, step: Step) -> None:
         from cardiolora.data import OntologyRecipe, build_ontology_dataset
-        from cardiolora.data.ontology import DEFAULT_WEIGHTS
+        from cardiolora.data.ontology_pairs import DEFAULT_WEIGHTS
 
         settings = self.config.data
         recipe = OntologyRecipe(weights={**DEFAULT_WEIGHTS, **settings.weights}, seed=self.config.seed)

@@ -12,16 +12,10 @@ import json
 import os
 from pathlib import Path
 
+from cardiolora.directories import lock_directory, refuse_foreign_directory
 from cardiolora.embedding import check_adapter_dir
 from cardiolora.errors import CardioloraError
-from cardiolora.io import (
-    atomic_directory,
-    lock_directory,
-    read_json_object,
-    refuse_foreign_directory,
-    sha256_file,
-    write_json_atomic,
-)
+from cardiolora.io import atomic_directory, read_json_object, sha256_file, write_json_atomic
 
 EXPORT_MARKER = "cardiolora-export.json"
 EXPORT_SCHEMA = "cardiolora.export/v1"

@@ -24,8 +24,9 @@ import os
 import shutil
 from pathlib import Path
 
+from cardiolora.directories import refuse_foreign_directory
 from cardiolora.errors import CardioloraError
-from cardiolora.io import read_json_object, refuse_foreign_directory
+from cardiolora.io import read_json_object
 
 CHECKPOINTS = "checkpoints"
 RUN_MARKER = ".cardiolora-run"

@@ -19,9 +19,10 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from cardiolora.directories import lock_directory, replace_directory
 from cardiolora.errors import CardioloraError
 from cardiolora.evaluation import EvaluationReport, retention_table, retention_warnings
-from cardiolora.io import lock_directory, replace_directory, write_json_atomic, write_text_atomic
+from cardiolora.io import write_json_atomic, write_text_atomic
 from cardiolora.models.adapters import portable_model_name, record_base_model
 from cardiolora.training.config import TrainConfig
 from cardiolora.training.dataset import TEACHER_COLUMN, build_dataset
