@@ -74,16 +74,15 @@ def study_run(
             estimate = "" if step.finished else _duration(pending.get(step.label))
             steps.add_row(plain(step.label), "finished" if step.finished else "pending", estimate)
         console.print(steps)
-        pairs = f"{estimated['pairs']:,} pairs"
-        pairs += "" if estimated["pairs_measured"] else " (expected; data not built yet)"
-        unknown = estimated["unknown_steps"] and f", {estimated['unknown_steps']} step(s) without a measured rate"
-        console.print(f"{len(plan.pending)} of {len(plan.steps)} steps to run on {pairs}; "
-                      f"estimated {_duration(estimated['total_seconds'])}{unknown or ''}.")  # fmt: skip
-        if estimated["stand_in_texts"]:
-            console.print(
-                "training speed was measured on the evaluation sentences (the data is not built yet); "
-                "longer training texts take longer, so read the estimate as a lower bound"
-            )
+        if estimated["pairs"] is None:
+            pairs = "pairs not counted yet (the data is not built; --measure builds it once)"
+        else:
+            pairs = f"{estimated['pairs']:,} pairs" + ("" if estimated["pairs_measured"] else " (built once to count)")
+        unknown = estimated["unknown_steps"] and f", {estimated['unknown_steps']} step(s) not measured"
+        total = _duration(estimated["total_seconds"])
+        console.print(
+            f"{len(plan.pending)} of {len(plan.steps)} steps to run on {pairs}; estimated {total}{unknown or ''}."
+        )
         if plan.unavailable:
             console.print(plain(f"skipped (weights not on this machine): {', '.join(plan.unavailable)}"))
             if config.ablation and config.ablation.model in plan.unavailable:

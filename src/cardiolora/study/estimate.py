@@ -1,173 +1,166 @@
-"""Time estimates for a study plan from measured rates.
+"""Time estimates for a study plan, measured on this machine on the study's own recipe.
 
-A model's training seconds per step and encoding rate are measured here (two timed training
-steps on the study's batch size after one warm-up, and one timed encode), or read from the
-finished training runs of the study directory, which are measured on the real workload. Rates are
-cached per machine in ``~/.cache/cardiolora/rates.json`` so that a second dry run is instant.
+No figure here comes from another machine or an earlier version:
+
+- **pairs**: the data file when it exists; else the study's data step is run once into the cache
+  (``~/.cache/cardiolora/estimate/``), which measures both its size and its seconds.
+- **training**: every distinct recipe of the plan (each model's, each ablation cell's: PEFT method,
+  targets, rank, loss with its teacher term, batch size, precision) runs a few steps through the
+  training run's own phases on the study's pairs (:func:`cardiolora.training.trainer.time_recipe`);
+  a finished training run of the study replaces the rate by the one it observed.
+- **loading, evaluation, benchmark**: the same measurement times the model's load and its
+  embeddings/s at batch sizes 32 and 1; a step's estimate is its load plus its texts at those rates.
+
+Rates are cached per machine, recipe and data in ``~/.cache/cardiolora/rates.json``, so a second
+dry run is instant. The benchmark's subprocess start and the adapter's merge are not included.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from pathlib import Path
 from typing import Any
 
+from cardiolora.errors import ModelNotAvailableError
 from cardiolora.study.config import StudyConfig, ablation_cells, train_config_for
-from cardiolora.study.runner import Plan, data_path
+from cardiolora.study.runner import Plan, Step, build_study_data, data_path
 
-# Target pairs the ontology builder makes with default weights (measured with `cardiolora data ontology
-# --replay-ratio 0`: 15,857 for cardiovascular); replay adds replay_ratio times as many. Used only until
-# the data step has run.
-EXPECTED_ONTOLOGY_PAIRS = {"cardiovascular": 15857}
-DEFAULT_EXPECTED_PAIRS = 3000
+# Fields of a training configuration that do not change how long one step takes.
+_NOT_SPEED = {"out", "data", "eval_sets", "epochs", "max_steps", "data_fraction", "seed", "eval_steps"} | {
+    "save_steps",
+    "save_total_limit",
+    "early_stopping_patience",
+    "report_to",
+    "eval_resamples",
+}
 
 
-def _rates_file() -> Path:
+def _cache_dir() -> Path:
     from cardiolora.models.sources import cache_root
 
-    return cache_root() / "rates.json"
+    return cache_root()
 
 
-def _key(model: str, batch_size: int, max_seq_length: int | None, precision: str) -> str:
+def _digest(value: Any) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _machine() -> str:
     import torch
 
-    device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else f"cpu{torch.get_num_threads()}"
-    return f"{model}|{batch_size}|{max_seq_length}|{precision}|{device}"
+    return torch.cuda.get_device_name(0) if torch.cuda.is_available() else f"cpu{torch.get_num_threads()}"
 
 
-def _training_texts(pairs_path: Path | None, count: int) -> tuple[list[str], str]:
-    """Texts like the training data's: its own when it exists, else the evaluation sentences."""
-    from cardiolora.bench.benchmark import benchmark_texts
+def _data_recipe(config: StudyConfig) -> dict[str, Any]:
+    from cardiolora import __version__
 
-    if pairs_path is not None and pairs_path.exists():
-        from cardiolora.data import load_pairs
-
-        pairs = load_pairs(pairs_path)
-        texts = [t for p in pairs[:count] for t in (p.anchor, p.positive, p.negative or p.positive)]
-        if len(texts) >= count:
-            return texts[:count], "pairs"
-    return benchmark_texts(count), "evaluation sentences"
+    custom_sets = [s for s in config.evaluation.all_sets if Path(s).suffix]
+    return {
+        "data": config.data.model_dump(mode="json"),
+        "seed": config.seed,
+        "exclude": custom_sets,
+        "version": __version__,
+    }
 
 
-def measure_rates(
-    model: str, batch_size: int, max_seq_length: int | None, precision: str = "fp32", pairs_path: Path | None = None
-) -> dict[str, float]:
-    """Seconds per training step (LoRA on the default targets, InfoNCE over anchor, positive and
-    negative columns) and embeddings/s."""
-    import torch
-    from peft import LoraConfig
-    from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
-
-    from cardiolora.models import load_sentence_transformer, resolve_model
-
-    resolved = resolve_model(model)
-    st = load_sentence_transformer(resolved, max_seq_length=max_seq_length)
-    texts, kind = _training_texts(pairs_path, 3 * batch_size)
-    started = time.perf_counter()
-    st.encode(texts, batch_size=32)
-    emb_per_s = len(texts) / (time.perf_counter() - started)
-    st.add_adapter(LoraConfig(r=16, lora_alpha=32, target_modules=list(resolved.spec.lora_targets)))
-    loss = MultipleNegativesRankingLoss(st)
-    optimizer = torch.optim.AdamW([p for p in st.parameters() if p.requires_grad], lr=1e-5)
-    features = [st.preprocess(texts[i::3]) for i in range(3)]
-    timings = []
-    for _ in range(3):
+def study_pairs(config: StudyConfig, study_dir: Path, measure: bool = True, progress=None) -> dict[str, Any] | None:
+    """The study's training data for the estimate: ``{"path", "pairs", "seconds", "built"}``, where
+    ``built`` says the data step has run in the study; ``seconds`` is what building it took here
+    (None when the study's own data file was not built by this estimate). None when the data is not
+    built and ``measure`` is false."""
+    path = data_path(config, study_dir)
+    if path.exists():
+        with open(path, "rb") as handle:
+            return {"path": path, "pairs": sum(1 for line in handle if line.strip()), "seconds": None, "built": True}
+    cache = _cache_dir() / "estimate"
+    key = _digest(_data_recipe(config))
+    cached, record = cache / f"pairs-{key}.jsonl", cache / f"pairs-{key}.json"
+    if not (cached.exists() and record.exists()):
+        if not measure:
+            return None
+        if progress:
+            progress("building the study's data once, to count its pairs and time the step")
         started = time.perf_counter()
-        with torch.autocast(st.device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
-            value = loss(features, None)
-        value.backward()
-        optimizer.step()
-        optimizer.zero_grad()
-        timings.append(time.perf_counter() - started)
-    return {"seconds_per_step": min(timings[1:]), "emb_per_s": emb_per_s, "texts": kind}
+        build_study_data(config, cached)
+        seconds = time.perf_counter() - started
+        from cardiolora.io import write_json_atomic
+
+        with open(cached, "rb") as handle:
+            write_json_atomic(record, {"pairs": sum(1 for line in handle if line.strip()), "seconds": seconds})
+    built = json.loads(record.read_text())
+    return {"path": cached, "pairs": built["pairs"], "seconds": built["seconds"], "built": False}
 
 
-def _observed(plan: Plan, model: str) -> float | None:
-    for step in plan.steps:
-        metrics = step.output / "metrics.json"
-        if step.kind == "train" and step.model == model and metrics.exists():
+def _observed(plan: Plan, step: Step) -> float | None:
+    """Seconds per step of a finished training run of the plan with the same recipe."""
+    for other in plan.steps:
+        metrics = other.output / "metrics.json"
+        if other.kind == "train" and other.model == step.model and other.cell == step.cell and metrics.exists():
             training = json.loads(metrics.read_text())["training"]
             if training.get("global_step"):
                 return training["seconds"] / training["global_step"]
     return None
 
 
-def count_pairs(config: StudyConfig, study_dir: Path) -> tuple[int, bool]:
-    """(pairs, measured): the data file's size when it exists, else the recipe's expected size."""
-    path = data_path(config, study_dir)
-    if path.exists():
-        with open(path, "rb") as handle:
-            return sum(1 for line in handle if line.strip()), True
-    target = EXPECTED_ONTOLOGY_PAIRS.get(config.data.branch, DEFAULT_EXPECTED_PAIRS)
-    return round(target * (1 + config.data.replay_ratio)), False
-
-
 def estimate(plan: Plan, measure: bool = True, progress=None) -> dict[str, Any]:
-    """Seconds per pending step (None where no rate is known) and the total."""
-    config = plan.config
-    pairs, pairs_measured = count_pairs(config, plan.study_dir)
-    cache_path = _rates_file()
-    cache = json.loads(cache_path.read_text()) if cache_path.exists() else {}
-    rates: dict[str, dict[str, float] | None] = {}
-    eval_texts = 0
+    """Seconds per pending step (None where nothing was measured) and the total."""
+    from cardiolora.data import load_pairs
     from cardiolora.evaluation import load_eval_set
+    from cardiolora.io import write_json_atomic
+    from cardiolora.training.trainer import time_recipe
 
-    for name in config.evaluation.all_sets:
-        eval_texts += len(load_eval_set(name).sentences())
-
-    def rate_for(model: str) -> dict[str, float] | None:
-        if model in rates:
-            return rates[model]
-        tc = train_config_for(config, model, Path("out"), Path("pairs.jsonl"))
-        pairs_file = data_path(config, plan.study_dir)
-        key = _key(model, tc.batch_size, tc.max_seq_length, tc.precision) + (
-            "|pairs" if pairs_file.exists() else "|eval"
-        )
-        rate = cache.get(key)
-        if rate is None and measure:
-            if progress:
-                progress(f"measuring training and encoding speed of {model}")
-            rate = measure_rates(model, tc.batch_size, tc.max_seq_length, tc.precision, pairs_file)
-            cache[key] = rate
-            from cardiolora.io import write_json_atomic
-
-            write_json_atomic(cache_path, cache)
-        observed = _observed(plan, model)
-        if rate is not None and observed is not None:
-            rate = {**rate, "seconds_per_step": observed}
-        rates[model] = rate
-        return rate
-
+    config = plan.config
+    data = study_pairs(config, plan.study_dir, measure=measure, progress=progress)
+    rates_path = _cache_dir() / "rates.json"
+    cache = json.loads(rates_path.read_text()) if rates_path.exists() else {}
     cells = dict(ablation_cells(config.ablation)) if config.ablation else {}
+    eval_texts = sum(len(load_eval_set(name).sentences()) for name in config.evaluation.all_sets)
+    loaded_pairs: list = []
+
+    def rate_for(step: Step) -> dict[str, float] | None:
+        tc = train_config_for(config, step.model, Path("out"), Path("pairs.jsonl"), cells.get(step.cell, {}))
+        recipe = {k: v for k, v in tc.resolved().items() if k not in _NOT_SPEED}
+        key = f"{_machine()}|{_digest(recipe)}|{_digest(_data_recipe(config)) if data else 'no-data'}"
+        if key not in cache and measure and data:
+            if progress:
+                progress(f"timing the training recipe of {step.label.split(':')[0]} ({step.model})")
+            if not loaded_pairs:
+                loaded_pairs.extend(load_pairs(data["path"]))
+            try:
+                cache[key] = time_recipe(tc, loaded_pairs)
+            except ModelNotAvailableError:
+                return None  # the plan skips it
+            write_json_atomic(rates_path, cache)
+        return cache.get(key)
+
     seconds: list[tuple[str, float | None]] = []
     for step in plan.pending:
         if step.kind == "data":
-            seconds.append((step.label, 30.0))  # the ontology build took 19 s on the 2-core machine
+            seconds.append((step.label, data and data["seconds"]))
             continue
-        rate = rate_for(step.model)
+        rate = rate_for(step)
         if rate is None:
             seconds.append((step.label, None))
-            continue
-        if step.kind == "train":
+        elif step.kind == "train":
             tc = train_config_for(config, step.model, Path("out"), Path("pairs.jsonl"), cells.get(step.cell, {}))
-            steps = max(1, int(pairs * tc.data_fraction) // (tc.batch_size * tc.gradient_accumulation))
-            steps = tc.max_steps or int(steps * tc.epochs)
-            seconds.append((step.label, steps * rate["seconds_per_step"] + 20 + eval_texts / rate["emb_per_s"]))
+            per_epoch = max(1, int(data["pairs"] * tc.data_fraction) // (tc.batch_size * tc.gradient_accumulation))
+            steps = tc.max_steps or int(per_epoch * tc.epochs)
+            per_step = _observed(plan, step) or rate["seconds_per_step"]
+            seconds.append((step.label, rate["load_seconds"] + steps * per_step + eval_texts / rate["emb_per_s"]))
         elif step.kind in ("zero-shot", "adapted"):
-            seconds.append((step.label, 10 + eval_texts / rate["emb_per_s"]))
+            seconds.append((step.label, rate["load_seconds"] + eval_texts / rate["emb_per_s"]))
         elif step.kind == "bench":
             b = config.bench
-            texts = b.iterations + b.warmup + b.throughput_texts * len(b.batch_sizes)
-            seconds.append((step.label, 15 + texts / rate["emb_per_s"] * 1.5))
+            single = (b.iterations + b.warmup) / rate["emb_per_s_batch1"]
+            batches = b.throughput_texts * len(b.batch_sizes) / rate["emb_per_s"]
+            seconds.append((step.label, rate["load_seconds"] + single + batches))
     known = [s for _, s in seconds if s is not None]
-    stand_in = any(r and r.get("texts") != "pairs" for r in rates.values())
     return {
-        "stand_in_texts": stand_in,
-        "pairs": pairs,
-        "pairs_measured": pairs_measured,
+        "pairs": data and data["pairs"],
+        "pairs_measured": bool(data and data["built"]),
         "steps": seconds,
         "total_seconds": sum(known),
         "unknown_steps": sum(1 for _, s in seconds if s is None),
-        "rates": rates,
     }

@@ -71,6 +71,25 @@ def data_path(config: StudyConfig, study_dir: Path) -> Path:
     return config.data.pairs if config.data.pairs is not None else study_dir / "data" / "pairs.jsonl"
 
 
+def build_study_data(config: StudyConfig, out: Path) -> None:
+    """The study's training pairs from the ontologies, as its ``[data]`` section says."""
+    from cardiolora.data import OntologyRecipe, build_ontology_dataset
+    from cardiolora.data.ontology_pairs import DEFAULT_WEIGHTS
+
+    settings = config.data
+    recipe = OntologyRecipe(weights={**DEFAULT_WEIGHTS, **settings.weights}, seed=config.seed)
+    custom_sets = [s for s in config.evaluation.all_sets if Path(s).suffix]
+    build_ontology_dataset(
+        out,
+        branch=settings.branch,
+        sources=settings.sources,
+        recipe=recipe,
+        exclude_eval=custom_sets,
+        replay_ratio=settings.replay_ratio,
+        replay_branches=settings.replay_branches,
+    )
+
+
 def model_dir(study_dir: Path, model: str) -> Path:
     return study_dir / "models" / slug(model)
 
@@ -194,16 +213,7 @@ class StudyRunner:
         return done
 
     def _data(self, step: Step) -> None:
-        from cardiolora.data import OntologyRecipe, build_ontology_dataset
-        from cardiolora.data.ontology_pairs import DEFAULT_WEIGHTS
-
-        settings = self.config.data
-        recipe = OntologyRecipe(weights={**DEFAULT_WEIGHTS, **settings.weights}, seed=self.config.seed)
-        custom_sets = [s for s in self.config.evaluation.all_sets if Path(s).suffix]
-        build_ontology_dataset(
-            step.output, branch=settings.branch, sources=settings.sources, recipe=recipe, exclude_eval=custom_sets,
-            replay_ratio=settings.replay_ratio, replay_branches=settings.replay_branches,
-        )  # fmt: skip
+        build_study_data(self.config, step.output)
 
     def _evaluate(self, step: Step, adapter: Path | None) -> None:
         """Evaluate one model (zero-shot or adapted) on every set of the study; the headline set is

@@ -21,7 +21,7 @@ class SeparationEvaluator(SentenceEvaluator):
         self.eval_sets = eval_sets
         self.n_resamples = n_resamples
         self.batch_size = batch_size
-        self.primary_metric = f"{eval_sets[0].name}_separation"
+        self.primary_metric = f"{eval_sets[0].name}_separation" if eval_sets else "separation"
         self.greater_is_better = True
         self.history: list[dict[str, Any]] = []
 

@@ -19,20 +19,22 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from cardiolora.data.records import PairRecord
 from cardiolora.directories import lock_directory, replace_directory
 from cardiolora.errors import CardioloraError
 from cardiolora.evaluation import EvaluationReport, retention_table, retention_warnings
 from cardiolora.io import write_json_atomic, write_text_atomic
+from cardiolora.models import resolve_model
 from cardiolora.models.adapters import portable_model_name, record_base_model
+from cardiolora.training.arguments import training_arguments
 from cardiolora.training.config import TrainConfig
 from cardiolora.training.dataset import TEACHER_COLUMN, build_dataset
-from cardiolora.training.losses import build_loss, uses_in_batch_negatives
+from cardiolora.training.losses import build_loss
 from cardiolora.training.model_card import model_card
 from cardiolora.training.peft_methods import peft_config
 from cardiolora.training.prepare import Prepared, is_main_process, prepare, resolve_precision, world_size
 from cardiolora.training.results import TrainingStats, TrainResult
 from cardiolora.training.run_directory import (
-    CHECKPOINTS,
     RUN_MARKER,
     RUN_SCHEMA,
     check_run_dir,
@@ -43,18 +45,6 @@ from cardiolora.training.run_directory import (
 from cardiolora.versions import package_versions
 
 logger = logging.getLogger(__name__)
-
-
-def _batch_sampler(config: TrainConfig, ranking: bool):
-    """In-batch-negative losses need batches without repeated texts; grouped by length, they carry
-    less padding (see :mod:`cardiolora.training.sampler`)."""
-    from sentence_transformers.sentence_transformer.training_args import BatchSamplers
-
-    from cardiolora.training.sampler import LengthGroupedNoDuplicatesBatchSampler
-
-    if not ranking:
-        return BatchSamplers.BATCH_SAMPLER
-    return LengthGroupedNoDuplicatesBatchSampler if config.group_by_length else BatchSamplers.NO_DUPLICATES
 
 
 def resolve_targets(target_modules: list[str], spec) -> str | list[str]:
@@ -235,7 +225,7 @@ def _setup_trainer(model, config: TrainConfig, prepared: Prepared, dataset, work
         prompt=prepared.resolved.spec.prompt_for("similarity") or None,
     )
     evaluate_while_training = config.eval_steps is not None
-    args = _training_arguments(config, work_dir, precision, evaluator.primary_metric)
+    args = training_arguments(config, work_dir, precision, evaluator.primary_metric)
     # transformers 5 reads the TensorBoard directory from the environment only.
     os.environ["TENSORBOARD_LOGGING_DIR"] = str(work_dir / "logs")
     callbacks = []
@@ -250,46 +240,6 @@ def _setup_trainer(model, config: TrainConfig, prepared: Prepared, dataset, work
         callbacks=callbacks,
     )
     return trainer, evaluator, precision
-
-
-def _training_arguments(config: TrainConfig, work_dir: Path, precision: str, primary_metric: str):
-    """sentence-transformers' training arguments for the configuration."""
-    import torch
-    from sentence_transformers import SentenceTransformerTrainingArguments
-
-    evaluate_while_training = config.eval_steps is not None
-    return SentenceTransformerTrainingArguments(
-        output_dir=str(work_dir / CHECKPOINTS),
-        num_train_epochs=config.epochs,
-        max_steps=config.max_steps or -1,
-        per_device_train_batch_size=config.batch_size,
-        gradient_accumulation_steps=config.gradient_accumulation,
-        learning_rate=config.learning_rate,
-        warmup_steps=config.warmup_ratio,
-        lr_scheduler_type=config.scheduler,
-        weight_decay=config.weight_decay,
-        adam_beta1=0.9,
-        adam_beta2=0.999,
-        seed=config.seed,
-        data_seed=config.seed,
-        bf16=precision == "bf16",
-        fp16=precision == "fp16",
-        save_strategy="steps",
-        save_steps=config.save_steps,
-        save_total_limit=config.save_total_limit,
-        eval_strategy="steps" if evaluate_while_training else "no",
-        eval_steps=config.eval_steps,
-        load_best_model_at_end=evaluate_while_training,
-        metric_for_best_model=f"eval_{primary_metric}" if evaluate_while_training else None,
-        greater_is_better=True,
-        logging_steps=10,
-        report_to=config.report_to or "none",
-        batch_sampler=_batch_sampler(config, uses_in_batch_negatives(config.loss)),
-        dataloader_drop_last=world_size() > 1,
-        ddp_find_unused_parameters=False if world_size() > 1 else None,
-        # On CPUs accelerate starts a gloo process group only when told the run is CPU-only.
-        use_cpu=not torch.cuda.is_available(),
-    )
 
 
 def _fit(trainer, work_dir: Path, resume: bool, log):
@@ -357,4 +307,53 @@ def _summary(report: dict[str, Any]) -> dict[str, Any]:
     return {
         e["eval_set"]["name"]: {k: e[k] for k in keep} | {"sha256": e["eval_set"]["sha256"]}
         for e in report["evaluations"]
+    }
+
+
+def time_recipe(config: TrainConfig, pairs: list[PairRecord], *, steps: int = 4) -> dict[str, float]:
+    """How fast ``config``'s recipe runs on this machine, through the run's own phases (model,
+    adapter, dataset columns, loss with its teacher term, batch sampler, trainer) on ``pairs``, in a
+    temporary directory that is removed afterwards. Returns the seconds to load the model, the
+    seconds per training step (the median interval between step ends, so the first step's warm-up is
+    left out) and the base model's embeddings/s at batch sizes 32 and 1 on the pairs' texts."""
+    import statistics
+    import tempfile
+
+    from transformers import TrainerCallback
+
+    class StepTimer(TrainerCallback):
+        ends: list[float] = []
+
+        def on_step_end(self, args, state, control, **kwargs):
+            self.ends.append(time.perf_counter())
+
+    rows = config.batch_size * config.gradient_accumulation * (steps + 1)
+    sample = pairs[:rows]  # fewer: the trainer goes round them again
+    with tempfile.TemporaryDirectory(prefix="cardiolora-timing-") as tmp:
+        only_steps = {"max_steps": steps, "eval_steps": None, "eval_sets": [], "report_to": []}
+        timed = config.model_copy(update={"out": tmp, **only_steps})
+        started = time.perf_counter()
+        prepared = Prepared(resolve_model(config.model), sample, [])
+        model = _setup_model(timed, prepared)
+        load_seconds = time.perf_counter() - started
+        texts = [t for p in sample for t in (p.anchor, p.positive)][:256]
+        rates = {}
+        for batch_size, count in ((32, len(texts)), (1, min(len(texts), 32))):
+            model.encode(texts[:batch_size], batch_size=batch_size)  # warm-up
+            started = time.perf_counter()
+            model.encode(texts[:count], batch_size=batch_size)
+            rates[batch_size] = count / (time.perf_counter() - started)
+        dataset = build_dataset(sample, timed)
+        _setup_adapter(model, timed, prepared, len(dataset), log=lambda *_: None)
+        trainer, _, _ = _setup_trainer(model, timed, prepared, dataset, Path(tmp), log=lambda *_: None)
+        timer = StepTimer()
+        timer.ends = []
+        trainer.add_callback(timer)
+        trainer.train()
+    intervals = [b - a for a, b in zip(timer.ends, timer.ends[1:], strict=False)]
+    return {
+        "load_seconds": load_seconds,
+        "seconds_per_step": statistics.median(intervals) if intervals else float("nan"),
+        "emb_per_s": rates[32],
+        "emb_per_s_batch1": rates[1],
     }
