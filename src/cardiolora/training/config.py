@@ -248,10 +248,24 @@ def load_toml(path: str | Path) -> dict[str, Any]:
         raise InputError("invalid TOML (nested too deeply)", path=path) from None
 
 
+class _Null:
+    """The value of ``--set key=none``: the field set to None. A plain None cannot say it, because
+    a flag that was not given is None and is skipped when overrides are merged."""
+
+    def __repr__(self) -> str:
+        return "none"
+
+
+NULL = _Null()
+
+
 def merge_overrides(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
     """``overrides`` (command-line flags that were given) over ``base`` (the TOML file), nested."""
     merged = {**base}
     for key, value in overrides.items():
+        if value is NULL:
+            merged[key] = None
+            continue
         if value is None:
             continue
         if isinstance(value, dict):
@@ -265,14 +279,15 @@ def parse_settings(items: list[str]) -> dict[str, Any]:
     """``["loss.teacher_weight=2", "peft.target_modules=['query']"]`` as a nested dict of overrides.
 
     The value is a TOML value (``2``, ``true``, ``["a", "b"]``, ``"text"``); a bare word that is not
-    one is taken as a string (``target_branch=nervous``)."""
+    one is taken as a string (``target_branch=nervous``), except ``none``, which sets the field to
+    None (``max_seq_length=none``: no limit)."""
     overrides: dict[str, Any] = {}
     for item in items:
         key, sep, raw = item.partition("=")
         if not sep or not key.strip():
             raise CardioloraError(f"--set takes KEY=VALUE, got {item!r}")
         try:
-            value = tomllib.loads(f"value = {raw}")["value"]
+            value = NULL if raw.strip() == "none" else tomllib.loads(f"value = {raw}")["value"]
         except tomllib.TOMLDecodeError:
             value = raw
         *parents, leaf = key.strip().split(".")
