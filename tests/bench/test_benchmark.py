@@ -5,7 +5,7 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from cardiolora.bench import BenchSettings, matmul_flops, measure, run_benchmark
+from cardiolora.bench import BenchmarkResult, BenchSettings, matmul_flops, measure, run_benchmark
 from cardiolora.cli import app
 from cardiolora.errors import CardioloraError
 from tests.helpers import assert_clean_failure
@@ -16,16 +16,20 @@ SMALL = {"iterations": 5, "warmup": 1, "batch_sizes": (1, 4), "throughput_texts"
 
 def test_measure_reports_the_study_protocol(tiny_model_dir):
     result = measure(str(tiny_model_dir("bert")), None, BenchSettings(**SMALL))
-    latency = result["latency"]
-    assert latency["iterations"] == 5
-    assert 0 < latency["p50_ms"] <= latency["p95_ms"] and latency["sd_ms"] >= 0
-    by_batch = result["throughput"]["emb_per_s_by_batch"]
+    latency = result.latency
+    assert latency.iterations == 5
+    assert 0 < latency.p50_ms <= latency.p95_ms and latency.sd_ms >= 0
+    by_batch = result.throughput.emb_per_s_by_batch
     assert set(by_batch) == {"1", "4"}
-    assert result["throughput"]["best_emb_per_s"] == max(by_batch.values())
-    assert result["dimension"] == 32
-    assert result["parameters"]["total"] > result["parameters"]["embedding"] > 0
-    assert 0 < result["compute"]["share_of_peak"] < 1
-    assert result["memory"]["kind"] in ("peak RSS increase", "cuda max allocated")
+    assert result.throughput.best_emb_per_s == max(by_batch.values())
+    assert result.dimension == 32
+    assert result.parameters["total"] > result.parameters["embedding"] > 0
+    assert 0 < result.compute["share_of_peak"] < 1
+    assert result.memory.kind in ("peak RSS increase", "cuda max allocated")
+    # bench.json's layout, and back.
+    saved = json.loads(json.dumps(result.to_dict()))
+    assert saved["schema"] == "cardiolora.bench/1" and saved["latency"]["p50_ms"] == latency.p50_ms
+    assert BenchmarkResult.from_dict(saved) == result
 
 
 def test_fresh_process_benchmark_with_an_adapter(tiny_config):
@@ -37,10 +41,10 @@ def test_fresh_process_benchmark_with_an_adapter(tiny_config):
     ballast[::4096] = b"x" * len(ballast[::4096])
     run = train(tiny_config(max_steps=1), log=lambda *_: None)
     result = run_benchmark(tiny_config().model, run.adapter_dir, BenchSettings(**SMALL))
-    assert result["fresh_process"] is True
-    assert result["parameters"]["trainable"] > 0  # the LoRA weights
-    assert result["model"]["adapter"] == str(run.adapter_dir)
-    assert 0 < result["memory"]["gb"] < 1.0
+    assert result.fresh_process is True
+    assert result.parameters["trainable"] > 0  # the LoRA weights
+    assert result.model["adapter"] == str(run.adapter_dir)
+    assert 0 < result.memory.gb < 1.0
     del ballast
 
 

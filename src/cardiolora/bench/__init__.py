@@ -1,5 +1,25 @@
 """Inference benchmarks: latency, throughput, memory and the machine's matmul peak."""
 
-from cardiolora.bench.benchmark import BenchSettings, machine_info, matmul_flops, measure, run_benchmark
+from cardiolora.bench.benchmark import (
+    BenchmarkResult,
+    BenchSettings,
+    Latency,
+    Memory,
+    Throughput,
+    machine_info,
+    matmul_flops,
+    measure,
+    run_benchmark,
+)
 
-__all__ = ["BenchSettings", "machine_info", "matmul_flops", "measure", "run_benchmark"]
+__all__ = [
+    "BenchmarkResult",
+    "BenchSettings",
+    "Latency",
+    "Memory",
+    "Throughput",
+    "machine_info",
+    "matmul_flops",
+    "measure",
+    "run_benchmark",
+]

@@ -17,7 +17,7 @@ import statistics
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +50,69 @@ class BenchSettings:
             raise CardioloraError(
                 f"bench: throughput_texts ({self.throughput_texts}) must be at least the largest batch size"
             )
+
+
+@dataclass(frozen=True)
+class Latency:
+    """Single-text encode times in milliseconds."""
+
+    mean_ms: float
+    sd_ms: float
+    p50_ms: float
+    p95_ms: float
+    iterations: int
+
+
+@dataclass(frozen=True)
+class Throughput:
+    """Embeddings per second at each batch size (keys are the batch sizes as strings, as in JSON)."""
+
+    emb_per_s_by_batch: dict[str, float]
+    best_emb_per_s: float
+    best_batch_size: int
+
+
+@dataclass(frozen=True)
+class Memory:
+    """Peak memory of inference: CUDA's max allocated, or on a CPU the rise of the peak RSS."""
+
+    bytes: int
+    gb: float
+    kind: str
+
+
+@dataclass
+class BenchmarkResult:
+    """One benchmark, as ``bench.json`` holds it (:meth:`to_dict`, :meth:`from_dict`)."""
+
+    model: dict[str, Any]
+    device: str
+    latency: Latency
+    throughput: Throughput
+    memory: Memory
+    emb_per_s_per_gb: float | None
+    dimension: int
+    parameters: dict[str, int]
+    compute: dict[str, float]
+    machine: dict[str, Any]
+    settings: dict[str, Any]
+    fresh_process: bool = False
+    versions: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.model["name"] + (" + adapter" if self.model.get("adapter") else "")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"schema": SCHEMA, **asdict(self)}
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> BenchmarkResult:
+        nested = {"latency": Latency, "throughput": Throughput, "memory": Memory}
+        kwargs = {f.name: values[f.name] for f in fields(cls) if f.name in values}
+        for key, kind in nested.items():
+            kwargs[key] = kind(**values[key])
+        return cls(**kwargs)
 
 
 def benchmark_texts(count: int) -> list[str]:
@@ -115,22 +178,22 @@ def machine_info() -> dict[str, Any]:
     return info
 
 
-def _latency_stats(seconds: list[float]) -> dict[str, float]:
+def _latency_stats(seconds: list[float]) -> Latency:
     ms = sorted(s * 1000 for s in seconds)
 
     def quantile(q: float) -> float:
         return statistics.quantiles(ms, n=100, method="inclusive")[int(q) - 1] if len(ms) > 1 else ms[0]
 
-    return {
-        "mean_ms": statistics.fmean(ms),
-        "sd_ms": statistics.stdev(ms) if len(ms) > 1 else 0.0,
-        "p50_ms": statistics.median(ms),
-        "p95_ms": quantile(95),
-        "iterations": len(ms),
-    }
+    return Latency(
+        mean_ms=statistics.fmean(ms),
+        sd_ms=statistics.stdev(ms) if len(ms) > 1 else 0.0,
+        p50_ms=statistics.median(ms),
+        p95_ms=quantile(95),
+        iterations=len(ms),
+    )
 
 
-def measure(model: str, adapter: str | None, settings: BenchSettings, progress=None) -> dict[str, Any]:
+def measure(model: str, adapter: str | None, settings: BenchSettings, progress=None) -> BenchmarkResult:
     """Measure in this process (call through :func:`run_benchmark` for a clean memory number)."""
     import torch
 
@@ -191,31 +254,34 @@ def measure(model: str, adapter: str | None, settings: BenchSettings, progress=N
     say("dense matmul peak")
     peak = matmul_flops(settings.matmul_size, device="cuda" if cuda else "cpu")
     gigabytes = memory / 1e9
-    return {
-        "schema": SCHEMA,
-        "model": embedder.describe(),
-        "device": device,
-        "latency": _latency_stats(latencies),
-        "throughput": {"emb_per_s_by_batch": throughput, "best_emb_per_s": best, "best_batch_size": int(best_batch)},
-        "memory": {"bytes": memory, "gb": gigabytes, "kind": memory_kind},
-        "emb_per_s_per_gb": best / gigabytes if gigabytes > 0 else None,
-        "dimension": embedder.dimension,
-        "parameters": {"total": total, "trainable": adapter_params, "embedding": embedding_params},
-        "compute": {
+    return BenchmarkResult(
+        model=embedder.describe(),
+        device=device,
+        latency=_latency_stats(latencies),
+        throughput=Throughput(throughput, best, int(best_batch)),
+        memory=Memory(memory, gigabytes, memory_kind),
+        emb_per_s_per_gb=best / gigabytes if gigabytes > 0 else None,
+        dimension=embedder.dimension,
+        parameters={"total": total, "trainable": adapter_params, "embedding": embedding_params},
+        compute={
             "mean_tokens_per_text": tokens,
             "encode_flops_per_s": encode_flops,
             "matmul_peak_flops_per_s": peak,
             "share_of_peak": encode_flops / peak,
         },
-        "machine": machine_info(),
-        "settings": {**asdict(settings), "batch_sizes": list(settings.batch_sizes)},
-    }
+        machine=machine_info(),
+        settings={**asdict(settings), "batch_sizes": list(settings.batch_sizes)},
+    )
 
 
 def run_benchmark(
-    model: str, adapter: str | Path | None = None, settings: BenchSettings | None = None, *,
-    fresh_process: bool = True, progress=None,
-) -> dict[str, Any]:  # fmt: skip
+    model: str,
+    adapter: str | Path | None = None,
+    settings: BenchSettings | None = None,
+    *,
+    fresh_process: bool = True,
+    progress=None,
+) -> BenchmarkResult:
     """Benchmark ``model`` (with ``adapter``); by default in a fresh subprocess for an honest memory
     number. Progress lines go to ``progress`` (in-process) or the subprocess's stderr."""
     from cardiolora.versions import package_versions
@@ -237,7 +303,7 @@ def run_benchmark(
             for line in proc.stderr.splitlines():
                 if line.startswith("bench: "):
                     progress(line[len("bench: ") :])
-        result = json.loads(proc.stdout)
-    result["fresh_process"] = fresh_process
-    result["versions"] = package_versions()
+        result = BenchmarkResult.from_dict(json.loads(proc.stdout))
+    result.fresh_process = fresh_process
+    result.versions = package_versions()
     return result

@@ -25,7 +25,7 @@ def main() -> int:
     except CardioloraError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    sys.stdout.write(json.dumps(result))
+    sys.stdout.write(json.dumps(result.to_dict()))
     return 0
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -19,27 +19,30 @@ from cardiolora.cli.common import (
     user_errors,
 )
 
+if TYPE_CHECKING:
+    from cardiolora.bench import BenchmarkResult
 
-def render_bench(result: dict[str, Any]) -> Table:
-    name = result["model"]["name"] + (" + adapter" if result["model"].get("adapter") else "")
+
+def render_bench(result: BenchmarkResult) -> Table:
     # A model given as a path, or a device name, may hold [...]: printed literally, not as markup.
-    table = Table(title=plain(f"benchmark of {name} on {result['device']}"))
+    table = Table(title=plain(f"benchmark of {result.name} on {result.device}"))
     table.add_column("measure")
     table.add_column("value", justify="right")
-    latency, throughput, compute = result["latency"], result["throughput"], result["compute"]
+    latency, throughput, compute, memory = result.latency, result.throughput, result.compute, result.memory
+    per_gb = result.emb_per_s_per_gb
+    encoding = f"{compute['encode_flops_per_s'] / 1e9:.1f} ({100 * compute['share_of_peak']:.1f}%)"
     rows = [
-        ("latency mean ± SD (ms)", f"{latency['mean_ms']:.2f} ± {latency['sd_ms']:.2f}"),
-        ("latency p50 / p95 (ms)", f"{latency['p50_ms']:.2f} / {latency['p95_ms']:.2f}"),
-        *[(f"emb/s at batch {b}", f"{v:.1f}") for b, v in throughput["emb_per_s_by_batch"].items()],
-        ("best emb/s", f"{throughput['best_emb_per_s']:.1f} (batch {throughput['best_batch_size']})"),
-        (f"memory ({result['memory']['kind']}, GB)", f"{result['memory']['gb']:.3f}"),
-        ("emb/s per GB", "n/a" if result["emb_per_s_per_gb"] is None else f"{result['emb_per_s_per_gb']:.1f}"),
-        ("dimension", str(result["dimension"])),
-        ("parameters total / adapter", f"{result['parameters']['total']:,} / {result['parameters']['trainable']:,}"),
+        ("latency mean ± SD (ms)", f"{latency.mean_ms:.2f} ± {latency.sd_ms:.2f}"),
+        ("latency p50 / p95 (ms)", f"{latency.p50_ms:.2f} / {latency.p95_ms:.2f}"),
+        *[(f"emb/s at batch {b}", f"{v:.1f}") for b, v in throughput.emb_per_s_by_batch.items()],
+        ("best emb/s", f"{throughput.best_emb_per_s:.1f} (batch {throughput.best_batch_size})"),
+        (f"memory ({memory.kind}, GB)", f"{memory.gb:.3f}"),
+        ("emb/s per GB", "n/a" if per_gb is None else f"{per_gb:.1f}"),
+        ("dimension", str(result.dimension)),
+        ("parameters total / adapter", f"{result.parameters['total']:,} / {result.parameters['trainable']:,}"),
         ("matmul peak (GFLOP/s)", f"{compute['matmul_peak_flops_per_s'] / 1e9:.1f}"),
-        ("encoding (GFLOP/s, share of peak)",
-         f"{compute['encode_flops_per_s'] / 1e9:.1f} ({100 * compute['share_of_peak']:.1f}%)"),
-    ]  # fmt: skip
+        ("encoding (GFLOP/s, share of peak)", encoding),
+    ]
     for row in rows:
         table.add_row(*row)
     return table
@@ -88,5 +91,5 @@ def bench(
         )
     console.print(render_bench(result))
     if out is not None:
-        write_json_atomic(out, result)
+        write_json_atomic(out, result.to_dict())
         console.print(f"written to {plain(out)}")

@@ -144,7 +144,8 @@ class Embedder:
                     ) from None
                 scale_adapter(st_model, adapter_scale)
         st_model.eval()
-        return cls(st_model, resolved.spec, resolved.source, adapter_path, batch_size, precision, adapter_scale)
+        source = resolved.source.describe()
+        return cls(st_model, resolved.spec, source, adapter_path, batch_size, precision, adapter_scale)
 
     @contextmanager
     def adapter_disabled(self) -> Iterator[Embedder]:

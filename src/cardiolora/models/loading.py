@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from cardiolora.errors import CardioloraError, InputError, ModelNotAvailableError, UnknownNameError
 from cardiolora.models.registry import MODEL_REGISTRY, ModelSpec, get_model_spec
-from cardiolora.models.sources import HubCache, LocalDirectory
+from cardiolora.models.sources import HubCache, LocalDirectory, ModelSource
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -42,7 +42,7 @@ class ResolvedModel:
 
     spec: ModelSpec
     path: Path
-    source: str
+    source: ModelSource  # ``source.describe()`` says it in words ("pip:...", "path:...", "hf-cache:...")
 
 
 def lora_targets_for(model_type: str) -> tuple[str, ...]:
@@ -109,12 +109,12 @@ def resolve_model(name_or_path: str) -> ResolvedModel:
                 f"model {spec.name!r} ({spec.hub_id}) is not available on this machine. "
                 f"To make it available: {spec.how_to_get()}."
             )
-        return ResolvedModel(spec, source.materialize(spec.name), source.describe())
+        return ResolvedModel(spec, source.materialize(spec.name), source)
 
     path = Path(name_or_path).expanduser()
     if path.is_dir():
         path = path.resolve()
-        return ResolvedModel(infer_spec(path, name_or_path), path, f"path:{path}")
+        return ResolvedModel(infer_spec(path, name_or_path), path, LocalDirectory(path))
 
     if "/" in name_or_path and not path.exists():
         known = next((s for s in MODEL_REGISTRY.values() if s.hub_id == name_or_path), None)
@@ -122,7 +122,7 @@ def resolve_model(name_or_path: str) -> ResolvedModel:
         if cached.is_available():
             snapshot = cached.materialize(name_or_path)
             spec = known or infer_spec(snapshot, name_or_path)
-            return ResolvedModel(spec, snapshot, cached.describe())
+            return ResolvedModel(spec, snapshot, cached)
         if known is not None:
             return resolve_model(known.name)
         raise ModelNotAvailableError(

@@ -102,7 +102,7 @@ def availability(config: StudyConfig) -> dict[str, tuple[str | None, str | None]
     status: dict[str, tuple[str | None, str | None]] = {}
     for name in dict.fromkeys(names):
         try:
-            status[name] = (str(resolve_model(name).source), None)
+            status[name] = (resolve_model(name).source.describe(), None)
         except ModelNotAvailableError as exc:
             status[name] = (None, str(exc))
     return status
@@ -268,7 +268,7 @@ class StudyRunner:
             trust_remote_code=self._trust_remote_code(step.model),
         )  # fmt: skip
         result = run_benchmark(step.model, step.output.parent / "train" / "adapter", settings)
-        write_json_atomic(step.output, result)
+        write_json_atomic(step.output, result.to_dict())
 
 
 def run_study(
