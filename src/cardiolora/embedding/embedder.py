@@ -15,6 +15,7 @@ from cardiolora.errors import CardioloraError
 from cardiolora.models import ModelSpec, load_sentence_transformer, resolve_model
 from cardiolora.models.adapters import adapter_base_model, describe_load_failure, model_for_adapter, scale_adapter
 from cardiolora.models.registry import Role
+from cardiolora.models.sources import LocalDirectory, ModelSource
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -89,7 +90,7 @@ class Embedder:
 
     model: SentenceTransformer
     spec: ModelSpec
-    source: str = ""
+    source: ModelSource | str = ""  # where the weights came from (resolve_model's ModelSource)
     adapter: Path | None = None
     batch_size: int = 32
     precision: str = "fp32"
@@ -144,8 +145,7 @@ class Embedder:
                     ) from None
                 scale_adapter(st_model, adapter_scale)
         st_model.eval()
-        source = resolved.source.describe()
-        return cls(st_model, resolved.spec, source, adapter_path, batch_size, precision, adapter_scale)
+        return cls(st_model, resolved.spec, resolved.source, adapter_path, batch_size, precision, adapter_scale)
 
     @contextmanager
     def adapter_disabled(self) -> Iterator[Embedder]:
@@ -212,12 +212,18 @@ class Embedder:
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
         return vectors / np.maximum(norms, 1e-12)
 
+    @property
+    def reload_name(self) -> str:
+        """What :meth:`load` takes to load this model again: its directory for a model given as a
+        path, else its zoo name (or hub id)."""
+        return str(self.source.path) if isinstance(self.source, LocalDirectory) else self.spec.name
+
     def describe(self) -> dict[str, Any]:
         """What produced the embeddings, for the metadata saved beside results."""
         return {
             "name": self.spec.name,
             "hub_id": self.spec.hub_id,
-            "source": self.source,
+            "source": self.source if isinstance(self.source, str) else self.source.describe(),
             "family": self.spec.family,
             "pooling": self.spec.pooling,
             "dimension": self.dimension,

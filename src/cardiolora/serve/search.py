@@ -158,13 +158,12 @@ def build_index(
             faiss.write_index(index, str(tmp / "index.faiss"))
             with open(tmp / "meta.jsonl", "w") as handle:
                 handle.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in corpus)
-            source = described.get("source", "")
             info = {
                 "schema": INDEX_SCHEMA,
                 "kind": kind,
                 "count": len(corpus),
                 "dimension": int(vectors.shape[1]),
-                "model": source[5:] if source.startswith("path:") else described["name"],
+                "model": embedder.reload_name,
                 "adapter": str(adapter) if adapter else None,
                 "adapter_sha256": sha256_file(adapter / ADAPTER_WEIGHTS) if adapter else None,
                 "embedder": described,

@@ -172,7 +172,7 @@ def _setup_model(config: TrainConfig, prepared: Prepared):
 def _embedder(model, prepared: Prepared, adapter_dir: Path | None = None):
     from cardiolora.embedding import Embedder
 
-    return Embedder(model, prepared.resolved.spec, prepared.resolved.source.describe(), adapter_dir)
+    return Embedder(model, prepared.resolved.spec, prepared.resolved.source, adapter_dir)
 
 
 def _evaluate_zero_shot(model, config: TrainConfig, prepared: Prepared, log) -> EvaluationReport:
