@@ -244,8 +244,11 @@ def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
             try:
                 json.dumps(record, ensure_ascii=False).encode("utf-8")
             except UnicodeEncodeError:
-                raise InputError("a string holds a lone UTF-16 surrogate (\\ud800-\\udfff escape), not text",
-                                 path=path, line=line_number) from None  # fmt: skip
+                raise InputError(
+                    "a string holds a lone UTF-16 surrogate (\\ud800-\\udfff escape), not text",
+                    path=path,
+                    line=line_number,
+                ) from None
             except RecursionError:
                 raise InputError("malformed JSON (nested too deeply)", path=path, line=line_number) from None
         yield line_number, record

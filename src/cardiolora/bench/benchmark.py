@@ -209,9 +209,13 @@ def measure(model: str, adapter: str | None, settings: BenchSettings, progress=N
     rss_before = _rss_bytes()
     say(f"loading {model}" + (f" with adapter {adapter}" if adapter else ""))
     embedder = Embedder.load(
-        model, adapter=adapter, device=settings.device, trust_remote_code=settings.trust_remote_code,
-        max_seq_length=settings.max_seq_length, precision=settings.precision,
-    )  # fmt: skip
+        model,
+        adapter=adapter,
+        device=settings.device,
+        trust_remote_code=settings.trust_remote_code,
+        max_seq_length=settings.max_seq_length,
+        precision=settings.precision,
+    )
     device = str(embedder.model.device)
     texts = benchmark_texts(max(settings.throughput_texts, settings.iterations + settings.warmup))
 
@@ -293,9 +297,12 @@ def run_benchmark(
     else:
         request = json.dumps({"model": model, "adapter": adapter, "settings": asdict(settings)})
         proc = subprocess.run(
-            [sys.executable, "-m", "cardiolora.bench.worker"], input=request, capture_output=True, text=True,
+            [sys.executable, "-m", "cardiolora.bench.worker"],
+            input=request,
+            capture_output=True,
+            text=True,
             env={**os.environ, "CARDIOLORA_BENCH_QUIET": "" if progress else "1"},
-        )  # fmt: skip
+        )
         if proc.returncode != 0:
             lines = [line for line in proc.stderr.strip().splitlines() if line.strip()]
             raise CardioloraError(f"benchmark of {model} failed: {lines[-1] if lines else 'no message'}")

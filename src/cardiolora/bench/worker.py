@@ -19,9 +19,11 @@ def main() -> int:
     try:
         settings = BenchSettings(**request["settings"])
         result = measure(
-            request["model"], request["adapter"], settings,
+            request["model"],
+            request["adapter"],
+            settings,
             progress=None if quiet else (lambda m: print(f"bench: {m}", file=sys.stderr, flush=True)),
-        )  # fmt: skip
+        )
     except CardioloraError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

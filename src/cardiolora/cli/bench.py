@@ -78,9 +78,14 @@ def bench(
     from cardiolora.models.adapters import model_for_adapter
 
     settings = BenchSettings(
-        iterations=iterations, warmup=warmup, batch_sizes=tuple(batch_sizes or (1, 4, 16, 32)),
-        throughput_texts=throughput_texts, device=device, precision=precision, trust_remote_code=trust_remote_code,
-    )  # fmt: skip
+        iterations=iterations,
+        warmup=warmup,
+        batch_sizes=tuple(batch_sizes or (1, 4, 16, 32)),
+        throughput_texts=throughput_texts,
+        device=device,
+        precision=precision,
+        trust_remote_code=trust_remote_code,
+    )
     if adapter is not None:
         adapter = check_adapter_dir(adapter)  # a run directory stands for its adapter/
     model = model_for_adapter(model, adapter)  # the adapter's base by default; another zoo model is refused

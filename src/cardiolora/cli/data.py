@@ -304,8 +304,7 @@ def split(
     check_split_directory(out)  # before any work: a file or a filled directory is never touched
     bundled_guard(exclude_eval or [])
     parts = split_pairs(load_pairs(pairs_file), validation=validation, test=test, seed=seed)
-    settings = {"builder": "split", "input": str(pairs_file), "validation": validation, "test": test,
-                "seed": seed}  # fmt: skip
+    settings = {"builder": "split", "input": str(pairs_file), "validation": validation, "test": test, "seed": seed}
     results = write_splits(parts, out, settings=settings, exclude_eval=exclude_eval or [])
     for name, result in results.items():
         console.print(f"{name}: {result.card['n_pairs']} pairs -> {plain(result.path)}")

@@ -163,9 +163,13 @@ def embed(
     if adapter_scale != 1.0 and adapter is None:
         raise CardioloraError("--adapter-scale needs --adapter")
     embedder = Embedder.load(
-        model, adapter=adapter, trust_remote_code=trust_remote_code, batch_size=batch_size, precision=precision,
+        model,
+        adapter=adapter,
+        trust_remote_code=trust_remote_code,
+        batch_size=batch_size,
+        precision=precision,
         adapter_scale=adapter_scale,
-    )  # fmt: skip
+    )
     vectors = embedder.encode(items, role=None if role == "none" else role, show_progress=None)  # type: ignore[arg-type]
     with atomic_path(out) as tmp:
         if out.suffix == ".npy":
@@ -190,8 +194,17 @@ def render_evaluation(result: dict[str, Any]) -> Table:
     model = result["model"]
     title = f"{model['name']}" + (f" + adapter {model['adapter']}" if model.get("adapter") else " (zero-shot)")
     table = Table(title=plain(title))  # model and set names may be paths: printed literally
-    for column in ("eval set", "pairs", "similar", "different", "separation [95% CI]", "tier", "ROC-AUC",
-                   "negation gap", "negation acc."):  # fmt: skip
+    for column in (
+        "eval set",
+        "pairs",
+        "similar",
+        "different",
+        "separation [95% CI]",
+        "tier",
+        "ROC-AUC",
+        "negation gap",
+        "negation acc.",
+    ):
         table.add_column(column, justify="left" if column == "eval set" else "right")
     for evaluation in result["evaluations"]:
         categories = evaluation["categories"]
@@ -234,9 +247,13 @@ def render_retention(rows) -> Table:
 
         table.add_row(
             plain(row.eval_set) + (" [bold red](harmed)[/]" if row.harmed else ""),
-            _fmt(row.separation_zero_shot), _fmt(row.separation_adapted), change(row.separation_change),
-            _fmt(row.auc_zero_shot), _fmt(row.auc_adapted), change(row.auc_change),
-        )  # fmt: skip
+            _fmt(row.separation_zero_shot),
+            _fmt(row.separation_adapted),
+            change(row.separation_change),
+            _fmt(row.auc_zero_shot),
+            _fmt(row.auc_adapted),
+            change(row.auc_change),
+        )
     return table
 
 
@@ -291,9 +308,13 @@ def evaluate(
         raise CardioloraError("--adapter-scale needs --adapter")
     quiet_libraries()
     embedder = Embedder.load(
-        model, adapter=adapter, trust_remote_code=trust_remote_code, batch_size=batch_size, precision=precision,
+        model,
+        adapter=adapter,
+        trust_remote_code=trust_remote_code,
+        batch_size=batch_size,
+        precision=precision,
         adapter_scale=adapter_scale,
-    )  # fmt: skip
+    )
     report = evaluate_embedder(embedder, sets, n_resamples=n_resamples, seed=seed, zero_shot=zero_shot, target=target)
     result = report.to_dict()
     console.print(render_evaluation(result))

@@ -47,8 +47,10 @@ def serve_model(model: str | None, adapters: dict[str, Path]) -> str:
         known = sorted({base for base in bases.values() if base is not None})
         if len(known) > 1:
             listed = ", ".join(f"{name} on {base!r}" for name, base in bases.items() if base is not None)
-            raise CardioloraError(f"the adapters were trained on different models ({listed}); one server serves "
-                                  "one base model: pass --model, and only adapters trained on it")  # fmt: skip
+            raise CardioloraError(
+                f"the adapters were trained on different models ({listed}); one server serves "
+                "one base model: pass --model, and only adapters trained on it"
+            )
         model = known[0] if known else DEFAULT_MODEL
     for name, path in adapters.items():
         check_base_model(model, check_adapter_dir(path), bases[name])
@@ -107,10 +109,16 @@ def serve(
     token = os.environ.get("CARDIOLORA_ADMIN_TOKEN") or None
     # Built first: it checks every limit before a model loads.
     settings = ServeSettings(
-        max_inputs=max_inputs, overlong=overlong, window_ms=batch_window_ms, max_batch=max_batch, admin_token=token,
-        max_body_bytes=max_body_bytes, max_input_chars=max_input_chars, max_queue=max_queue,
+        max_inputs=max_inputs,
+        overlong=overlong,
+        window_ms=batch_window_ms,
+        max_batch=max_batch,
+        admin_token=token,
+        max_body_bytes=max_body_bytes,
+        max_input_chars=max_input_chars,
+        max_queue=max_queue,
         request_timeout_s=request_timeout_s,
-    )  # fmt: skip
+    )
     if adapter_dir is not None and not adapter_dir.is_dir():
         raise CardioloraError(f"--adapter-dir {adapter_dir} is not a directory")
     named = parse_adapters(adapters)
@@ -127,12 +135,19 @@ def serve(
 
         with console.status(f"exporting {plain(model)} and {len(named)} adapter(s) to ONNX"):
             pool = OnnxPool.load(
-                model, named, quantize=backend == "onnx-int8", trust_remote_code=trust_remote_code,
+                model,
+                named,
+                quantize=backend == "onnx-int8",
+                trust_remote_code=trust_remote_code,
                 adapter_scale=adapter_scale,
-            )  # fmt: skip
+            )
     else:
         raise CardioloraError(f"--backend must be torch, onnx or onnx-int8, got {backend!r}")
     # Model and adapter names (paths among them) and the host are printed literally, not as markup.
-    console.print(plain(f"serving {', '.join(pool.names())} on http://{host}:{port}/v1 ({backend}); admin API "
-                        f"{'on' if token else 'off (set CARDIOLORA_ADMIN_TOKEN)'}"))  # fmt: skip
+    console.print(
+        plain(
+            f"serving {', '.join(pool.names())} on http://{host}:{port}/v1 ({backend}); admin API "
+            f"{'on' if token else 'off (set CARDIOLORA_ADMIN_TOKEN)'}"
+        )
+    )
     uvicorn.run(create_app(pool, settings), host=host, port=port, log_level="warning", timeout_graceful_shutdown=30)

@@ -106,8 +106,9 @@ def study_run(
         if plan.unavailable:
             skipped = ", ".join(plan.unavailable)
             console.print(f"[yellow]skipped (weights not on this machine): {plain(skipped)}[/yellow]")
-        console.print(plain(f"study {config.name!r}: {len(plan.pending)} of {len(plan.steps)} steps to run "
-                            f"into {study_dir}"))  # fmt: skip
+        console.print(
+            plain(f"study {config.name!r}: {len(plan.pending)} of {len(plan.steps)} steps to run into {study_dir}")
+        )
         run_study(config, study_dir, only=only, report=report, on_step=on_step, log=log)
     if report:
         console.print(plain(f"report: {study_dir / 'report.md'} and {study_dir / 'report.html'}"))

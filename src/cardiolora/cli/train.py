@@ -1,4 +1,4 @@
-"""``cardiolora train`` and ``cardiolora export``."""
+"""``cardiolora train``."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from typing import Annotated, get_args
 import typer
 
 from cardiolora.cli.common import (
-    AdapterScaleOption,
     app,
     console,
     eval_sets_option,
@@ -312,22 +311,48 @@ def train(
 
     base = load_toml(config_file) if config_file else {}
     flags = {
-        "model": model, "data": str(data) if data else None, "out": str(out) if out else None,
-        "eval_sets": eval_sets, "epochs": epochs, "max_steps": max_steps, "batch_size": batch_size,
-        "gradient_accumulation": gradient_accumulation, "learning_rate": learning_rate, "scheduler": scheduler,
-        "max_seq_length": max_seq_length, "data_fraction": data_fraction, "precision": precision,
-        "load_in_8bit": load_in_8bit, "eval_steps": eval_steps, "early_stopping_patience": early_stopping,
-        "save_steps": save_steps, "seed": seed, "trust_remote_code": trust_remote_code, "target_branch": target_branch,
+        "model": model,
+        "data": str(data) if data else None,
+        "out": str(out) if out else None,
+        "eval_sets": eval_sets,
+        "epochs": epochs,
+        "max_steps": max_steps,
+        "batch_size": batch_size,
+        "gradient_accumulation": gradient_accumulation,
+        "learning_rate": learning_rate,
+        "scheduler": scheduler,
+        "max_seq_length": max_seq_length,
+        "data_fraction": data_fraction,
+        "precision": precision,
+        "load_in_8bit": load_in_8bit,
+        "eval_steps": eval_steps,
+        "early_stopping_patience": early_stopping,
+        "save_steps": save_steps,
+        "seed": seed,
+        "trust_remote_code": trust_remote_code,
+        "target_branch": target_branch,
         "teacher_texts": teacher_texts,
         "report_to": [] if report_to == ["none"] else report_to,
-        "peft": {"method": peft_method, "r": rank, "alpha": alpha, "dropout": dropout,
-                 "target_modules": target_modules},
-        "loss": {"name": loss, "temperature": temperature, "symmetric": symmetric, "cosine_weight": cosine_weight,
-                 "cosine_term": cosine_term, "mini_batch_size": mini_batch_size,
-                 "mask_same_category": mask_same_category,
-                 "relation_targets": _parse_relation_targets(relation_targets), "preserve_weight": preserve_weight,
-                 "teacher_weight": teacher_weight},
-    }  # fmt: skip
+        "peft": {
+            "method": peft_method,
+            "r": rank,
+            "alpha": alpha,
+            "dropout": dropout,
+            "target_modules": target_modules,
+        },
+        "loss": {
+            "name": loss,
+            "temperature": temperature,
+            "symmetric": symmetric,
+            "cosine_weight": cosine_weight,
+            "cosine_term": cosine_term,
+            "mini_batch_size": mini_batch_size,
+            "mask_same_category": mask_same_category,
+            "relation_targets": _parse_relation_targets(relation_targets),
+            "preserve_weight": preserve_weight,
+            "teacher_weight": teacher_weight,
+        },
+    }
     values = merge_overrides(merge_overrides(base, flags), parse_settings(settings or []))
     # Said as the command line says it, not as pydantic's "out: Field required".
     for key, what in (("out", "the run directory to write"), ("data", "the pairs file to train on")):
@@ -353,33 +378,3 @@ def train(
             rows = result.metrics["retention"]
             print_retention([RetentionRow(**{k: v for k, v in row.items() if k in fields}) for row in rows])
         console.print(f"run written to {plain(result.run_dir)} (adapter: {plain(result.adapter_dir)})")
-
-
-@app.command()
-@user_errors
-def export(
-    run_dir: Annotated[Path, typer.Argument(metavar="RUN_DIR", help="A run directory from `cardiolora train`.")],
-    out: Annotated[Path, typer.Option("--out", "-o", metavar="DIR", help="Directory for the merged model.")],
-    merge: Annotated[
-        bool, typer.Option("--merge", help="Accepted for compatibility and ignored: an export is always merged.")
-    ] = False,
-    adapter_scale: AdapterScaleOption = 1.0,
-    overwrite: Annotated[
-        bool,
-        typer.Option(
-            "--overwrite",
-            help="Replace an earlier export (only a cardiolora export; the old one stays until the new one is "
-            "complete).",
-        ),
-    ] = False,
-) -> None:
-    """Write a standalone sentence-transformers model: the base with the adapter merged in.
-
-    The adapter alone is RUN_DIR/adapter already; --merge is accepted and changes nothing."""
-    from cardiolora.training.export import export_merged
-
-    del merge  # the flag from when it was required; merging is what export does
-    quiet_libraries()
-    export_merged(run_dir, out, adapter_scale=adapter_scale, overwrite=overwrite)
-    console.print(f"merged model written to {plain(out)}; load it with "
-                  f"sentence_transformers.SentenceTransformer({plain(repr(str(out)))})")  # fmt: skip

@@ -63,7 +63,7 @@ CARDIOVASCULAR = Branch(
         "I80-I89",
         "I95-I99",
         "Q20-Q28",
-    ),  # fmt: skip
+    ),
     categories=(
         Category("ischemic", (("I20", "I25"),), ("HP:0001658", "HP:0001681", "HP:0001677", "HP:0006704")),
         Category(
@@ -129,7 +129,7 @@ RESPIRATORY = Branch(
         "J90-J94",
         "J96-J99",
         "C30-C39",
-    ),  # fmt: skip
+    ),
     categories=(
         Category("upper-airway", (("J00", "J06"), ("J30", "J39")), ("HP:0002087",)),
         Category("pneumonia-infection", (("J09", "J22"), ("J85", "J86")), ("HP:0002090", "HP:0002205")),
@@ -184,7 +184,7 @@ DERIVED_BRANCHES = (
             "B85-B89",
         ),
         description="infectious and parasitic diseases",
-    ),  # fmt: skip
+    ),
     Branch("neoplasm", "HP:0002664", ("2",), description="neoplasms"),
     Branch("blood-immune", "HP:0001871", ("3",), description="blood, blood-forming organs, immune mechanism"),
     Branch("endocrine-metabolic", "HP:0000818", ("4",), description="endocrine, nutritional, metabolic"),
@@ -200,7 +200,7 @@ DERIVED_BRANCHES = (
         "HP:0000078",
         ("N30-N39", "N40-N53", "N60-N65", "N70-N77", "N80-N98"),
         description="urinary tract below the kidney, genital organs, breast",
-    ),  # fmt: skip
+    ),
 )
 
 BRANCHES: dict[str, Branch] = {b.name: b for b in (CARDIOVASCULAR, RESPIRATORY, RENAL, *DERIVED_BRANCHES)}

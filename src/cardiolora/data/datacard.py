@@ -24,9 +24,12 @@ def _lengths(texts: Sequence[str]) -> dict[str, float]:
         return {}
     words = np.array([len(t.split()) for t in texts])
     return {
-        "min": int(words.min()), "p50": float(np.percentile(words, 50)), "p95": float(np.percentile(words, 95)),
-        "max": int(words.max()), "mean": float(words.mean()),
-    }  # fmt: skip
+        "min": int(words.min()),
+        "p50": float(np.percentile(words, 50)),
+        "p95": float(np.percentile(words, 95)),
+        "max": int(words.max()),
+        "mean": float(words.mean()),
+    }
 
 
 def datacard(

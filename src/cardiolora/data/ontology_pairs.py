@@ -107,9 +107,10 @@ class _NegativeSampler:
     def sample(self, anchor: Concept) -> Concept | None:
         if self.retriever is not None and self.rng.random() < self.hard_rate:
             candidates = [
-                self.concepts[i] for i in self._lexical_neighbours(anchor)
+                self.concepts[i]
+                for i in self._lexical_neighbours(anchor)
                 if not (self.concepts[i].categories & anchor.categories)
-            ]  # fmt: skip
+            ]
             if candidates:
                 return candidates[0] if self.rng.random() < 0.5 else self.rng.choice(candidates[:10])
         for _ in range(50):
@@ -202,9 +203,11 @@ def build_ontology_pairs(concepts: list[Concept], recipe: OntologyRecipe | None 
                     positive = rng.choice(concept.synonyms)
                 elif relation == "sibling":
                     siblings = [
-                        c for p in concept.parent_ids for c in children[(concept.source, p)]
+                        c
+                        for p in concept.parent_ids
+                        for c in children[(concept.source, p)]
                         if c is not concept and c.categories & concept.categories
-                    ]  # fmt: skip
+                    ]
                     if siblings:
                         positive = text_of(rng.choice(siblings))
                 elif relation == "category":

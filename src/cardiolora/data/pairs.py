@@ -139,7 +139,7 @@ class EndpointParaphraser:
                 "model": self.model,
                 "temperature": 0,
                 "messages": [{"role": "user", "content": PARAPHRASE_INSTRUCTION.format(text=text)}],
-            }  # fmt: skip
+            }
         ).encode()
         headers = {"Content-Type": "application/json"}
         if self.api_key:

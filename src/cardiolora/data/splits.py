@@ -76,9 +76,12 @@ def write_splits(
                 continue
             try:
                 staged[name] = finish_dataset(
-                    part, staging / f"{name}.jsonl", name=name, settings={**settings, "split": name},
+                    part,
+                    staging / f"{name}.jsonl",
+                    name=name,
+                    settings={**settings, "split": name},
                     exclude_eval=exclude_eval,
-                )  # fmt: skip
+                )
             except CardioloraError as exc:  # name the file the user asked for, not the staging copy
                 raise CardioloraError(str(exc).replace(str(staging / name), str(out / name))) from None
     return {

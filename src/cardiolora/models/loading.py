@@ -30,10 +30,31 @@ _EXTRA_LORA_TARGETS: dict[str, tuple[str, ...]] = {
     "nomic_bert": ("Wqkv",),
 }
 _DECODER_MODEL_TYPES = {
-    "llama", "mistral", "mixtral", "qwen2", "qwen2_moe", "qwen3", "qwen3_moe", "gemma", "gemma2",
-    "gemma3", "gemma3_text", "phi", "phi3", "gpt2", "gpt_neox", "falcon", "olmo", "olmo2", "smollm3",
-    "granite", "stablelm", "starcoder2", "opt", "bloom",
-}  # fmt: skip
+    "llama",
+    "mistral",
+    "mixtral",
+    "qwen2",
+    "qwen2_moe",
+    "qwen3",
+    "qwen3_moe",
+    "gemma",
+    "gemma2",
+    "gemma3",
+    "gemma3_text",
+    "phi",
+    "phi3",
+    "gpt2",
+    "gpt_neox",
+    "falcon",
+    "olmo",
+    "olmo2",
+    "smollm3",
+    "granite",
+    "stablelm",
+    "starcoder2",
+    "opt",
+    "bloom",
+}
 
 
 @dataclass(frozen=True)

@@ -37,9 +37,14 @@ def _encoder_tokenizer(directory: Path) -> int:
         special_tokens=[("[CLS]", vocab["[CLS]"]), ("[SEP]", vocab["[SEP]"])],
     )
     tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=backend, model_max_length=128, pad_token="[PAD]", unk_token="[UNK]",
-        cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]",
-    )  # fmt: skip
+        tokenizer_object=backend,
+        model_max_length=128,
+        pad_token="[PAD]",
+        unk_token="[UNK]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+        mask_token="[MASK]",
+    )
     tokenizer.save_pretrained(directory)
     return len(vocab)
 
@@ -60,9 +65,12 @@ def _decoder_tokenizer(directory: Path) -> int:
     # Like most causal LM tokenizers: no EOS appended (cardiolora adds it for last-token pooling)
     # and no pad token.
     tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=backend, model_max_length=128, bos_token="<|im_start|>", eos_token="<|im_end|>",
+        tokenizer_object=backend,
+        model_max_length=128,
+        bos_token="<|im_start|>",
+        eos_token="<|im_end|>",
         unk_token="<|endoftext|>",
-    )  # fmt: skip
+    )
     tokenizer.save_pretrained(directory)
     return backend.get_vocab_size()
 
@@ -70,8 +78,14 @@ def _decoder_tokenizer(directory: Path) -> int:
 def _config(architecture: str, vocab_size: int):
     import transformers
 
-    common = {"vocab_size": vocab_size, "hidden_size": 32, "num_hidden_layers": 2,
-              "num_attention_heads": 4, "intermediate_size": 64, "max_position_embeddings": 128}  # fmt: skip
+    common = {
+        "vocab_size": vocab_size,
+        "hidden_size": 32,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "intermediate_size": 64,
+        "max_position_embeddings": 128,
+    }
     if architecture == "bert":
         return transformers.BertConfig(**common, pad_token_id=0)
     if architecture == "xlm-roberta":

@@ -41,6 +41,7 @@ from starlette.requests import ClientDisconnect
 
 from cardiolora.errors import CardioloraError
 from cardiolora.serve.batcher import MicroBatcher, QueueFull
+from cardiolora.serve.metrics import prometheus_metrics
 from cardiolora.serve.pool import AdapterNotFound, EncodingBackend, InvalidAdapterName
 
 logger = logging.getLogger("cardiolora.serve")
@@ -93,15 +94,29 @@ class AdapterLoadRequest(BaseModel):
 
 
 class APIError(Exception):
-    def __init__(self, status: int, message: str, *, type_: str = "invalid_request_error", param: str | None = None,
-                 code: str | None = None, headers: dict[str, str] | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        type_: str = "invalid_request_error",
+        param: str | None = None,
+        code: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.status, self.message, self.type, self.param, self.code = status, message, type_, param, code
         self.headers = headers
 
     def response(self) -> JSONResponse:
-        body = {"error": {"message": _printable(self.message), "type": self.type, "param": _printable(self.param),
-                          "code": self.code}}  # fmt: skip
+        body = {
+            "error": {
+                "message": _printable(self.message),
+                "type": self.type,
+                "param": _printable(self.param),
+                "code": self.code,
+            }
+        }
         return JSONResponse(body, status_code=self.status, headers=self.headers)
 
 
@@ -114,23 +129,6 @@ def _printable(text: str | None) -> str | None:
 def _overloaded(message: str, code: str) -> APIError:
     headers = {"Retry-After": str(RETRY_AFTER_S)}
     return APIError(503, message, type_="server_error", code=code, headers=headers)
-
-
-def _metrics():
-    from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-
-    registry = CollectorRegistry()
-    return registry, {
-        "requests": Counter("cardiolora_requests", "Embedding requests by model and status", ["model", "status"],
-                            registry=registry),
-        "inputs": Counter("cardiolora_inputs", "Texts embedded", ["model"], registry=registry),
-        "latency": Histogram("cardiolora_request_seconds", "Embedding request latency", registry=registry),
-        "batch": Histogram("cardiolora_batch_texts", "Texts per micro-batch",
-                           buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256), registry=registry),
-        "groups": Histogram("cardiolora_batch_models", "Models (adapters) per micro-batch", buckets=(1, 2, 4, 8, 16),
-                            registry=registry),
-        "models": Gauge("cardiolora_models_loaded", "Models served (base + adapters)", registry=registry),
-    }  # fmt: skip
 
 
 async def _read_body(request: Request, limit: int, deadline: float) -> bytes:
@@ -185,13 +183,16 @@ async def _json_body(request: Request, schema: type[BaseModel], settings: ServeS
 def create_app(backend: EncodingBackend, settings: ServeSettings | None = None) -> FastAPI:
     """The FastAPI application serving ``backend`` (an :class:`AdapterPool` or an :class:`OnnxPool`)."""
     settings = settings or ServeSettings()
-    registry, metrics = _metrics()
+    registry, metrics = prometheus_metrics()
     metrics["models"].set(len(backend.names()))
     batcher = MicroBatcher(
-        backend.encode, window_ms=settings.window_ms, max_batch=settings.max_batch,
+        backend.encode,
+        window_ms=settings.window_ms,
+        max_batch=settings.max_batch,
         on_batch=lambda texts, groups, seconds: (metrics["batch"].observe(texts), metrics["groups"].observe(groups)),
-        encode_mixed=getattr(backend, "encode_mixed", None), max_queue=settings.max_queue,
-    )  # fmt: skip
+        encode_mixed=getattr(backend, "encode_mixed", None),
+        max_queue=settings.max_queue,
+    )
     # Token counting off the event loop, on one thread: the backend's counting tokenizer is a
     # private copy that must not be used from two threads at once (see AdapterPool.count_tokens).
     counter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cardiolora-count")
@@ -237,8 +238,12 @@ def create_app(backend: EncodingBackend, settings: ServeSettings | None = None) 
 
     @app.get("/v1/models")
     async def list_models() -> dict[str, Any]:
-        return {"object": "list", "data": [{"id": n, "object": "model", "created": created, "owned_by": "cardiolora"}
-                                           for n in backend.names()]}  # fmt: skip
+        return {
+            "object": "list",
+            "data": [
+                {"id": n, "object": "model", "created": created, "owned_by": "cardiolora"} for n in backend.names()
+            ],
+        }
 
     @app.get("/metrics")
     async def prometheus() -> Response:

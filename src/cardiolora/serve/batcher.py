@@ -46,10 +46,15 @@ class MicroBatcher:
     """
 
     def __init__(
-        self, encode: Callable[[list[str], str], np.ndarray], *, window_ms: float = 5.0, max_batch: int = 64,
+        self,
+        encode: Callable[[list[str], str], np.ndarray],
+        *,
+        window_ms: float = 5.0,
+        max_batch: int = 64,
         on_batch: Callable[[int, int, float], None] | None = None,
-        encode_mixed: Callable[[list[str], list[str]], np.ndarray] | None = None, max_queue: int | None = None,
-    ) -> None:  # fmt: skip
+        encode_mixed: Callable[[list[str], list[str]], np.ndarray] | None = None,
+        max_queue: int | None = None,
+    ) -> None:
         self.encode = encode
         self.encode_mixed = encode_mixed
         self.window = window_ms / 1000.0

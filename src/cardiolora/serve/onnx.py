@@ -61,9 +61,16 @@ def _weights_key(
     return digest.hexdigest()[:20]
 
 
-def export_onnx(model_name: str, adapter: str | Path | None, *, quantize: bool, trust_remote_code: bool = False,
-                max_seq_length: int | None = None, cache: Path | None = None,
-                adapter_scale: float = 1.0) -> Path:  # fmt: skip
+def export_onnx(
+    model_name: str,
+    adapter: str | Path | None,
+    *,
+    quantize: bool,
+    trust_remote_code: bool = False,
+    max_seq_length: int | None = None,
+    cache: Path | None = None,
+    adapter_scale: float = 1.0,
+) -> Path:
     """The ONNX file for ``model_name`` (+ merged ``adapter``), exported once and cached."""
     import torch
 
@@ -94,9 +101,15 @@ def export_onnx(model_name: str, adapter: str | Path | None, *, quantize: bool, 
         warnings.simplefilter("ignore")
         raw = staging / ("model-fp32.onnx" if quantize else "model.onnx")
         torch.onnx.export(
-            _Forward(st, input_names), tuple(sample[n] for n in input_names), str(raw), input_names=input_names,
-            output_names=["embedding"], dynamic_axes=axes, opset_version=17, dynamo=False,
-        )  # fmt: skip
+            _Forward(st, input_names),
+            tuple(sample[n] for n in input_names),
+            str(raw),
+            input_names=input_names,
+            output_names=["embedding"],
+            dynamic_axes=axes,
+            opset_version=17,
+            dynamo=False,
+        )
         if quantize:
             from onnxruntime.quantization import QuantType, quantize_dynamic
 
@@ -110,10 +123,17 @@ def export_onnx(model_name: str, adapter: str | Path | None, *, quantize: bool, 
                 op_types_to_quantize=["MatMul"],
             )
             raw.unlink()
-        (staging / "export.json").write_text(json.dumps({
-            "model": model_name, "adapter": str(adapter_path) if adapter_path else None, "quantize": quantize,
-            "inputs": input_names, "max_seq_length": st.max_seq_length,
-        }))  # fmt: skip
+        (staging / "export.json").write_text(
+            json.dumps(
+                {
+                    "model": model_name,
+                    "adapter": str(adapter_path) if adapter_path else None,
+                    "quantize": quantize,
+                    "inputs": input_names,
+                    "max_seq_length": st.max_seq_length,
+                }
+            )
+        )
     return target / "model.onnx"
 
 
@@ -132,9 +152,17 @@ class OnnxPool:
     _counter: object = None
 
     @classmethod
-    def load(cls, model: str, adapters: dict[str, str | Path] | None = None, *, quantize: bool = False,
-             trust_remote_code: bool = False, max_seq_length: int | None = None, threads: int | None = None,
-             adapter_scale: float = 1.0) -> OnnxPool:  # fmt: skip
+    def load(
+        cls,
+        model: str,
+        adapters: dict[str, str | Path] | None = None,
+        *,
+        quantize: bool = False,
+        trust_remote_code: bool = False,
+        max_seq_length: int | None = None,
+        threads: int | None = None,
+        adapter_scale: float = 1.0,
+    ) -> OnnxPool:
         import onnxruntime as ort
 
         from cardiolora.models import load_sentence_transformer, resolve_model
@@ -144,12 +172,22 @@ class OnnxPool:
         options = ort.SessionOptions()
         if threads:
             options.intra_op_num_threads = threads
-        pool = cls(model, st.tokenizer, resolved.spec.prompt_for("similarity"), int(st.max_seq_length),
-                   int(st.get_embedding_dimension() or resolved.spec.dimension))  # fmt: skip
+        pool = cls(
+            model,
+            st.tokenizer,
+            resolved.spec.prompt_for("similarity"),
+            int(st.max_seq_length),
+            int(st.get_embedding_dimension() or resolved.spec.dimension),
+        )
         for name, adapter in {model: None, **(adapters or {})}.items():
-            path = export_onnx(model, adapter, quantize=quantize, trust_remote_code=trust_remote_code,
-                               max_seq_length=max_seq_length,
-                               adapter_scale=adapter_scale if adapter else 1.0)  # fmt: skip
+            path = export_onnx(
+                model,
+                adapter,
+                quantize=quantize,
+                trust_remote_code=trust_remote_code,
+                max_seq_length=max_seq_length,
+                adapter_scale=adapter_scale if adapter else 1.0,
+            )
             pool.input_names = json.loads((path.parent / "export.json").read_text())["inputs"]
             pool.sessions[name] = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         return pool
@@ -173,8 +211,13 @@ class OnnxPool:
         out = np.zeros((len(texts), self.dimension), dtype=np.float32)
         for start in range(0, len(texts), batch_size):
             chunk = order[start : start + batch_size]
-            encoded = self.tokenizer([self.prompt + texts[i] for i in chunk], padding=True, truncation=True,
-                                     max_length=self.max_length, return_tensors="np")  # fmt: skip
+            encoded = self.tokenizer(
+                [self.prompt + texts[i] for i in chunk],
+                padding=True,
+                truncation=True,
+                max_length=self.max_length,
+                return_tensors="np",
+            )
             feeds = {n: encoded[n].astype(np.int64) for n in self.input_names}
             out[chunk] = self.sessions[name].run(["embedding"], feeds)[0]
         norms = np.linalg.norm(out, axis=1, keepdims=True)

@@ -98,9 +98,17 @@ class AdapterPool:
     _counter: object = None
 
     @classmethod
-    def load(cls, model: str, adapters: dict[str, str | Path] | None = None, *, adapter_root: str | Path | None = None,
-             device: str | None = None, max_seq_length: int | None = None, trust_remote_code: bool = False,
-             adapter_scale: float = 1.0) -> AdapterPool:  # fmt: skip
+    def load(
+        cls,
+        model: str,
+        adapters: dict[str, str | Path] | None = None,
+        *,
+        adapter_root: str | Path | None = None,
+        device: str | None = None,
+        max_seq_length: int | None = None,
+        trust_remote_code: bool = False,
+        adapter_scale: float = 1.0,
+    ) -> AdapterPool:
         embedder = Embedder.load(
             model, device=device, max_seq_length=max_seq_length, trust_remote_code=trust_remote_code
         )
@@ -239,12 +247,13 @@ class AdapterPool:
                 handles = [
                     layer.register_forward_pre_hook(
                         lambda module, args, kwargs, chunk_names=chunk_names: (
-                            args, {**kwargs, "adapter_names": chunk_names}
+                            args,
+                            {**kwargs, "adapter_names": chunk_names},
                         ),
                         with_kwargs=True,
                     )
                     for layer in lora_layers
-                ]  # fmt: skip
+                ]
                 try:
                     vectors = self.model(features)["sentence_embedding"]
                 finally:

@@ -4,6 +4,14 @@ from cardiolora.study.config import PRESETS, StudyConfig, load_preset, load_stud
 from cardiolora.study.runner import Plan, Step, StudyRunner, plan_study, run_study
 
 __all__ = [
-    "PRESETS", "Plan", "Step", "StudyConfig", "StudyRunner", "load_preset", "load_study", "plan_study",
-    "preset_path", "run_study",
-]  # fmt: skip
+    "PRESETS",
+    "Plan",
+    "Step",
+    "StudyConfig",
+    "StudyRunner",
+    "load_preset",
+    "load_study",
+    "plan_study",
+    "preset_path",
+    "run_study",
+]

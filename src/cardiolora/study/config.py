@@ -183,16 +183,21 @@ def train_config_for(
     """The resolved training configuration of one model (or ablation cell) of the study."""
     from cardiolora.training import build_config
 
-    entry = model if isinstance(model, ModelEntry) else next(
-        (m for m in config.models if m.name == model), ModelEntry(name=model)
-    )  # fmt: skip
+    entry = (
+        model
+        if isinstance(model, ModelEntry)
+        else next((m for m in config.models if m.name == model), ModelEntry(name=model))
+    )
     values = merge_overrides({"seed": config.seed, "report_to": []}, config.training)
     values = merge_overrides(values, entry.training)
     values = merge_overrides(values, extra or {})
     values.update(
-        model=entry.name, data=str(data), out=str(out), eval_sets=list(config.evaluation.sets),
+        model=entry.name,
+        data=str(data),
+        out=str(out),
+        eval_sets=list(config.evaluation.sets),
         trust_remote_code=entry.trust_remote_code or values.get("trust_remote_code", False),
-    )  # fmt: skip
+    )
     return build_config(values, source=f"study {config.name!r}, model {entry.name!r}")
 
 

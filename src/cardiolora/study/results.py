@@ -124,7 +124,7 @@ def load_results(study_dir: str | Path) -> StudyResults:
                 adapted=_by_set(adapted),
                 bench=bench,
                 training=(metrics or {}).get("training"),
-            )  # fmt: skip
+            )
         )
     cells = []
     for cell_dir in sorted((study_dir / "ablation").glob("*")) if (study_dir / "ablation").exists() else []:

@@ -243,9 +243,12 @@ class StudyRunner:
 
     def _train_config(self, step: Step):
         return train_config_for(
-            self.config, step.model, step.output if step.kind == "train" else step.output.parent / "train",
-            data_path(self.config, self.study_dir), step.overrides,
-        )  # fmt: skip
+            self.config,
+            step.model,
+            step.output if step.kind == "train" else step.output.parent / "train",
+            data_path(self.config, self.study_dir),
+            step.overrides,
+        )
 
     def _train(self, step: Step) -> None:
         from cardiolora.training import train
@@ -263,18 +266,25 @@ class StudyRunner:
 
         bench = self.config.bench
         settings = BenchSettings(
-            iterations=bench.iterations, warmup=bench.warmup, batch_sizes=tuple(bench.batch_sizes),
+            iterations=bench.iterations,
+            warmup=bench.warmup,
+            batch_sizes=tuple(bench.batch_sizes),
             throughput_texts=max(bench.throughput_texts, max(bench.batch_sizes)),
             trust_remote_code=self._trust_remote_code(step.model),
-        )  # fmt: skip
+        )
         result = run_benchmark(step.model, step.output.parent / "train" / "adapter", settings)
         write_json_atomic(step.output, result.to_dict())
 
 
 def run_study(
-    config: StudyConfig, study_dir: str | Path, *, only: list[str] | None = None, report: bool = True,
-    on_step: Callable[[Step, str, float], None] | None = None, log=print,
-) -> Plan:  # fmt: skip
+    config: StudyConfig,
+    study_dir: str | Path,
+    *,
+    only: list[str] | None = None,
+    report: bool = True,
+    on_step: Callable[[Step, str, float], None] | None = None,
+    log=print,
+) -> Plan:
     """Run (or resume) the study into ``study_dir`` and write its report, holding the study
     directory's lock throughout (what is finished is decided under it)."""
     with lock_directory(study_dir, what="study directory"):

@@ -30,11 +30,15 @@ class SeparationEvaluator(SentenceEvaluator):
         for eval_set in self.eval_sets:
             cosines = cosines_of_pairs(
                 lambda texts: model.encode(
-                    texts, prompt=self.prompt, batch_size=self.batch_size, normalize_embeddings=True,
-                    convert_to_numpy=True, show_progress_bar=False,
+                    texts,
+                    prompt=self.prompt,
+                    batch_size=self.batch_size,
+                    normalize_embeddings=True,
+                    convert_to_numpy=True,
+                    show_progress_bar=False,
                 ),
                 eval_set,
-            )  # fmt: skip
+            )
             result = compute_metrics(eval_set, cosines, n_resamples=self.n_resamples)
             for key in ("separation", "auc", "negation_accuracy"):
                 if result[key] is not None:

@@ -61,8 +61,14 @@ def export_merged(run_dir: str | Path, out: str | Path, adapter_scale: float = 1
         transformer.auto_model = merge_adapter(transformer.auto_model, adapter, adapter_scale)
         with atomic_directory(out, replace=overwrite) as staging:
             model.save(str(staging))
-            write_json_atomic(staging / EXPORT_MARKER, {
-                "schema": EXPORT_SCHEMA, "run": str(run_dir.resolve()), "model": config["model"],
-                "adapter_sha256": sha256_file(adapter / "adapter_model.safetensors"), "adapter_scale": adapter_scale,
-            })  # fmt: skip
+            write_json_atomic(
+                staging / EXPORT_MARKER,
+                {
+                    "schema": EXPORT_SCHEMA,
+                    "run": str(run_dir.resolve()),
+                    "model": config["model"],
+                    "adapter_sha256": sha256_file(adapter / "adapter_model.safetensors"),
+                    "adapter_scale": adapter_scale,
+                },
+            )
     return out

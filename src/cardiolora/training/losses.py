@@ -255,9 +255,12 @@ def _with_terms(model, ranking: nn.Module, settings: LossSettings, *, cosine: bo
     if len(parts) == 1 and not settings.preserve_weight and not settings.applied_teacher_weight:
         return ranking
     return WeightedSumLoss(
-        model, parts, preserve_weight=settings.preserve_weight, teacher_weight=settings.applied_teacher_weight,
+        model,
+        parts,
+        preserve_weight=settings.preserve_weight,
+        teacher_weight=settings.applied_teacher_weight,
         teacher_columns=teacher_columns if settings.applied_teacher_weight else 0,
-    )  # fmt: skip
+    )
 
 
 @dataclass(frozen=True)
@@ -279,9 +282,11 @@ def _infonce(model, settings: LossSettings, context: BuildContext) -> nn.Module:
         ranking = CategoryMaskedInfoNCELoss(model, scale=context.scale(settings), symmetric=settings.symmetric)
     else:
         ranking = losses.MultipleNegativesRankingLoss(
-            model, scale=context.scale(settings), directions=context.directions(settings),
+            model,
+            scale=context.scale(settings),
+            directions=context.directions(settings),
             gather_across_devices=context.distributed,
-        )  # fmt: skip
+        )
     return _with_terms(
         model, ranking, settings, cosine=settings.name == "infonce+cosine", teacher_columns=context.teacher_columns
     )
@@ -289,9 +294,12 @@ def _infonce(model, settings: LossSettings, context: BuildContext) -> nn.Module:
 
 def _cached_infonce(model, settings: LossSettings, context: BuildContext) -> nn.Module:
     return losses.CachedMultipleNegativesRankingLoss(
-        model, scale=context.scale(settings), mini_batch_size=settings.mini_batch_size,
-        directions=context.directions(settings), gather_across_devices=context.distributed,
-    )  # fmt: skip
+        model,
+        scale=context.scale(settings),
+        mini_batch_size=settings.mini_batch_size,
+        directions=context.directions(settings),
+        gather_across_devices=context.distributed,
+    )
 
 
 def _triplet(model, settings: LossSettings, context: BuildContext) -> nn.Module:

@@ -18,8 +18,11 @@ def _retention_section(metrics: dict[str, Any]) -> str:
     def fmt(value):
         return "n/a" if value is None else f"{value:+.3f}"
 
-    lines = [f"| {r['eval_set']} | {fmt(r['separation_change'])} | {fmt(r['auc_change'])} | "
-             f"{'**harmed**' if r['harmed'] else 'kept'} |" for r in rows]  # fmt: skip
+    lines = [
+        f"| {r['eval_set']} | {fmt(r['separation_change'])} | {fmt(r['auc_change'])} | "
+        f"{'**harmed**' if r['harmed'] else 'kept'} |"
+        for r in rows
+    ]
     return (
         "Retention on the other evaluation sets (adapted minus zero-shot; harmed: a fall of more than "
         f"{rows[0]['tolerance']}):\n\n| eval set | separation change | ROC-AUC change | |\n|---|---|---|---|\n"

@@ -41,9 +41,13 @@ def _lora(settings: PeftSettings, targets: str | list[str], exclude: str | None,
     from peft import LoraConfig
 
     return LoraConfig(
-        r=settings.r, lora_alpha=settings.alpha, lora_dropout=settings.dropout, target_modules=targets,
-        use_dora=settings.method == "dora", exclude_modules=exclude,
-    )  # fmt: skip
+        r=settings.r,
+        lora_alpha=settings.alpha,
+        lora_dropout=settings.dropout,
+        target_modules=targets,
+        use_dora=settings.method == "dora",
+        exclude_modules=exclude,
+    )
 
 
 def _ia3(settings: PeftSettings, targets: str | list[str], exclude: str | None, total_steps: int):
@@ -61,10 +65,14 @@ def _adalora(settings: PeftSettings, targets: str | list[str], exclude: str | No
     # AdaLoRA prunes ranks on a schedule over the whole run: it needs the run's length, and starts
     # from r to end at r / 2.
     return AdaLoraConfig(
-        init_r=settings.r, target_r=max(1, settings.r // 2), lora_alpha=settings.alpha,
-        lora_dropout=settings.dropout, target_modules=targets, total_step=max(total_steps, 10),
+        init_r=settings.r,
+        target_r=max(1, settings.r // 2),
+        lora_alpha=settings.alpha,
+        lora_dropout=settings.dropout,
+        target_modules=targets,
+        total_step=max(total_steps, 10),
         exclude_modules=exclude,
-    )  # fmt: skip
+    )
 
 
 PEFT_METHODS: dict[str, PeftMethod] = {

@@ -46,9 +46,11 @@ def is_run_directory(path: str | Path) -> bool:
     config = read_json_object(path / "config.json")
     return (
         {"model", "data", "out", "peft", "loss"} <= config.keys()
-        and isinstance(config["peft"], dict) and "method" in config["peft"]
-        and isinstance(config["loss"], dict) and "name" in config["loss"]
-    )  # fmt: skip
+        and isinstance(config["peft"], dict)
+        and "method" in config["peft"]
+        and isinstance(config["loss"], dict)
+        and "name" in config["loss"]
+    )
 
 
 def check_run_dir(run_dir: str | Path, *, resume: bool = False, overwrite: bool = False) -> None:
