@@ -29,6 +29,7 @@ def test_the_python_api_example_runs(tmp_path, monkeypatch, minilm):
     exec(compile(_python_api_example(), str(README), "exec"), namespace)  # noqa: S102 - the README's own code
     assert namespace["vectors"].shape == (2, 384)
     assert namespace["run"].run_dir == Path("runs/api-demo")
+    assert namespace["run"].training.global_step == 2 and namespace["run"].final.evaluations
     assert [e["eval_set"]["name"] for e in namespace["report"].evaluations] == ["cardiology", "nephrology"]
     assert (tmp_path / "runs" / "api-demo" / "metrics.json").exists()
 

@@ -54,9 +54,15 @@ def test_target_cosine_loss_takes_per_row_positive_targets():
 
 
 def test_training_with_relation_targets_and_category_mask(tiny_config, tiny_pairs, tmp_path):
+    """The options reach the labels and change what is learned: same seed, same data, same initial
+    adapter (set_seed), different weights at the end only because of them."""
     import json
 
+    from safetensors.torch import load_file
+
+    from cardiolora.data import load_pairs
     from cardiolora.training import train
+    from cardiolora.training.dataset import build_dataset
 
     rows = [json.loads(line) for line in tiny_pairs.read_text().splitlines()]
     for i, row in enumerate(rows):
@@ -64,9 +70,25 @@ def test_training_with_relation_targets_and_category_mask(tiny_config, tiny_pair
         row["relation"] = ["sibling", "category"][i % 3 == 0]
     data = tmp_path / "graded.jsonl"
     data.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    config = tiny_config(data=str(data), loss={"relation_targets": {"category": 0.5}, "mask_same_category": True})
-    result = train(config, log=lambda *_: None)
-    assert (result.adapter_dir / "adapter_model.safetensors").exists()
+    options = {"relation_targets": {"category": 0.5}, "mask_same_category": True, "teacher_weight": 0.0}
+    graded = tiny_config(data=str(data), out=str(tmp_path / "graded"), loss=options)
+
+    labels = build_dataset(load_pairs(data), graded)["label"]
+    pairs = load_pairs(data)
+    assert [label[0] for label in labels] == [
+        float(sorted({"valvular", "pericardial"}).index(p.category)) for p in pairs
+    ]
+    assert [label[1] for label in labels] == [0.5 if p.relation == "category" else 0.8 for p in pairs]
+
+    plain = tiny_config(
+        data=str(data), out=str(tmp_path / "plain"), loss={"relation_targets": {}, "teacher_weight": 0.0}
+    )
+    weights = [
+        load_file(train(config, log=lambda *_: None).adapter_dir / "adapter_model.safetensors")
+        for config in (graded, plain)
+    ]
+    assert weights[0].keys() == weights[1].keys()
+    assert any(not torch.equal(weights[0][key], weights[1][key]) for key in weights[0])
 
 
 def test_ranking_cosine_terms_order_pairs_without_an_absolute_level():
