@@ -48,7 +48,7 @@ def _keep(text: str) -> bool:
 
 
 @lru_cache(maxsize=4)
-def _cached(path: str, mtime: float) -> tuple[str, ...]:
+def _cached(path: str, mtime: float) -> tuple[str, ...]:  # noqa: ARG001 - mtime: part of the cache key
     from cardiolora.data.leakage import bundled_guard
 
     raw = Path(path).read_text(encoding="latin-1")

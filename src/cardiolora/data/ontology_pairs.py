@@ -139,7 +139,8 @@ def _merge_categories_by_text(concepts: list[Concept]) -> list[Concept]:
     return merged
 
 
-def _balanced_anchors(concepts, by_category, primary_category, cap: int, rng: random.Random) -> list[Concept]:
+def _balanced_anchors(concepts, primary_category, cap: int, rng: random.Random) -> list[Concept]:
+    """At most ``cap`` anchors per primary category, sampled, in a stable order."""
     grouped: dict[str, list[Concept]] = defaultdict(list)
     for concept in concepts:
         grouped[primary_category(concept)].append(concept)
@@ -183,7 +184,7 @@ def build_ontology_pairs(concepts: list[Concept], recipe: OntologyRecipe | None 
     def primary_category(concept: Concept) -> str:
         return min(concept.categories, key=lambda name: (len(by_category[name]), name))
 
-    anchors = _balanced_anchors(concepts, by_category, primary_category, recipe.max_anchors_per_category, rng)
+    anchors = _balanced_anchors(concepts, primary_category, recipe.max_anchors_per_category, rng)
     pairs: list[PairRecord] = []
     for concept in anchors:
         category = primary_category(concept)

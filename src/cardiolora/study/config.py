@@ -201,7 +201,7 @@ def train_config_for(
     return build_config(values, source=f"study {config.name!r}, model {entry.name!r}")
 
 
-def _validate_deep(config: StudyConfig, source: str) -> None:
+def _validate_deep(config: StudyConfig) -> None:
     """Build every training configuration now, so that a bad value fails before any work."""
     from cardiolora.evaluation import load_eval_set
     from cardiolora.models import MODEL_REGISTRY
@@ -245,7 +245,7 @@ def parse_study(values: dict[str, Any], source: str, base_dir: Path | None = Non
         raise CardioloraError(
             _format_validation_error(exc, source).replace("training configuration", "study configuration")
         ) from None
-    _validate_deep(config, source)
+    _validate_deep(config)
     return config
 
 
