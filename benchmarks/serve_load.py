@@ -3,11 +3,17 @@
     .venv/bin/python benchmarks/serve_load.py --model minilm [--adapter runs/x/adapter]
     .venv/bin/python benchmarks/serve_load.py --model minilm --soak [--soak-requests 10000]
 
-Prints, each measured in this run on this machine:
-1. throughput (texts/s) with requests spread over 8 adapters vs all on 1 adapter (aim: >= 0.9);
-2. emb/s of --backend onnx-int8 vs --backend torch on the base model (aim: >= 2x), and the change in
-   separation on the bundled cardiology set between the two (aim: <= 0.01);
-3. 1,000 requests with malformed ones mixed in: errors among the good ones and 5xx responses (aim: 0).
+Prints, each measured in this run on this machine, `cardiolora serve` with its defaults, --concurrency
+clients (8) sending --per-request texts (16):
+1. the served adapter's texts/s vs plain sentence-transformers fp32 `encode` of the base model in this
+   process, before any server starts (aim: >= 2x);
+2. the adapter vs the base model on the same server (aim: >= 0.97x);
+3. requests spread over 8 adapters (mixed batches) vs all on 1 adapter (aim: >= 0.9x);
+4. p50 / p99 request latency at concurrency 1 and 16;
+5. the separation on the bundled cardiology set of the served vectors minus that of the offline fp32
+   evaluation (`Embedder`, as `cardiolora evaluate --adapter`) (aim: |d| <= 0.005);
+6. 1,000 requests with malformed ones mixed in: errors among the good ones and 5xx responses (aim: 0);
+7. --backend onnx-int8 vs the torch default: texts/s and separation change.
 
 With --soak, only the soak: --soak-requests requests (10,000), a quarter malformed, hostile or
 oversized (413, 400 before tokenization, deep nesting, huge integers, lone surrogates, bad UTF-8),
@@ -123,8 +129,11 @@ class Server:
         Path(self.log.name).unlink(missing_ok=True)
 
 
-async def load(url: str, bodies: list, concurrency: int) -> tuple[float, list[int], list[dict]]:
-    """Send every body with ``concurrency`` clients; (seconds, status codes, json bodies)."""
+async def load(
+    url: str, bodies: list, concurrency: int, latencies: list[float] | None = None
+) -> tuple[float, list[int], list[dict]]:
+    """Send every body with ``concurrency`` clients; (seconds, status codes, json bodies). Each
+    request's seconds are appended to ``latencies`` when given."""
     import httpx
 
     statuses: list[int] = [0] * len(bodies)
@@ -136,12 +145,15 @@ async def load(url: str, bodies: list, concurrency: int) -> tuple[float, list[in
     async def worker(client) -> None:
         while not queue.empty():
             index, body = queue.get_nowait()
+            started = time.perf_counter()
             if isinstance(body, str | bytes):
                 response = await client.post(
                     url + "/v1/embeddings", content=body, headers={"content-type": "application/json"}
                 )
             else:
                 response = await client.post(url + "/v1/embeddings", json=body)
+            if latencies is not None:
+                latencies.append(time.perf_counter() - started)
             statuses[index] = response.status_code
             try:
                 payloads[index] = response.json()
@@ -154,34 +166,89 @@ async def load(url: str, bodies: list, concurrency: int) -> tuple[float, list[in
         return time.perf_counter() - started, statuses, payloads
 
 
-def throughput(
-    url: str, names: list[str], texts: list[str], requests: int, per_request: int, concurrency: int, seed: int = 0
-) -> float:
+def request_bodies(names: list[str], texts: list[str], requests: int, per_request: int, seed: int = 0) -> list:
     rng = random.Random(seed)
-    bodies = [{"model": rng.choice(names), "input": rng.sample(texts, per_request)} for _ in range(requests)]
+    return [{"model": rng.choice(names), "input": rng.sample(texts, per_request)} for _ in range(requests)]
+
+
+def throughput(
+    url: str,
+    names: list[str],
+    texts: list[str],
+    requests: int,
+    per_request: int,
+    concurrency: int,
+    seed: int = 0,
+    latencies: list[float] | None = None,
+) -> float:
+    bodies = request_bodies(names, texts, requests, per_request, seed)
     asyncio.run(load(url, bodies[:concurrency], concurrency))  # warm-up
-    seconds, statuses, _ = asyncio.run(load(url, bodies, concurrency))
+    seconds, statuses, _ = asyncio.run(load(url, bodies, concurrency, latencies))
     assert all(s == 200 for s in statuses), set(statuses)
     return requests * per_request / seconds
 
 
-def separation_via(url: str, model: str) -> float:
+def plain_sentence_transformers(model: str, texts: list[str], requests: int, per_request: int) -> float:
+    """Texts/s of plain ``SentenceTransformer.encode`` (fp32, its default batch size) of the base model
+    on the same texts the clients send: the library path a team served before."""
+    from sentence_transformers import SentenceTransformer
+
+    from cardiolora.models import resolve_model
+
+    st = SentenceTransformer(str(resolve_model(model).path), device="cpu")
+    sample = [t for body in request_bodies(["x"], texts, requests, per_request) for t in body["input"]]
+    st.encode(sample[:64])  # warm-up
+    started = time.perf_counter()
+    st.encode(sample)
+    return len(sample) / (time.perf_counter() - started)
+
+
+def cardiology_separation(vectors: dict[str, np.ndarray]) -> float:
     from cardiolora.evaluation import load_eval_set
     from cardiolora.evaluation.metrics import separation
 
     eval_set = load_eval_set("cardiology")
-    sentences = eval_set.sentences()
+    cos = {
+        c: np.array([vectors[p.sentence1] @ vectors[p.sentence2] for p in eval_set.of_category(c)])
+        for c in ("similar", "different")
+    }
+    return separation(cos["similar"], cos["different"])
+
+
+def separation_via(url: str, model: str) -> float:
+    from cardiolora.evaluation import load_eval_set
+
+    sentences = load_eval_set("cardiology").sentences()
     vectors = {}
     for start in range(0, len(sentences), 64):
         chunk = sentences[start : start + 64]
         _, statuses, payloads = asyncio.run(load(url, [{"model": model, "input": chunk}], 1))
         for text, item in zip(chunk, payloads[0]["data"], strict=True):
             vectors[text] = np.asarray(item["embedding"])
-    cos = {
-        c: np.array([vectors[p.sentence1] @ vectors[p.sentence2] for p in eval_set.of_category(c)])
-        for c in ("similar", "different")
-    }
-    return separation(cos["similar"], cos["different"])
+    return cardiology_separation(vectors)
+
+
+def separation_offline(model: str, adapter: Path) -> float:
+    """The offline fp32 evaluation's separation (the Embedder that `cardiolora evaluate` uses)."""
+    from cardiolora.embedding import Embedder
+    from cardiolora.evaluation import load_eval_set
+
+    sentences = load_eval_set("cardiology").sentences()
+    vectors = Embedder.load(model, adapter=adapter).encode(sentences)
+    return cardiology_separation(dict(zip(sentences, vectors, strict=True)))
+
+
+def ratio_row(what: str, ours: float, theirs: float, aim: str) -> tuple[str, ...]:
+    return (what, f"{ours:.1f} / {theirs:.1f} texts/s", f"{ours / theirs:.2f}x", aim)
+
+
+def change_row(what: str, ours: float, reference: float) -> tuple[str, ...]:
+    return (what, f"{ours:.4f} - {reference:.4f}", f"{ours - reference:+.4f}", "|d| <= 0.005")
+
+
+def percentiles(latencies: list[float]) -> str:
+    ms = np.asarray(latencies) * 1000
+    return f"{np.percentile(ms, 50):.1f} / {np.percentile(ms, 99):.1f} ms"
 
 
 def malformed_mix(
@@ -359,12 +426,13 @@ def main() -> None:
         "--adapter", type=Path, help="A trained adapter for the separation check (default: the base model)."
     )
     parser.add_argument("--requests", type=int, default=300)
-    parser.add_argument("--per-request", type=int, default=4)
-    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--per-request", type=int, default=16)
+    parser.add_argument("--concurrency", type=int, help="Clients (default 8; 16 with --soak).")
     parser.add_argument("--soak", action="store_true", help="Run only the soak (see above).")
     parser.add_argument("--soak-requests", type=int, default=10_000)
     parser.add_argument("--soak-slow", type=int, default=4, help="Slow clients beside the --concurrency ones.")
     args = parser.parse_args()
+    args.concurrency = args.concurrency or (16 if args.soak else 8)
     from cardiolora.evaluation import load_eval_set
 
     texts = load_eval_set("cardiology").sentences()
@@ -383,21 +451,34 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         console.print("making 8 random adapters")
         adapters = random_adapters(args.model, 8, Path(tmp))
-        with Server(args.model, adapters, "torch") as server:
-            console.print("torch backend: 1 vs 8 adapters")
-            one = throughput(server.url, ["a0"], texts, args.requests, args.per_request, args.concurrency)
-            eight = throughput(server.url, list(adapters), texts, args.requests, args.per_request, args.concurrency)
-            rows.append(
-                (
-                    "throughput, 8 adapters / 1 adapter",
-                    f"{eight:.1f} / {one:.1f} texts/s",
-                    f"{eight / one:.2f}x",
-                    ">= 0.9",
-                )
-            )
+        cardio = args.adapter or adapters["a0"]
+        n, per, conc = args.requests, args.per_request, args.concurrency
+        console.print("plain sentence-transformers fp32 on the base model (no server running)")
+        plain = plain_sentence_transformers(args.model, texts, n, per)
+        offline = separation_offline(args.model, cardio)
+        with Server(args.model, {"cardio": cardio, **adapters}, "torch") as server:
+            console.print("served: the adapter, the base model, 8 adapters mixed; latency; separation")
+            adapter = throughput(server.url, ["cardio"], texts, n, per, conc)
+            base = throughput(server.url, [args.model], texts, n, per, conc)
+            one = throughput(server.url, ["a0"], texts, n, per, conc)
+            eight = throughput(server.url, list(adapters), texts, n, per, conc)
+            latency = {}
+            for clients in (1, 16):
+                seconds: list[float] = []
+                throughput(server.url, ["cardio"], texts, max(100, clients * 10), per, clients, latencies=seconds)
+                latency[clients] = percentiles(seconds)
+            served = separation_via(server.url, "cardio")
+            rows += [
+                ratio_row("served adapter / plain ST fp32 (base)", adapter, plain, ">= 2x"),
+                ratio_row("served adapter / base, same server", adapter, base, ">= 0.97x"),
+                ratio_row("8 adapters mixed / 1 adapter", eight, one, ">= 0.9x"),
+                ("latency p50 / p99, concurrency 1", latency[1], "", ""),
+                ("latency p50 / p99, concurrency 16", latency[16], "", ""),
+                change_row("separation, served - offline fp32", served, offline),
+            ]
             console.print("1,000 requests with malformed ones mixed in")
             bodies, good = malformed_mix(list(adapters), texts, 1000)
-            _, statuses, _ = asyncio.run(load(server.url, bodies, args.concurrency))
+            _, statuses, _ = asyncio.run(load(server.url, bodies, conc))
             good_errors = sum(1 for s, g in zip(statuses, good, strict=True) if g and s != 200)
             server_errors = sum(1 for s in statuses if s >= 500)
             bad_ok = sum(1 for s, g in zip(statuses, good, strict=True) if not g and s == 200)
@@ -409,33 +490,14 @@ def main() -> None:
                     "0 / 0 / 0",
                 )
             )
-        target = {"cardio": args.adapter} if args.adapter else {}
-        name = "cardio" if args.adapter else args.model
-        results = {}
-        for backend in ("torch", "onnx-int8"):
-            console.print(f"{backend} backend: throughput and separation ({name})")
-            with Server(args.model, target, backend) as server:
-                results[backend] = (
-                    throughput(server.url, [name], texts, args.requests, args.per_request, args.concurrency),
-                    separation_via(server.url, name),
-                )
-        (torch_rate, torch_sep), (int8_rate, int8_sep) = results["torch"], results["onnx-int8"]
-        rows.append(
-            (
-                "emb/s, onnx-int8 / torch",
-                f"{int8_rate:.1f} / {torch_rate:.1f}",
-                f"{int8_rate / torch_rate:.2f}x",
-                ">= 2x",
-            )
-        )
-        rows.append(
-            (
-                "separation, onnx-int8 - torch",
-                f"{int8_sep:.4f} - {torch_sep:.4f}",
-                f"{int8_sep - torch_sep:+.4f}",
-                "|d| <= 0.01",
-            )
-        )
+        console.print("onnx-int8 backend: throughput and separation (cardio)")
+        with Server(args.model, {"cardio": cardio}, "onnx-int8") as server:
+            int8_rate = throughput(server.url, ["cardio"], texts, n, per, conc)
+            int8_separation = separation_via(server.url, "cardio")
+        rows += [
+            ratio_row("onnx-int8 / torch default, adapter", int8_rate, adapter, ""),
+            change_row("separation, onnx-int8 - offline fp32", int8_separation, offline),
+        ]
     table = Table(
         title=f"serve_load: {args.model}, {args.requests} requests x {args.per_request} texts, "
         f"{args.concurrency} clients"

@@ -97,6 +97,23 @@ def serve(
         float,
         typer.Option(help="Seconds per request: a body not received by then is a 408, a request not served a 503."),
     ] = 60.0,
+    precision: Annotated[
+        str,
+        typer.Option(
+            "--precision",
+            metavar="NAME",
+            help="torch backend: auto (bf16 autocast where the hardware runs bf16 natively, else fp32), fp32 or bf16.",
+        ),
+    ] = "auto",
+    merged_cache_mb: Annotated[
+        float,
+        typer.Option(
+            "--merged-cache-mb",
+            metavar="MB",
+            help="torch backend: weights of adapter-merged model copies kept for single-adapter batches, at most "
+            "(most recently used adapters; 0: never merge).",
+        ),
+    ] = 2048,
     trust_remote_code: TrustOption = False,
 ) -> None:
     """Serve embeddings with OpenAI's API (POST /v1/embeddings, GET /v1/models), /health and
@@ -127,8 +144,18 @@ def serve(
     if backend == "torch":
         from cardiolora.serve import AdapterPool
 
+        if precision not in ("auto", "fp32", "bf16"):
+            raise CardioloraError(f"--precision must be auto, fp32 or bf16, got {precision!r}")
+        if merged_cache_mb < 0:
+            raise CardioloraError(f"--merged-cache-mb must be >= 0, got {merged_cache_mb}")
         pool = AdapterPool.load(
-            model, named, adapter_root=adapter_dir, trust_remote_code=trust_remote_code, adapter_scale=adapter_scale
+            model,
+            named,
+            adapter_root=adapter_dir,
+            trust_remote_code=trust_remote_code,
+            adapter_scale=adapter_scale,
+            precision=precision,
+            merged_cache_mb=merged_cache_mb,
         )
     elif backend in ("onnx", "onnx-int8"):
         from cardiolora.serve.onnx import OnnxPool
@@ -146,7 +173,9 @@ def serve(
     # Model and adapter names (paths among them) and the host are printed literally, not as markup.
     console.print(
         plain(
-            f"serving {', '.join(pool.names())} on http://{host}:{port}/v1 ({backend}); admin API "
+            f"serving {', '.join(pool.names())} on http://{host}:{port}/v1 ({backend}"
+            + (f", {pool.embedder.precision}" if backend == "torch" else "")
+            + "); admin API "
             f"{'on' if token else 'off (set CARDIOLORA_ADMIN_TOKEN)'}"
         )
     )

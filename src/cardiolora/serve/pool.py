@@ -4,6 +4,13 @@ PEFT keeps any number of named adapters on one model and activates one at a time
 (``set_adapter``); the base model's weights are loaded once. The pool adds what a server needs on
 top: names, a lock (a torch module is not safe to switch from two threads), loading only from a
 configured directory, safetensors only, and the same encoding as the offline :class:`Embedder`.
+
+Speed: an unmerged LoRA adapter costs a second small matrix product in every adapted layer. A batch
+for one LoRA adapter therefore runs on a copy of the model with that adapter merged into the weights
+(as fast as the base model), kept for the most recently used adapters within ``merged_cache_bytes``
+(least recently used first out); a batch that mixes adapters runs PEFT's mixed-adapter forward on
+the shared model, and an adapter beyond the budget runs unmerged. The merged copies are built from
+the loaded adapter (its scale included), so merged and unmerged vectors agree to float rounding.
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ import logging
 import os
 import threading
 import warnings
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -95,7 +103,10 @@ class AdapterPool:
     adapter_root: Path | None = None
     adapters: dict[str, Path] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # Bytes of weights the merged copies may hold together (0: never merge).
+    merged_cache_bytes: int = 0
     _counter: object = None
+    _merged: OrderedDict[str, Embedder] = field(default_factory=OrderedDict)
 
     @classmethod
     def load(
@@ -108,11 +119,27 @@ class AdapterPool:
         max_seq_length: int | None = None,
         trust_remote_code: bool = False,
         adapter_scale: float = 1.0,
+        precision: str = "fp32",
+        merged_cache_mb: float = 0,
     ) -> AdapterPool:
+        """The base model ``model`` (in ``precision``: fp32, bf16, or auto for bf16 where the
+        hardware runs it natively) with ``adapters`` (name -> directory) loaded on it, and up to
+        ``merged_cache_mb`` MB of merged copies for single-adapter batches."""
+        from cardiolora.training.prepare import resolve_precision
+
         embedder = Embedder.load(
-            model, device=device, max_seq_length=max_seq_length, trust_remote_code=trust_remote_code
+            model,
+            device=device,
+            max_seq_length=max_seq_length,
+            trust_remote_code=trust_remote_code,
+            precision=resolve_precision(precision) if precision == "auto" else precision,
         )
-        pool = cls(embedder, model, Path(adapter_root).resolve() if adapter_root else None)
+        pool = cls(
+            embedder,
+            model,
+            Path(adapter_root).resolve() if adapter_root else None,
+            merged_cache_bytes=int(merged_cache_mb * 1_000_000),
+        )
         for name, path in (adapters or {}).items():
             pool.add(name, path, startup=True, scale=adapter_scale)
         return pool
@@ -214,8 +241,45 @@ class AdapterPool:
         if name not in self.adapters:
             raise AdapterNotFound(f"no adapter named {name!r} is loaded")
         with self.lock:
+            self._merged.pop(name, None)
             self._forget(name)
             del self.adapters[name]
+
+    @property
+    def merged_names(self) -> list[str]:
+        """The adapters that have a merged copy now, least recently used first."""
+        return list(self._merged)
+
+    def _weight_bytes(self) -> int:
+        """Bytes of the base model's weights (what one merged copy costs)."""
+        from peft.tuners.lora import LoraLayer
+
+        lora = {id(p) for m in self.model.modules() if isinstance(m, LoraLayer) for p in m.lora_A.parameters()}
+        lora |= {id(p) for m in self.model.modules() if isinstance(m, LoraLayer) for p in m.lora_B.parameters()}
+        return sum(p.numel() * p.element_size() for p in self.model.parameters() if id(p) not in lora)
+
+    def _merged_embedder(self, name: str) -> Embedder | None:
+        """The merged copy for adapter ``name`` (built now if it fits the budget), or None. Call it
+        holding the lock."""
+        if name in self._merged:
+            self._merged.move_to_end(name)
+            return self._merged[name]
+        if not self._is_lora(name):
+            return None
+        cost = self._weight_bytes()
+        if cost > self.merged_cache_bytes:
+            return None
+        while self._merged and cost * (len(self._merged) + 1) > self.merged_cache_bytes:
+            self._merged.popitem(last=False)
+        base = self.embedder
+        model = merged_copy(self.model, name)
+        adapter = self.adapters[name]
+        self._merged[name] = Embedder(model, base.spec, base.source, adapter, base.batch_size, base.precision)
+        return self._merged[name]
+
+    def _is_lora(self, name: str) -> bool:
+        config = (getattr(self.model[0].auto_model, "peft_config", {}) or {}).get(name)
+        return type(config).__name__ == "LoraConfig"
 
     def encode_mixed(self, texts: list[str], names: list[str], batch_size: int = 64) -> np.ndarray:
         """Unit vectors for ``texts``, row i through the model ``names[i]``, in as few forward
@@ -278,6 +342,10 @@ class AdapterPool:
         if name != self.base_name and name not in self.adapters:
             raise AdapterNotFound(f"unknown model {name!r}")
         with self.lock:
+            if name != self.base_name and self.merged_cache_bytes:
+                merged = self._merged_embedder(name)
+                if merged is not None:
+                    return merged.encode(texts, show_progress=False)
             if self.adapters:
                 if name == self.base_name:
                     self.model.disable_adapters()
@@ -285,3 +353,26 @@ class AdapterPool:
                     self.model.enable_adapters()
                     self.model.set_adapter(name)
             return self.embedder.encode(texts, show_progress=False)
+
+
+def merged_copy(model, name: str):
+    """A copy of the sentence-transformers ``model`` with LoRA adapter ``name`` folded into its
+    weights and every PEFT layer replaced by its base layer: a plain model, as fast as the base.
+
+    By hand because PEFT's ``merge_and_unload`` belongs to ``PeftModel``, and sentence-transformers
+    holds a transformers model with PEFT layers injected (transformers' PEFT integration), which
+    has no unload; each layer's own ``merge`` does the arithmetic (with the adapter's scaling)."""
+    from peft.tuners.lora import LoraLayer
+
+    clone = copy.deepcopy(model)
+    backbone = clone[0].auto_model
+    for parent in list(backbone.modules()):
+        for child_name, child in list(parent.named_children()):
+            if isinstance(child, LoraLayer):
+                if name in child.lora_A:
+                    child.merge(adapter_names=[name])
+                setattr(parent, child_name, child.get_base_layer())
+    for attribute in ("peft_config", "_hf_peft_config_loaded"):
+        backbone.__dict__.pop(attribute, None)
+    clone.eval()
+    return clone

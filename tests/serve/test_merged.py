@@ -1,0 +1,93 @@
+"""Single-adapter batches on merged copies: the same vectors as the offline Embedder (fp32 to 1e-4 in
+cosine, bf16 to 1e-2), within the memory budget, dropped when the adapter is unloaded."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from cardiolora.embedding import Embedder
+from cardiolora.serve import AdapterPool
+
+TEXTS = ["mitral valve stenosis", "acute pericarditis", "atrial flutter with block", "aortic dissection"] * 4
+# Cosine between a served vector and the offline fp32 one, at least: merged fp32 differs from the
+# unmerged adapter only in float rounding; bf16 autocast rounds every matrix product to 8 bits of mantissa.
+FP32_TOLERANCE = 1e-4
+BF16_TOLERANCE = 1e-2
+
+
+def offline(model_dir, adapter) -> np.ndarray:
+    return Embedder.load(str(model_dir), adapter=adapter).encode(TEXTS)
+
+
+@pytest.fixture
+def merged_pool(tiny_model_dir, two_adapters):
+    root, adapters = two_adapters
+    return AdapterPool.load(str(tiny_model_dir("bert")), adapters, adapter_root=root, merged_cache_mb=100)
+
+
+def test_a_single_adapter_batch_runs_merged_and_equals_the_offline_embedder(merged_pool, tiny_model_dir, two_adapters):
+    from peft.tuners.lora import LoraLayer
+
+    _, adapters = two_adapters
+    for name in ("alpha", "beta"):
+        served = merged_pool.encode(TEXTS, name)
+        assert (served * offline(tiny_model_dir("bert"), adapters[name])).sum(1).min() >= 1 - FP32_TOLERANCE
+    assert merged_pool.merged_names == ["alpha", "beta"]
+    # A merged copy is a plain model; the shared model keeps both adapters unmerged.
+    merged_model = merged_pool._merged["alpha"].model
+    assert not any(isinstance(m, LoraLayer) for m in merged_model.modules())
+    shared = [m for m in merged_pool.model.modules() if isinstance(m, LoraLayer)]
+    assert shared and not any(m.merged for m in shared)
+    base = merged_pool.encode(TEXTS, merged_pool.base_name)
+    assert (base * Embedder.load(str(tiny_model_dir("bert"))).encode(TEXTS)).sum(1).min() >= 1 - FP32_TOLERANCE
+
+
+def test_mixed_batches_and_merged_batches_agree(merged_pool):
+    names = ["alpha", "beta", merged_pool.base_name, "alpha"] * 4
+    mixed = merged_pool.encode_mixed(TEXTS, names)
+    for name in set(names):
+        index = [i for i, n in enumerate(names) if n == name]
+        alone = merged_pool.encode([TEXTS[i] for i in index], name)
+        assert (mixed[index] * alone).sum(1).min() >= 1 - FP32_TOLERANCE, name
+
+
+def test_the_budget_keeps_the_most_recently_used_adapters(tiny_model_dir, two_adapters):
+    root, adapters = two_adapters
+    probe = AdapterPool.load(str(tiny_model_dir("bert")), adapters, adapter_root=root)
+    one_copy_mb = probe._weight_bytes() / 1e6
+    pool = AdapterPool.load(str(tiny_model_dir("bert")), adapters, adapter_root=root, merged_cache_mb=one_copy_mb * 1.5)
+    pool.encode(TEXTS, "alpha")
+    pool.encode(TEXTS, "beta")
+    assert pool.merged_names == ["beta"]  # room for one: alpha, least recently used, went out
+    unmerged = AdapterPool.load(str(tiny_model_dir("bert")), adapters, adapter_root=root, merged_cache_mb=0)
+    assert (pool.encode(TEXTS, "alpha") * unmerged.encode(TEXTS, "alpha")).sum(1).min() >= 1 - FP32_TOLERANCE
+    assert unmerged.merged_names == []
+    tight = AdapterPool.load(str(tiny_model_dir("bert")), adapters, adapter_root=root, merged_cache_mb=one_copy_mb / 2)
+    tight.encode(TEXTS, "alpha")
+    assert tight.merged_names == []  # a copy that does not fit is never built
+
+
+def test_unloading_drops_the_merged_copy_and_a_reload_is_merged_afresh(merged_pool, two_adapters, tiny_model_dir):
+    _, adapters = two_adapters
+    merged_pool.encode(TEXTS, "alpha")
+    merged_pool.remove("alpha")
+    assert merged_pool.merged_names == []
+    # Another adapter under the old name: its own weights, not the old merged copy's.
+    merged_pool.add("alpha", "run-beta/adapter")
+    served = merged_pool.encode(TEXTS, "alpha")
+    assert (served * offline(tiny_model_dir("bert"), adapters["beta"])).sum(1).min() >= 1 - FP32_TOLERANCE
+
+
+def test_bf16_serving_stays_within_its_tolerance(tiny_model_dir, two_adapters):
+    from cardiolora.embedding.embedder import bf16_supported
+
+    if not bf16_supported("cpu"):
+        pytest.skip("this CPU has no native bf16")
+    root, adapters = two_adapters
+    pool = AdapterPool.load(
+        str(tiny_model_dir("bert")), adapters, adapter_root=root, precision="auto", merged_cache_mb=100
+    )
+    assert pool.embedder.precision == "bf16"
+    served = pool.encode(TEXTS, "alpha")
+    assert (served * offline(tiny_model_dir("bert"), adapters["alpha"])).sum(1).min() >= 1 - BF16_TOLERANCE
