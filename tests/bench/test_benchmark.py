@@ -26,6 +26,7 @@ def test_measure_reports_the_study_protocol(tiny_model_dir):
     assert result.parameters["total"] > result.parameters["embedding"] > 0
     assert 0 < result.compute["share_of_peak"] < 1
     assert result.memory.kind in ("peak RSS increase", "cuda max allocated")
+    assert result.served_throughput is None  # no adapter: nothing is served differently
     # bench.json's layout, and back.
     saved = json.loads(json.dumps(result.to_dict()))
     assert saved["schema"] == "cardiolora.bench/1" and saved["latency"]["p50_ms"] == latency.p50_ms
@@ -45,6 +46,10 @@ def test_fresh_process_benchmark_with_an_adapter(tiny_config):
     assert result.parameters["trainable"] > 0  # the LoRA weights
     assert result.model["adapter"] == str(run.adapter_dir)
     assert 0 < result.memory.gb < 1.0
+    # Unmerged (throughput) and as served (merged), both measured.
+    assert result.served_as == "merged" and result.served_throughput.best_emb_per_s > 0
+    assert set(result.served_throughput.emb_per_s_by_batch) == set(result.throughput.emb_per_s_by_batch)
+    assert BenchmarkResult.from_dict(result.to_dict()) == result
     del ballast
 
 

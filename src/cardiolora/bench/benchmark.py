@@ -98,6 +98,10 @@ class BenchmarkResult:
     settings: dict[str, Any]
     fresh_process: bool = False
     versions: dict[str, str] = field(default_factory=dict)
+    # With a LoRA adapter: throughput as `cardiolora serve` runs a single-adapter batch (the adapter
+    # merged into a copy of the weights); ``throughput`` above is the adapter unmerged.
+    served_throughput: Throughput | None = None
+    served_as: str | None = None
 
     @property
     def name(self) -> str:
@@ -112,6 +116,8 @@ class BenchmarkResult:
         kwargs = {f.name: values[f.name] for f in fields(cls) if f.name in values}
         for key, kind in nested.items():
             kwargs[key] = kind(**values[key])
+        if values.get("served_throughput"):
+            kwargs["served_throughput"] = Throughput(**values["served_throughput"])
         return cls(**kwargs)
 
 
@@ -228,23 +234,23 @@ def measure(model: str, adapter: str | None, settings: BenchSettings, progress=N
         embedder.encode([text], show_progress=False)
         latencies.append(time.perf_counter() - start)
 
-    throughput = {}
     batch_texts = texts[: settings.throughput_texts]
-    for batch_size in settings.batch_sizes:
-        say(f"throughput at batch size {batch_size}")
-        embedder.encode(batch_texts[:batch_size], batch_size=batch_size, show_progress=False)
-        start = time.perf_counter()
-        embedder.encode(batch_texts, batch_size=batch_size, show_progress=False)
-        throughput[str(batch_size)] = len(batch_texts) / (time.perf_counter() - start)
-    best_batch = max(throughput, key=throughput.get)
-    best = throughput[best_batch]
-
+    measured = _throughput(embedder, batch_texts, settings.batch_sizes, say)
+    best = measured.best_emb_per_s
+    # Memory now, before a merged copy (measured below) adds its own weights.
     if cuda:
         memory = torch.cuda.max_memory_allocated()
         memory_kind = "cuda max allocated"
     else:
         memory = max(0, _peak_rss_bytes() - rss_before)
         memory_kind = "peak RSS increase"
+    served, served_as = None, None
+    if adapter:
+        served_embedder = _as_served(embedder)
+        if served_embedder is not None:
+            say("as served: the adapter merged into a copy of the weights")
+            served, served_as = _throughput(served_embedder, batch_texts, settings.batch_sizes, say), "merged"
+            del served_embedder
 
     tokenizer = embedder.model.tokenizer
     max_len = embedder.model.max_seq_length
@@ -262,7 +268,7 @@ def measure(model: str, adapter: str | None, settings: BenchSettings, progress=N
         model=embedder.describe(),
         device=device,
         latency=_latency_stats(latencies),
-        throughput=Throughput(throughput, best, int(best_batch)),
+        throughput=measured,
         memory=Memory(memory, gigabytes, memory_kind),
         emb_per_s_per_gb=best / gigabytes if gigabytes > 0 else None,
         dimension=embedder.dimension,
@@ -275,7 +281,35 @@ def measure(model: str, adapter: str | None, settings: BenchSettings, progress=N
         },
         machine=machine_info(),
         settings={**asdict(settings), "batch_sizes": list(settings.batch_sizes)},
+        served_throughput=served,
+        served_as=served_as,
     )
+
+
+def _throughput(embedder, texts: list[str], batch_sizes, say) -> Throughput:
+    by_batch = {}
+    for batch_size in batch_sizes:
+        say(f"throughput at batch size {batch_size}")
+        embedder.encode(texts[:batch_size], batch_size=batch_size, show_progress=False)
+        start = time.perf_counter()
+        embedder.encode(texts, batch_size=batch_size, show_progress=False)
+        by_batch[str(batch_size)] = len(texts) / (time.perf_counter() - start)
+    best = max(by_batch, key=by_batch.get)
+    return Throughput(by_batch, by_batch[best], int(best))
+
+
+def _as_served(embedder):
+    """The embedder as `cardiolora serve` runs a batch for its one LoRA adapter: merged into a copy
+    of the weights (:func:`cardiolora.serve.pool.merged_copy`); None for other adapters."""
+    from cardiolora.embedding import Embedder
+    from cardiolora.serve.pool import merged_copy
+
+    configs = getattr(embedder.model[0].auto_model, "peft_config", None) or {}
+    names = [name for name, config in configs.items() if type(config).__name__ == "LoraConfig"]
+    if len(names) != 1:
+        return None
+    model = merged_copy(embedder.model, names[0])
+    return Embedder(model, embedder.spec, embedder.source, embedder.adapter, embedder.batch_size, embedder.precision)
 
 
 def run_benchmark(

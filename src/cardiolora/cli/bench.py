@@ -35,7 +35,20 @@ def render_bench(result: BenchmarkResult) -> Table:
         ("latency mean ± SD (ms)", f"{latency.mean_ms:.2f} ± {latency.sd_ms:.2f}"),
         ("latency p50 / p95 (ms)", f"{latency.p50_ms:.2f} / {latency.p95_ms:.2f}"),
         *[(f"emb/s at batch {b}", f"{v:.1f}") for b, v in throughput.emb_per_s_by_batch.items()],
-        ("best emb/s", f"{throughput.best_emb_per_s:.1f} (batch {throughput.best_batch_size})"),
+        (
+            "best emb/s" + (" (adapter unmerged)" if result.served_throughput else ""),
+            f"{throughput.best_emb_per_s:.1f} (batch {throughput.best_batch_size})",
+        ),
+        *(
+            [
+                (
+                    f"best emb/s as served ({result.served_as})",
+                    f"{result.served_throughput.best_emb_per_s:.1f} (batch {result.served_throughput.best_batch_size})",
+                )
+            ]
+            if result.served_throughput
+            else []
+        ),
         (f"memory ({memory.kind}, GB)", f"{memory.gb:.3f}"),
         ("emb/s per GB", "n/a" if per_gb is None else f"{per_gb:.1f}"),
         ("dimension", str(result.dimension)),

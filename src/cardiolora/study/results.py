@@ -54,6 +54,12 @@ class ModelResult:
         return self.bench["throughput"]["best_emb_per_s"] if self.bench else None
 
     @property
+    def served_emb_per_s(self) -> float | None:
+        """Best emb/s as `cardiolora serve` runs the adapter (merged); None for benchmarks without it."""
+        served = (self.bench or {}).get("served_throughput")
+        return served["best_emb_per_s"] if served else None
+
+    @property
     def memory_gb(self) -> float | None:
         return self.bench["memory"]["gb"] if self.bench else None
 
