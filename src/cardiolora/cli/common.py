@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import sys
@@ -138,3 +139,22 @@ TrustOption = Annotated[
 PrecisionOption = Annotated[
     str, typer.Option("--precision", help="fp32, or bf16 autocast where the CPU/GPU runs it natively.")
 ]
+
+
+@contextlib.contextmanager
+def stage_progress(title: str):
+    """A ``progress(what, done, total)`` callback for work in a few named stages: a rich bar on a
+    terminal, else one line per stage (so a log file shows where the time went too)."""
+    if not console.is_terminal:
+        yield lambda what, done, total: console.print(plain(f"{title}: {what} ({done + 1}/{total})"))
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=True) as bar:
+        task = bar.add_task(title, total=None)
+
+        def update(what: str, done: int, total: int) -> None:
+            bar.update(task, description=plain(f"{title}: {what}"), completed=done, total=total)
+
+        yield update

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from cardiolora.cli.common import app, console, plain, user_errors
+from cardiolora.cli.common import app, console, plain, stage_progress, user_errors
 from cardiolora.data.categories import DEFAULT_REPLAY_RATIO
 from cardiolora.errors import CardioloraError
 
@@ -114,7 +114,7 @@ def ontology(
         max_anchors_per_category=max_anchors_per_category,
         seed=seed,
     )
-    with console.status("building pairs from the ontologies..."):
+    with stage_progress("building pairs from the ontologies") as progress:
         result = build_ontology_dataset(
             out,
             branch=branch,
@@ -124,6 +124,7 @@ def ontology(
             replay_branches=replay_branches or None,
             max_per_category=max_per_category,
             exclude_eval=exclude_eval or [],
+            progress=progress,
         )
     print_datacard_summary(result)
 

@@ -80,7 +80,8 @@ def index_build(
     # Locked from here: a second build into the same directory is refused before it embeds anything.
     with lock_directory(out, what="index directory"):
         embedder = Embedder.load(model, adapter=adapter, trust_remote_code=trust_remote_code)
-        build_index(embedder, rows, out, kind=kind, overwrite=overwrite)
+        console.print(f"embedding {len(rows):,} texts with {plain(embedder.spec.name)}")
+        build_index(embedder, rows, out, kind=kind, overwrite=overwrite, show_progress=None)
     console.print(f"indexed {len(rows):,} texts ({kind}, {embedder.dimension} dimensions) into {plain(out)}")
 
 

@@ -361,7 +361,7 @@ def train(
             raise CardioloraError(f"--{key} is required: {what}{where}")
     config = build_config(values, source=str(config_file) if config_file else "command line")
     quiet_libraries()
-    result = run_training(config, resume=resume, overwrite=overwrite, log=log_literally)
+    result = run_training(config, resume=resume, overwrite=overwrite, log=log_literally, console=console)
     if result.metrics:
         for name, final in result.metrics["final"].items():
             before = (result.metrics.get("zero_shot") or {}).get(name, {}).get("separation")

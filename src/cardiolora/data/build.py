@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -58,6 +58,7 @@ def replay_pairs(
     recipe: OntologyRecipe,
     max_per_category: int = 15,
     weights: dict[str, float] | None = None,
+    progress: Callable[[str, int], None] | None = None,
 ) -> list[PairRecord]:
     """``ratio`` x ``target_pairs`` pairs from the other organ systems, each branch's share in
     proportion to its weight in ``weights`` (1 when not named; equal shares by default), drawn at
@@ -68,7 +69,9 @@ def replay_pairs(
     rng = random.Random(recipe.seed)
     total = sum(weights.get(name, 1.0) for name in branches)
     drawn: list[PairRecord] = []
-    for name in branches:
+    for done, name in enumerate(branches):
+        if progress:
+            progress(name, done)
         share = max(1, round(ratio * target_pairs * weights.get(name, 1.0) / total))
         concepts = load_concepts(name, sources, max_per_category=max_per_category, seed=recipe.seed)
         pairs = dedup_pairs(build_ontology_pairs(concepts, recipe)) if concepts else []
@@ -86,10 +89,12 @@ def build_ontology_dataset(
     exclude_eval: Sequence[str | Path] = (),
     replay_ratio: float = DEFAULT_REPLAY_RATIO,
     replay_branches: Sequence[str] | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> DatasetResult:
     """Pairs from HPO and/or ICD-10-CM concepts of one branch, plus ``replay_ratio`` times as many
     from the other organ systems (``replay_branches``, default every other branch) so that training
-    keeps the rest of medicine in place: the recommended recipe by default."""
+    keeps the rest of medicine in place: the recommended recipe by default. ``progress(what, done,
+    total)`` hears of each branch as it is read (the target first, then the replay branches)."""
     recipe = recipe or OntologyRecipe()
     if replay_ratio < 0:
         raise CardioloraError(f"replay ratio must be >= 0, got {replay_ratio}")
@@ -98,6 +103,13 @@ def build_ontology_dataset(
     for name in [branch, *replay_branches]:
         if name not in BRANCHES:
             raise UnknownNameError("branch", name, BRANCHES)
+    steps = 1 + (len(replay_branches) if replay_ratio > 0 else 0) + 1
+
+    def report(what: str, done: int) -> None:
+        if progress:
+            progress(what, done, steps)
+
+    report(f"{branch}: concepts and pairs", 0)
     concepts = load_concepts(branch, sources, max_per_category=max_per_category, seed=recipe.seed)
     if not concepts:
         raise CardioloraError(f"no concepts found for branch {branch!r} in {', '.join(sources)}")
@@ -111,7 +123,9 @@ def build_ontology_dataset(
         recipe=recipe,
         max_per_category=max_per_category,
         weights=weights,
+        progress=lambda name, done: report(f"replay from {name}", 1 + done),
     )
+    report("duplicates, leak guard, data card", steps - 1)
     settings = {
         "builder": "ontology",
         "branch": branch,

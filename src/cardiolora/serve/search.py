@@ -132,10 +132,17 @@ def _faiss_index(vectors: np.ndarray, kind: str):
 
 
 def build_index(
-    embedder, corpus: list[dict[str, Any]], out: str | Path, *, kind: str = "flat", overwrite: bool = False
+    embedder,
+    corpus: list[dict[str, Any]],
+    out: str | Path,
+    *,
+    kind: str = "flat",
+    overwrite: bool = False,
+    show_progress: bool | None = False,
 ) -> Path:
     """Embed ``corpus`` (passage role) and write an index directory at ``out``; ``overwrite``
-    replaces an index directory there (never anything else) once the new one is complete."""
+    replaces an index directory there (never anything else) once the new one is complete.
+    ``show_progress``: the encoding's progress bar (None: above 512 texts)."""
     import faiss
 
     from cardiolora.versions import package_versions
@@ -145,7 +152,7 @@ def build_index(
         raise CardioloraError(f"index kind must be one of {', '.join(INDEX_KINDS)}, got {kind!r}")
     with lock_directory(out, what="index directory"):
         check_index_out(out, overwrite)
-        vectors = embedder.encode([row["text"] for row in corpus], role="passage")
+        vectors = embedder.encode([row["text"] for row in corpus], role="passage", show_progress=show_progress)
         index = _faiss_index(vectors, kind)
         described = embedder.describe()
         adapter = None

@@ -63,7 +63,13 @@ def count_parameters(module) -> tuple[int, int]:
 
 
 def train(
-    config: TrainConfig, *, resume: bool = False, overwrite: bool = False, evaluate_zero_shot: bool = True, log=print
+    config: TrainConfig,
+    *,
+    resume: bool = False,
+    overwrite: bool = False,
+    evaluate_zero_shot: bool = True,
+    log=print,
+    console=None,
 ) -> TrainResult:
     """Train an adapter as ``config`` says; see :mod:`cardiolora.training.run_directory` for what the
     run directory holds.
@@ -73,13 +79,16 @@ def train(
     one removes only the staging directory); ``resume`` continues in the run directory. A new run
     that fails on bad input leaves no run directory; one that is killed or crashes is continued with
     ``resume``. ``evaluate_zero_shot=False`` skips the evaluation of the base model before training
-    (a study evaluates it once per model, not once per run)."""
+    (a study evaluates it once per model, not once per run). Progress goes to ``log`` as a line at
+    every 5% of the steps, or as a live bar on ``console`` (a rich console) when it is a terminal."""
     prepared = prepare(config, resume=resume, overwrite=overwrite)
     run_dir = Path(config.out)
     work_dir = staging_dir(run_dir) if overwrite else run_dir
 
     def run() -> TrainResult:
-        result = _run(config, prepared, work_dir, resume=resume, evaluate_zero_shot=evaluate_zero_shot, log=log)
+        result = _run(
+            config, prepared, work_dir, resume=resume, evaluate_zero_shot=evaluate_zero_shot, log=log, console=console
+        )
         return replace(result, run_dir=run_dir, adapter_dir=run_dir / "adapter")
 
     if not is_main_process():
@@ -105,7 +114,7 @@ def train(
 
 
 def _run(
-    config: TrainConfig, prepared: Prepared, work_dir: Path, *, resume: bool, evaluate_zero_shot: bool, log
+    config: TrainConfig, prepared: Prepared, work_dir: Path, *, resume: bool, evaluate_zero_shot: bool, log, console
 ) -> TrainResult:
     """The run itself, phase by phase, written into ``work_dir`` (the run directory, or the staging
     directory of ``--overwrite``; the swap into ``--out`` is the caller's). Ranks other than 0 train
@@ -117,7 +126,7 @@ def _run(
     zero_shot = _evaluate_zero_shot(model, config, prepared, log) if main and evaluate_zero_shot else None
     dataset = build_dataset(prepared.pairs, config)
     trainable, total = _setup_adapter(model, config, prepared, len(dataset), log)
-    trainer, evaluator, precision = _setup_trainer(model, config, prepared, dataset, work_dir, log)
+    trainer, evaluator, precision = _setup_trainer(model, config, prepared, dataset, work_dir, log, console)
     output, seconds = _fit(trainer, work_dir, resume, log)
     if not main:
         return TrainResult(work_dir, work_dir / "adapter", {})
@@ -206,11 +215,26 @@ def _setup_adapter(model, config: TrainConfig, prepared: Prepared, rows: int, lo
     return trainable, total
 
 
-def _setup_trainer(model, config: TrainConfig, prepared: Prepared, dataset, work_dir: Path, log):
-    """The loss, the in-training evaluator and sentence-transformers' trainer with its arguments;
-    returns the trainer, the evaluator (its history goes into the metrics) and the precision."""
+def _setup_trainer(model, config: TrainConfig, prepared: Prepared, dataset, work_dir: Path, log, console=None):
+    """The loss, the in-training evaluator and sentence-transformers' trainer with its arguments and
+    cardiolora's progress; returns the trainer, the evaluator (its history goes into the metrics) and
+    the precision."""
     from sentence_transformers import SentenceTransformerTrainer
-    from transformers import EarlyStoppingCallback
+    from transformers import EarlyStoppingCallback, TrainerCallback
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+    from cardiolora.training.progress import TrainingProgress
+
+    class NoModelCard(TrainerCallback):
+        """The run writes its own model card (:mod:`cardiolora.training.model_card`) and saves the
+        adapter, not a sentence-transformers model: the trainer's card callback would only sample
+        widget examples from the data, behind a progress bar of its own."""
+
+        def __init__(self, default_args_dict: dict[str, Any]) -> None:
+            super().__init__()
+
+    class Trainer(SentenceTransformerTrainer):
+        model_card_callback_class = NoModelCard
 
     from cardiolora.training.evaluator import SeparationEvaluator
 
@@ -231,7 +255,7 @@ def _setup_trainer(model, config: TrainConfig, prepared: Prepared, dataset, work
     callbacks = []
     if config.early_stopping_patience and evaluate_while_training:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=config.early_stopping_patience))
-    trainer = SentenceTransformerTrainer(
+    trainer = Trainer(
         model=model,
         args=args,
         train_dataset=dataset,
@@ -239,6 +263,9 @@ def _setup_trainer(model, config: TrainConfig, prepared: Prepared, dataset, work
         evaluator=evaluator if evaluate_while_training else None,
         callbacks=callbacks,
     )
+    trainer.remove_callback(ProgressCallback)  # raw dicts once library bars are off: ours says more
+    trainer.remove_callback(PrinterCallback)
+    trainer.add_callback(TrainingProgress(log, console))
     return trainer, evaluator, precision
 
 
