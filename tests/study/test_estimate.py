@@ -30,14 +30,15 @@ def test_every_pending_step_is_measured_once_per_distinct_recipe(tiny_study, cac
 
     monkeypatch.setattr(trainer, "time_recipe", spy)
     result = estimate_module.estimate(plan)
-    # bert's recipe (also the ablation's infonce cells: data_fraction does not change a step's time),
-    # bert with the triplet loss, and qwen2's recipe.
-    assert len(timed) == len(set(timed)) == 3
+    # bert's recipe (the default loss), the ablation's infonce and triplet cells on bert (each once:
+    # data_fraction does not change a step's time) and qwen2's recipe.
+    assert len(timed) == len(set(timed)) == 4
+    assert {loss for _, loss, _ in timed} == {"infonce+cosine", "infonce", "triplet"}
     assert [label for label, _ in result["steps"]] == [step.label for step in plan.pending]
     assert result["unknown_steps"] == 0 and all(seconds > 0 for _, seconds in result["steps"])
     assert result["pairs"] == 24 and result["pairs_measured"]
     rates = json.loads((cache / "rates.json").read_text())
-    assert len(rates) == 3
+    assert len(rates) == 4
     for rate in rates.values():
         assert rate["seconds_per_step"] > 0 and rate["emb_per_s"] > 0 and rate["load_seconds"] > 0
 
