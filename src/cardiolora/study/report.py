@@ -23,6 +23,7 @@ from cardiolora.study.report_figures import (
     figure_memory,
     figure_pareto,
     figure_radar,
+    figure_retention,
     figure_separation,
     figure_zero_shot_vs_adapted,
     pyplot,
@@ -199,6 +200,7 @@ def write_report(study_dir: str | Path) -> dict[str, Path]:
         "category_distributions": lambda: figure_categories(results, plt),
         "radar": lambda: figure_radar(rows, plt, results.transfer_sets),
         "ablation_heatmap": lambda: figure_ablation(cells, plt),
+        "retention": lambda: figure_retention(results, plt),
     }
     figures = {key: save_figure(build(), study_dir / "figures" / f"{key}.png") for key, build in builders.items()}
     markdown = build_markdown(results, rows, cells, figures, extra)

@@ -19,7 +19,10 @@ FIGURES = {
     "category_distributions": "Cosine distributions per pair category",
     "radar": "Normalized metrics per model",
     "ablation_heatmap": "Ablation: separation over the grid",
+    "retention": "Retention: zero-shot vs adapted separation and ROC-AUC on every evaluation set",
 }
+# Okabe-Ito: distinguishable with every common colour-vision deficiency.
+ZERO_SHOT_COLOR, ADAPTED_COLOR = "#999999", "#0072B2"
 
 
 def pyplot():
@@ -236,4 +239,36 @@ def figure_ablation(rows, plt):
     axes[0][0].set_ylabel("data fraction")
     fig.colorbar(image, ax=axes[0].tolist(), label="separation (cosine)")
     fig.suptitle("Ablation grid: adapted separation")
+    return fig
+
+
+def figure_retention(results: StudyResults, plt, max_models: int = 6):
+    """Per model, the headline set and every retention set: zero-shot beside adapted, separation on
+    the left and ROC-AUC on the right; a set whose fall exceeds the tolerance is named in red."""
+    from cardiolora.study.report_tables import model_retention
+
+    models = [m for m in results.models if m.adapted][:max_models]
+    if not models:
+        return _no_data(plt, FIGURES["retention"], "no adapted model finished yet")
+    fig, axes = plt.subplots(len(models), 2, figsize=(11, 2.8 * len(models)), squeeze=False)
+    for row, model in zip(axes, models, strict=True):
+        harmed = {r.eval_set for r in model_retention(results, model) if r.harmed}
+        sets = [results.headline_set, *[s for s in results.transfer_sets if s in model.adapted]]
+        x = np.arange(len(sets))
+        for ax, metric, label in ((row[0], "separation", "separation"), (row[1], "auc", "ROC-AUC")):
+            before = [(model.zero_shot.get(s) or {}).get(metric) for s in sets]
+            after = [(model.adapted.get(s) or {}).get(metric) for s in sets]
+            ax.bar(x - 0.2, [np.nan if v is None else v for v in before], 0.4, color=ZERO_SHOT_COLOR, label="zero-shot")
+            ax.bar(x + 0.2, [np.nan if v is None else v for v in after], 0.4, color=ADAPTED_COLOR, label="adapted")
+            ax.set_xticks(x, sets, rotation=35, ha="right")
+            for tick, name in zip(ax.get_xticklabels(), sets, strict=True):
+                if name in harmed:
+                    tick.set_color("#D55E00")
+            ax.set_ylabel(label)
+            ax.set_title(f"{model.name}: {label}", fontsize=9)
+            if metric == "auc":
+                ax.set_ylim(0.4, 1.02)
+        row[0].legend(fontsize=8, loc="upper left")
+    fig.suptitle("Retention: zero-shot vs adapted (red: a fall of more than the tolerance)", fontsize=10)
+    fig.tight_layout()
     return fig
