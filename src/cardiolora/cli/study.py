@@ -116,10 +116,35 @@ def study_run(
 
 @app.command("report")
 @user_errors
-def report_command(study_dir: Annotated[Path, typer.Argument(metavar="STUDY_DIR", help="A study directory.")]) -> None:
-    """Write report.md, report.html, results.csv and figures/ for a (possibly unfinished) study."""
-    from cardiolora.study.report import write_report
+def report_command(
+    paths: Annotated[
+        list[Path],
+        typer.Argument(metavar="STUDY_DIR | RUN_DIR...", help="A study directory, or training run directories."),
+    ],
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", metavar="DIR", help="Where a comparison of runs goes (required for runs)."),
+    ] = None,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace an earlier comparison at --out (only a comparison).")
+    ] = False,
+) -> None:
+    """Write report.md, report.html, results.csv and figures/ for a (possibly unfinished) study, or
+    compare training runs side by side (``cardiolora report runs/a runs/b --out cmp/``)."""
+    from cardiolora.training.run_directory import is_run_directory
 
-    written = write_report(study_dir)
-    for name in written:
-        console.print(f"wrote {plain(study_dir / name)}")
+    if len(paths) == 1 and not is_run_directory(paths[0]):
+        if out is not None or overwrite:
+            raise CardioloraError("--out and --overwrite are for comparing runs; a study's report is written inside it")
+        from cardiolora.study.report import write_report
+
+        study_dir = paths[0]
+        for name in write_report(study_dir):
+            console.print(f"wrote {plain(study_dir / name)}")
+        return
+    if out is None:
+        raise CardioloraError("comparing training runs needs --out DIR (the runs themselves are not written to)")
+    from cardiolora.study.compare import compare_runs
+
+    for path in compare_runs(paths, out, overwrite=overwrite).values():
+        console.print(f"wrote {plain(path)}")
