@@ -259,12 +259,12 @@ class AdapterPool:
         return sum(p.numel() * p.element_size() for p in self.model.parameters() if id(p) not in lora)
 
     def _merged_embedder(self, name: str) -> Embedder | None:
-        """The merged copy for adapter ``name`` (built now if it fits the budget), or None. Call it
-        holding the lock."""
+        """The merged copy for adapter ``name`` (built now if it fits the budget), or None; for the
+        base model's name, a copy without any adapter layer. Call it holding the lock."""
         if name in self._merged:
             self._merged.move_to_end(name)
             return self._merged[name]
-        if not self._is_lora(name):
+        if name != self.base_name and not self._is_lora(name):
             return None
         cost = self._weight_bytes()
         if cost > self.merged_cache_bytes:
@@ -273,9 +273,15 @@ class AdapterPool:
             self._merged.popitem(last=False)
         base = self.embedder
         model = merged_copy(self.model, name)
-        adapter = self.adapters[name]
+        adapter = self.adapters.get(name)
         self._merged[name] = Embedder(model, base.spec, base.source, adapter, base.batch_size, base.precision)
         return self._merged[name]
+
+    def _all_merged_fit(self, names: set[str]) -> bool:
+        """Whether a merged copy of every model in ``names`` fits the budget at once."""
+        if not self.merged_cache_bytes or not all(n == self.base_name or self._is_lora(n) for n in names):
+            return False
+        return self._weight_bytes() * len(names) <= self.merged_cache_bytes
 
     def _is_lora(self, name: str) -> bool:
         config = (getattr(self.model[0].auto_model, "peft_config", {}) or {}).get(name)
@@ -295,12 +301,14 @@ class AdapterPool:
             if name != self.base_name and name not in self.adapters:
                 raise AdapterNotFound(f"unknown model {name!r}")
         lora_layers = [m for m in self.model.modules() if isinstance(m, LoraLayer)]
-        if len(set(names)) == 1 or not lora_layers or not self._all_lora():
+        # Merged copies for every model of the batch, one pass each, beat one unmerged mixed pass.
+        if len(set(names)) == 1 or not lora_layers or not self._all_lora() or self._all_merged_fit(set(names)):
             return self._encode_grouped(texts, names)
         rows = ["__base__" if n == self.base_name else n for n in names]
         prompt = self.embedder.spec.prompt_for("similarity") or None
         order = np.argsort([-len(t) for t in texts], kind="stable")
         out = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        bf16 = self.embedder.precision == "bf16"  # as Embedder.encode runs it
         with self.lock, torch.inference_mode():
             self.model.enable_adapters()
             for start in range(0, len(texts), batch_size):
@@ -319,7 +327,8 @@ class AdapterPool:
                     for layer in lora_layers
                 ]
                 try:
-                    vectors = self.model(features)["sentence_embedding"]
+                    with torch.autocast(self.model.device.type, dtype=torch.bfloat16, enabled=bf16):
+                        vectors = self.model(features)["sentence_embedding"]
                 finally:
                     for handle in handles:
                         handle.remove()
@@ -342,7 +351,8 @@ class AdapterPool:
         if name != self.base_name and name not in self.adapters:
             raise AdapterNotFound(f"unknown model {name!r}")
         with self.lock:
-            if name != self.base_name and self.merged_cache_bytes:
+            # The base model too: with adapters loaded, its layers carry PEFT's wrappers.
+            if self.merged_cache_bytes and (name != self.base_name or self.adapters):
                 merged = self._merged_embedder(name)
                 if merged is not None:
                     return merged.encode(texts, show_progress=False)
