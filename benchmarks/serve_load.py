@@ -447,6 +447,7 @@ def main() -> None:
     parser.add_argument(
         "--encoding-format", choices=("base64", "float"), default="base64", help="As the OpenAI client: base64."
     )
+    parser.add_argument("--max-batch", type=int, help="Passed to the torch server (default: serve's own).")
     parser.add_argument("--soak", action="store_true", help="Run only the soak (see above).")
     parser.add_argument("--soak-requests", type=int, default=10_000)
     parser.add_argument("--soak-slow", type=int, default=4, help="Slow clients beside the --concurrency ones.")
@@ -477,7 +478,8 @@ def main() -> None:
         console.print("plain sentence-transformers fp32 on the base model (no server running)")
         plain = plain_sentence_transformers(args.model, texts, n, per)
         offline = separation_offline(args.model, cardio)
-        with Server(args.model, {"cardio": cardio, **adapters}, "torch") as server:
+        extra = ["--max-batch", str(args.max_batch)] if args.max_batch else []
+        with Server(args.model, {"cardio": cardio, **adapters}, "torch", extra) as server:
             console.print("served: the adapter, the base model, 8 adapters mixed; latency; separation")
             adapter = throughput(server.url, ["cardio"], texts, n, per, conc)
             base = throughput(server.url, [args.model], texts, n, per, conc)
