@@ -395,6 +395,7 @@ def soak(args, texts: list[str]) -> list[tuple[str, ...]]:
         console.print("making 2 random adapters")
         adapters = random_adapters(args.model, 2, Path(tmp))
         extra = ["--max-body-bytes", str(SOAK_BODY_BYTES), "--request-timeout-s", str(SOAK_TIMEOUT_S)]
+        extra += ["--precision", args.precision] if args.precision else []
         with Server(args.model, adapters, "torch", extra) as server:
             names = [args.model, *adapters]
             console.print(f"soak: {args.soak_requests} requests, {args.concurrency} clients "
@@ -448,6 +449,7 @@ def main() -> None:
         "--encoding-format", choices=("base64", "float"), default="base64", help="As the OpenAI client: base64."
     )
     parser.add_argument("--max-batch", type=int, help="Passed to the torch server (default: serve's own).")
+    parser.add_argument("--precision", choices=("auto", "fp32", "bf16"), help="Passed to the torch server.")
     parser.add_argument("--soak", action="store_true", help="Run only the soak (see above).")
     parser.add_argument("--soak-requests", type=int, default=10_000)
     parser.add_argument("--soak-slow", type=int, default=4, help="Slow clients beside the --concurrency ones.")
@@ -479,6 +481,7 @@ def main() -> None:
         plain = plain_sentence_transformers(args.model, texts, n, per)
         offline = separation_offline(args.model, cardio)
         extra = ["--max-batch", str(args.max_batch)] if args.max_batch else []
+        extra += ["--precision", args.precision] if args.precision else []
         with Server(args.model, {"cardio": cardio, **adapters}, "torch", extra) as server:
             console.print("served: the adapter, the base model, 8 adapters mixed; latency; separation")
             adapter = throughput(server.url, ["cardio"], texts, n, per, conc)
