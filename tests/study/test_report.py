@@ -82,3 +82,30 @@ def test_retrieval_columns_are_filled_where_measured_and_blank_where_not(tmp_pat
         rows = {row["name"]: row for row in csv.DictReader(handle)}
     assert rows["newer"]["mrr_at_10"] == "0.5" and rows["newer"]["zero_shot_recall_at_5"] == "0.375"
     assert rows["older"]["mrr_at_10"] == "" and rows["older"]["zero_shot_mrr_at_10"] == ""
+
+
+def test_figures_stay_readable_with_one_model_and_with_a_wide_speed_range():
+    from cardiolora.study.report_figures import figure_pareto, figure_radar, pyplot
+
+    plt = pyplot()
+    row = {"name": "m", "separation": 0.38, "auc": 0.84, "negation_accuracy": 0.96, "emb_per_s": 361.0,
+           "memory_gb": 0.55, "pulmonology_retention": 0.5}  # fmt: skip
+    single = figure_radar([row], plt, ["pulmonology"])
+    assert single.axes[0].name != "polar"  # a radar of one model is a full circle: bars instead
+    assert [t.get_text() for t in single.axes[0].get_yticklabels()][:2] == ["separation", "ROC-AUC"]
+    rows = [{**row, "name": f"m{i}", "emb_per_s": speed} for i, speed in enumerate((12.0, 150.0, 2400.0))]
+    fig = figure_pareto(rows, plt, front=["m0", "m2"])
+    ax = fig.axes[0]
+    fig.canvas.draw()
+    assert ax.get_xscale() == "log"
+    labels = [
+        t for t in ax.get_xticklabels() if t.get_text() and ax.get_xlim()[0] <= t.get_position()[0] <= ax.get_xlim()[1]
+    ]
+    assert 3 <= len(labels) <= 12  # 1, 2 and 5 per decade: no labels run into each other
+    boxes = [t.get_window_extent() for t in labels]
+    assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1 :])
+    inside = ax.get_window_extent()
+    for text in ax.texts:  # point labels stay inside the axes
+        box = text.get_window_extent()
+        assert inside.x0 - 1 <= box.x0 and box.x1 <= inside.x1 + 1, text.get_text()
+    plt.close("all")

@@ -22,7 +22,9 @@ FIGURES = {
     "retention": "Retention: zero-shot vs adapted separation and ROC-AUC on every evaluation set",
 }
 # Okabe-Ito: distinguishable with every common colour-vision deficiency.
-ZERO_SHOT_COLOR, ADAPTED_COLOR = "#999999", "#0072B2"
+OKABE_ITO = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000"]
+BLUE, ORANGE, GREEN, PURPLE, SKY, VERMILION = OKABE_ITO[:6]
+ZERO_SHOT_COLOR, ADAPTED_COLOR = "#999999", BLUE
 
 
 def pyplot():
@@ -31,7 +33,15 @@ def pyplot():
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    plt.rcParams.update({"figure.dpi": 110, "axes.grid": True, "grid.alpha": 0.3, "font.size": 9})
+    plt.rcParams.update(
+        {
+            "figure.dpi": 110,
+            "axes.grid": True,
+            "grid.alpha": 0.3,
+            "font.size": 9,
+            "axes.prop_cycle": plt.cycler(color=OKABE_ITO),
+        }
+    )
     return plt
 
 
@@ -60,9 +70,9 @@ def figure_separation(rows, plt, head: str):
     values = [r["separation"] for r in rows]
     low = [r["separation"] - (r["ci_low"] if r["ci_low"] is not None else r["separation"]) for r in rows]
     high = [(r["ci_high"] if r["ci_high"] is not None else r["separation"]) - r["separation"] for r in rows]
-    colors = ["tab:blue" if r["family"] == "encoder" else "tab:orange" for r in rows]
+    colors = [BLUE if r["family"] == "encoder" else ORANGE for r in rows]
     ax.bar(x, values, color=colors, yerr=[low, high], capsize=4)
-    ax.axhline(CLINICALLY_USEFUL, color="tab:red", linestyle="--", label="0.3: clinically useful (study)")
+    ax.axhline(CLINICALLY_USEFUL, color=VERMILION, linestyle="--", label="0.3: clinically useful (study)")
     ax.set_xticks(x, [r["name"] for r in rows], rotation=20, ha="right")
     ax.set_ylabel(f"separation on {head} (cosine)")
     ax.set_title("Adapted separation per model, 95% bootstrap CI (blue encoder, orange decoder)")
@@ -76,9 +86,9 @@ def figure_zero_shot_vs_adapted(rows, plt, head: str):
         return _no_data(plt, FIGURES["zero_shot_vs_adapted"], "no model has both evaluations yet")
     fig, ax = plt.subplots(figsize=(max(5, 1.2 * len(rows) + 2), 3.6))
     x = np.arange(len(rows))
-    ax.bar(x - 0.2, [r["zero_shot_separation"] for r in rows], 0.4, label="zero-shot", color="tab:gray")
-    ax.bar(x + 0.2, [r["separation"] for r in rows], 0.4, label="adapted (LoRA)", color="tab:green")
-    ax.axhline(CLINICALLY_USEFUL, color="tab:red", linestyle="--", linewidth=1)
+    ax.bar(x - 0.2, [r["zero_shot_separation"] for r in rows], 0.4, label="zero-shot", color=ZERO_SHOT_COLOR)
+    ax.bar(x + 0.2, [r["separation"] for r in rows], 0.4, label="adapted (LoRA)", color=ADAPTED_COLOR)
+    ax.axhline(CLINICALLY_USEFUL, color=VERMILION, linestyle="--", linewidth=1)
     ax.set_xticks(x, [r["name"] for r in rows], rotation=20, ha="right")
     ax.set_ylabel(f"separation on {head} (cosine)")
     ax.set_title("Zero-shot vs adapted separation")
@@ -86,27 +96,55 @@ def figure_zero_shot_vs_adapted(rows, plt, head: str):
     return fig
 
 
+def _annotate_inside(ax, points, labels, log_x: bool = False) -> None:
+    """Point labels that stay inside the axes: a point in the right third is labelled to its left."""
+    xs = [x for x, _ in points]
+    lo, hi = min(xs), max(xs)
+    if log_x:
+        lo, hi, xs = np.log10(lo), np.log10(hi), [np.log10(x) for x in xs]
+    for (x, y), position, label in zip(points, xs, labels, strict=True):
+        right = hi > lo and (position - lo) / (hi - lo) > 0.66
+        ax.annotate(
+            label,
+            (x, y),
+            textcoords="offset points",
+            xytext=(-8 if right else 8, 6),
+            ha="right" if right else "left",
+            fontsize=8,
+        )
+
+
 def figure_pareto(rows, plt, front: list[str]):
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
     rows = [r for r in rows if r["separation"] is not None and r["emb_per_s"] is not None]
     if not rows:
         return _no_data(plt, FIGURES["pareto_throughput"], "no model has both an adapted evaluation and a benchmark")
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = plt.subplots(figsize=(6.5, 4))
     memory = np.array([r["memory_gb"] or 0.0 for r in rows])
     sizes = 60 + 600 * memory / max(memory.max(), 1e-9)
-    ax.scatter([r["emb_per_s"] for r in rows], [r["separation"] for r in rows], s=sizes, alpha=0.6, color="tab:blue")
-    for r in rows:
-        ax.annotate(
-            f"{r['name']} ({r['memory_gb']:.2f} GB)",
-            (r["emb_per_s"], r["separation"]),
-            textcoords="offset points",
-            xytext=(6, 6),
-        )
-    points = sorted((r["emb_per_s"], r["separation"]) for r in rows if r["name"] in front)
-    if points:
-        ax.plot(*zip(*points, strict=True), color="tab:red", linestyle="-", marker="", label="Pareto frontier")
-        ax.legend()
-    ax.set_xscale("log")
-    ax.set_xlabel("throughput (embeddings/s, best batch size, log scale)")
+    speeds = [r["emb_per_s"] for r in rows]
+    ax.scatter(speeds, [r["separation"] for r in rows], s=sizes, alpha=0.6, color=BLUE)
+    labels = [f"{r['name']} ({r['memory_gb']:.2f} GB)" if r["memory_gb"] is not None else r["name"] for r in rows]
+    points = [(r["emb_per_s"], r["separation"]) for r in rows]
+    # A log axis only when the speeds span a decade or more; its ticks at 1, 2 and 5 per decade, plain
+    # numbers, so that labels never run into each other (matplotlib's default labels every minor tick).
+    log_x = max(speeds) / min(speeds) >= 10
+    if log_x:
+        ax.set_xscale("log")
+        ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.set_xlim(min(speeds) / 1.5, max(speeds) * 1.5)
+    else:
+        span = max(speeds) - min(speeds) or max(speeds) * 0.2
+        ax.set_xlim(min(speeds) - 0.25 * span, max(speeds) + 0.25 * span)
+    _annotate_inside(ax, points, labels, log_x)
+    frontier = sorted(p for p, r in zip(points, rows, strict=True) if r["name"] in front)
+    if len(frontier) > 1:  # one point is no line
+        ax.plot(*zip(*frontier, strict=True), color=VERMILION, linestyle="-", marker="", label="Pareto frontier")
+        ax.legend(loc="lower left")
+    ax.set_xlabel("throughput (embeddings/s, best batch size" + (", log scale)" if log_x else ")"))
     ax.set_ylabel("adapted separation (cosine)")
     ax.set_title("Separation vs throughput (marker area ~ inference memory)")
     return fig
@@ -118,9 +156,8 @@ def figure_memory(rows, plt):
         return _no_data(plt, FIGURES["memory_vs_parameters"], "no benchmark finished yet")
     fig, ax = plt.subplots(figsize=(6, 4))
     params = [r["parameters"] / 1e6 for r in rows]
-    ax.scatter(params, [r["memory_gb"] for r in rows], color="tab:purple")
-    for r, p in zip(rows, params, strict=True):
-        ax.annotate(r["name"], (p, r["memory_gb"]), textcoords="offset points", xytext=(5, 5))
+    ax.scatter(params, [r["memory_gb"] for r in rows], color=PURPLE)
+    _annotate_inside(ax, [(p, r["memory_gb"]) for r, p in zip(rows, params, strict=True)], [r["name"] for r in rows])
     ax.set_xlabel("parameters (millions)")
     ax.set_ylabel("inference memory (GB)")
     ax.set_title("Inference memory vs parameters")
@@ -138,7 +175,7 @@ def figure_categories(results: StudyResults, plt):
         colors = []
         for phase, evaluations, color in (
             ("zero-shot", m.zero_shot, "lightgray"),
-            ("adapted", m.adapted, "tab:green"),
+            ("adapted", m.adapted, ADAPTED_COLOR),
         ):
             if head not in evaluations:
                 continue
@@ -169,6 +206,8 @@ def figure_radar(rows, plt, transfer_sets: list[str]):
     if not rows:
         return _no_data(plt, FIGURES["radar"], "no adapted model finished yet")
     metrics = [m for m in metrics if any(r.get(m[0]) is not None for r in rows)]
+    if len(rows) == 1:
+        return _single_model_profile(rows[0], metrics, plt)
     angles = np.linspace(0, 2 * np.pi, len(metrics), endpoint=False).tolist()
     fig = plt.figure(figsize=(5.5, 5.5))
     ax = fig.add_subplot(polar=True)
@@ -188,9 +227,32 @@ def figure_radar(rows, plt, transfer_sets: list[str]):
         ax.fill(angles + angles[:1], values + values[:1], alpha=0.1)
     ax.set_xticks(angles, [m[1] for m in metrics])
     ax.set_ylim(0, 1)
-    title = "Metrics normalized across the models here (1 = best)"
-    ax.set_title(title if len(rows) > 1 else title + "\n(one model: every axis is 1)")
+    ax.set_title("Metrics normalized across the models here (1 = best)")
     ax.legend(loc="lower right", bbox_to_anchor=(1.3, -0.1))
+    return fig
+
+
+def _single_model_profile(row, metrics, plt):
+    """With one model a radar normalized across models is a full circle that says nothing: its raw
+    values instead, the 0-1 metrics as bars and throughput and memory named in the title."""
+    bounded = [(label, row.get(key)) for key, label, _ in metrics if key not in ("emb_per_s", "memory_gb")]
+    bounded = [(label, value) for label, value in bounded if value is not None]
+    fig, ax = plt.subplots(figsize=(6, 0.45 * len(bounded) + 1.6))
+    y = np.arange(len(bounded))
+    ax.barh(y, [value for _, value in bounded], color=BLUE)
+    ax.set_yticks(y, [label for label, _ in bounded])
+    ax.invert_yaxis()
+    for i, (_, value) in enumerate(bounded):
+        ax.text(value, i, f" {value:.3f}", va="center", fontsize=8)
+    ax.set_xlim(min(0.0, *(v for _, v in bounded)), max(1.05, *(v * 1.15 for _, v in bounded)))
+    extras = [
+        f"{row['emb_per_s']:.0f} emb/s" if row.get("emb_per_s") else None,
+        f"{row['memory_gb']:.2f} GB" if row.get("memory_gb") else None,
+    ]
+    ax.set_title(
+        f"{row['name']}: metrics (one model; a radar needs two to compare)"
+        + (f"\n{', '.join(e for e in extras if e)}" if any(extras) else "")
+    )
     return fig
 
 
