@@ -43,6 +43,7 @@ def test_a_study_runs_every_step_and_reports_everything(tiny_study):
             "zero-shot.json",
             "adapted.json",
             "bench.json",
+            "embedding_map.json",
             "train/metrics.json",
             "train/adapter/adapter_model.safetensors",
         ):
@@ -55,6 +56,7 @@ def test_a_study_runs_every_step_and_reports_everything(tiny_study):
         assert (study_dir / "figures" / f"{key}.png").stat().st_size > 5000, key
         assert title in report
     for section in (
+        "## Biggest movers",
         "## Performance",
         "## Zero-shot vs adapted",
         "## Efficiency",

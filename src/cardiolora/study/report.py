@@ -20,6 +20,7 @@ from cardiolora.study.report_figures import (
     FIGURES,
     figure_ablation,
     figure_categories,
+    figure_embedding_map,
     figure_memory,
     figure_pareto,
     figure_radar,
@@ -42,7 +43,7 @@ from cardiolora.study.report_tables import (
     retention_section,
     write_csv,
 )
-from cardiolora.study.results import StudyResults, load_results, pair_labels
+from cardiolora.study.results import StudyResults, biggest_movers, load_results, pair_labels
 
 __all__ = ["FIGURES", "ablation_rows", "build_markdown", "model_retention", "model_rows", "write_report"]
 
@@ -144,6 +145,7 @@ def build_markdown(results: StudyResults, rows, cells, figures: dict[str, Path],
     ]
     out += ["", "## Efficiency", "", efficiency_table(rows)]
     out += retention_section(results)
+    out += movers_section(results)
     if cells:
         out += ["", "## Ablation", "", ablation_table(cells)]
     out += ["", extra_stats, "", "## Figures", ""]
@@ -159,6 +161,29 @@ def build_markdown(results: StudyResults, rows, cells, figures: dict[str, Path],
         "Tables as CSV: `results.csv`.",
     ]
     return "\n".join(out) + "\n"
+
+
+def movers_section(results: StudyResults) -> list[str]:
+    """Per model, the headline pairs whose cosine the adapter raised most and lowered most."""
+    head = results.headline_set
+    lines = []
+    for model in results.models:
+        zero_shot, adapted = model.zero_shot.get(head), model.adapted.get(head)
+        if not zero_shot or not adapted or "pair_cosines" not in zero_shot or "pair_cosines" not in adapted:
+            continue
+        movers = biggest_movers(zero_shot, adapted)
+        table = [
+            [direction, m["category"], m["sentence1"], m["sentence2"], m["zero_shot"], m["adapted"], m["change"]]
+            for direction in ("up", "down")
+            for m in movers[direction]
+        ]
+        lines += ["", f"### {model.name}", ""]
+        headers = ["moved", "pair", "text 1", "text 2", "cosine zero-shot", "adapted", "change"]
+        lines += [markdown_table(headers, table)]
+    if not lines:
+        return []
+    intro = f"The `{head}` pairs whose cosine the adapter changed most, in each direction."
+    return ["", "## Biggest movers", "", intro, *lines]
 
 
 def markdown_to_html(markdown: str, base_dir: Path, title: str) -> str:
@@ -201,6 +226,7 @@ def write_report(study_dir: str | Path) -> dict[str, Path]:
         "radar": lambda: figure_radar(rows, plt, results.transfer_sets),
         "ablation_heatmap": lambda: figure_ablation(cells, plt),
         "retention": lambda: figure_retention(results, plt),
+        "embedding_map": lambda: figure_embedding_map(results, plt),
     }
     figures = {key: save_figure(build(), study_dir / "figures" / f"{key}.png") for key, build in builders.items()}
     markdown = build_markdown(results, rows, cells, figures, extra)

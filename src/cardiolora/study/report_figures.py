@@ -20,6 +20,7 @@ FIGURES = {
     "radar": "Normalized metrics per model",
     "ablation_heatmap": "Ablation: separation over the grid",
     "retention": "Retention: zero-shot vs adapted separation and ROC-AUC on every evaluation set",
+    "embedding_map": "Embedding map: the headline set's texts in 2-D (one PCA), zero-shot and adapted",
 }
 # Okabe-Ito: distinguishable with every common colour-vision deficiency.
 OKABE_ITO = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000"]
@@ -332,5 +333,49 @@ def figure_retention(results: StudyResults, plt, max_models: int = 6):
                 ax.set_ylim(0.4, 1.02)
         row[0].legend(fontsize=8, loc="upper left")
     fig.suptitle("Retention: zero-shot vs adapted (red: a fall of more than the tolerance)", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def figure_embedding_map(results: StudyResults, plt, labelled: int = 6):
+    """The first model with a map: its zero-shot and adapted projections side by side on the same
+    axes, coloured by domain; the texts that moved most are labelled in both panels."""
+    model = next((m for m in results.models if m.embedding_map), None)
+    if model is None:
+        return _no_data(plt, FIGURES["embedding_map"], "no adapted evaluation with an embedding map yet")
+    data = model.embedding_map
+    before, after = np.asarray(data["zero_shot"]), np.asarray(data["adapted"])
+    domains = data["domains"]
+    names = list(dict.fromkeys(domains))
+    colors = {name: OKABE_ITO[i % len(OKABE_ITO)] for i, name in enumerate(names)}
+    markers = ["o", "s", "^", "D", "v", "P", "X", "*"]
+    both = np.concatenate([before, after])
+    pad = 0.08 * (both.max(axis=0) - both.min(axis=0))
+    lows, highs = both.min(axis=0) - pad, both.max(axis=0) + pad
+    moved = np.argsort(data["moved"])[::-1][:labelled]
+    fig, axes = plt.subplots(1, 2, figsize=(12, 5.2), sharex=True, sharey=True)
+    for ax, points, title in ((axes[0], before, "zero-shot (base model)"), (axes[1], after, "adapted")):
+        for i, name in enumerate(names):
+            index = [j for j, d in enumerate(domains) if d == name]
+            ax.scatter(
+                points[index, 0],
+                points[index, 1],
+                s=18,
+                alpha=0.75,
+                color=colors[name],
+                marker=markers[(i // len(OKABE_ITO)) % len(markers)],
+                label=name,
+            )
+        labels = [data["texts"][j] if len(data["texts"][j]) <= 32 else data["texts"][j][:30] + "..." for j in moved]
+        _annotate_inside(ax, [tuple(points[j]) for j in moved], labels)
+        ax.set_xlim(lows[0], highs[0])
+        ax.set_ylim(lows[1], highs[1])
+        ax.set_title(f"{model.name}: {title}", fontsize=9)
+        ax.set_xlabel(f"PC1 ({100 * data['explained_variance'][0]:.0f}% of variance)")
+    axes[0].set_ylabel(f"PC2 ({100 * data['explained_variance'][1]:.0f}% of variance)")
+    axes[1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0), title="domain")
+    fig.suptitle(
+        f"{data['eval_set']}: {len(data['texts'])} texts, one PCA over both (labelled: moved most)", fontsize=10
+    )
     fig.tight_layout()
     return fig

@@ -36,6 +36,9 @@ class ModelResult:
     adapted: dict[str, dict[str, Any]]
     bench: dict[str, Any] | None
     training: dict[str, Any] | None
+    # The headline set's texts in 2-D, zero-shot and adapted (embedding_map.json; None for studies
+    # evaluated before the map existed).
+    embedding_map: dict[str, Any] | None = None
 
     def separation(self, eval_set: str, adapted: bool = True) -> float | None:
         return ((self.adapted if adapted else self.zero_shot).get(eval_set) or {}).get("separation")
@@ -130,6 +133,7 @@ def load_results(study_dir: str | Path) -> StudyResults:
                 adapted=_by_set(adapted),
                 bench=bench,
                 training=(metrics or {}).get("training"),
+                embedding_map=_read(root / "embedding_map.json"),
             )
         )
     cells = []
@@ -167,15 +171,43 @@ def load_results(study_dir: str | Path) -> StudyResults:
     )
 
 
-def pair_labels(evaluation: dict[str, Any]) -> list[str]:
-    """The category of each pair of an evaluation, in the order of its ``pair_cosines``."""
+def evaluated_pairs(evaluation: dict[str, Any]):
+    """The pairs of an evaluation's set, in the order of its ``pair_cosines`` (the set must be
+    unchanged since: its sha256 is checked)."""
     from cardiolora.evaluation import load_eval_set
 
     path = Path(evaluation["eval_set"]["path"])
     eval_set = load_eval_set(path if path.exists() else evaluation["eval_set"]["name"])
     if eval_set.sha256 != evaluation["eval_set"]["sha256"]:
         raise CardioloraError(f"evaluation set {path} changed since the study evaluated it (sha256 differs)")
-    return [p.category for p in eval_set.pairs]
+    return list(eval_set.pairs)
+
+
+def pair_labels(evaluation: dict[str, Any]) -> list[str]:
+    """The category of each pair of an evaluation, in the order of its ``pair_cosines``."""
+    return [p.category for p in evaluated_pairs(evaluation)]
+
+
+def biggest_movers(zero_shot: dict[str, Any], adapted: dict[str, Any], count: int = 5) -> dict[str, list[dict]]:
+    """The pairs whose cosine the adapter raised most and lowered most (``up`` / ``down``)."""
+    pairs = evaluated_pairs(adapted)
+    change = np.asarray(adapted["pair_cosines"]) - np.asarray(zero_shot["pair_cosines"])
+    order = np.argsort(change)
+
+    def rows(indices) -> list[dict]:
+        return [
+            {
+                "sentence1": pairs[i].sentence1,
+                "sentence2": pairs[i].sentence2,
+                "category": pairs[i].category,
+                "zero_shot": float(zero_shot["pair_cosines"][i]),
+                "adapted": float(adapted["pair_cosines"][i]),
+                "change": float(change[i]),
+            }
+            for i in indices
+        ]
+
+    return {"up": rows(order[::-1][:count]), "down": rows(order[:count])}
 
 
 def cosines_by_category(evaluation: dict[str, Any]) -> dict[str, np.ndarray]:

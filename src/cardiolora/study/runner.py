@@ -9,7 +9,7 @@ holding the pid): a second run of it is refused instead of interleaving. The stu
     study.json              the resolved configuration (a re-run with a different one is refused)
     versions.json           package versions
     data/pairs.jsonl        training pairs (+ data card), unless data.pairs names a file
-    models/<model>/zero-shot.json, train/ (a `cardiolora train` run), adapted.json, bench.json
+    models/<model>/zero-shot.json, train/ (a `cardiolora train` run), adapted.json, embedding_map.json, bench.json
     ablation/<cell>/train/, ablation/<cell>/adapted.json
     unavailable.json        models whose weights are not on this machine (skipped, reported)
     report.md, report.html, results.csv, figures/*.png
@@ -233,6 +233,11 @@ class StudyRunner:
         for evaluation in document["evaluations"]:
             if evaluation["eval_set"]["name"] == headline.name:
                 evaluation["retrieval"] = retrieval
+        if adapter is not None and step.cell is None:
+            # Beside the adapted evaluation, before it: a finished step always has its map.
+            from cardiolora.evaluation.embedding_map import embedding_map
+
+            write_json_atomic(step.output.parent / "embedding_map.json", embedding_map(embedder, headline))
         write_json_atomic(step.output, document)
 
     def _trust_remote_code(self, model: str) -> bool:

@@ -1,0 +1,30 @@
+"""The embedding map: one PCA over base and adapted vectors, so both pictures share their axes."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from cardiolora.evaluation import load_eval_set
+from cardiolora.evaluation.embedding_map import embedding_map, project, text_domains
+
+
+def test_one_projection_for_both_keeps_a_shift_visible():
+    rng = np.random.default_rng(0)
+    before = rng.normal(size=(50, 16))
+    after = before.copy()
+    after[:, 0] += 5.0  # the adapter moved every text along one direction
+    zero_shot, adapted, explained = project(before, after)
+    assert zero_shot.shape == adapted.shape == (50, 2)
+    assert explained[0] > explained[1] and sum(explained) <= 1.0
+    # Fitted separately, each picture would be centred on its own mean and the shift would vanish.
+    assert abs(adapted[:, 0].mean() - zero_shot[:, 0].mean()) > 4.0
+
+
+def test_the_map_of_a_model_without_adapter_is_one_picture_twice(tiny_model_dir):
+    from cardiolora.embedding import Embedder
+
+    eval_set = load_eval_set("cardiology")
+    data = embedding_map(Embedder.load(str(tiny_model_dir("bert"))), eval_set)
+    assert data["texts"] == eval_set.sentences() and len(data["domains"]) == len(data["texts"])
+    assert np.allclose(data["zero_shot"], data["adapted"], atol=1e-4) and max(data["moved"]) < 1e-3
+    assert set(data["domains"]) == set(text_domains(eval_set).values())
