@@ -98,12 +98,13 @@ def figure_zero_shot_vs_adapted(rows, plt, head: str):
 
 
 def _annotate_inside(ax, points, labels, log_x: bool = False) -> None:
-    """Point labels that stay inside the axes: a point in the right third is labelled to its left."""
-    xs = [x for x, _ in points]
-    lo, hi = min(xs), max(xs)
+    """Point labels that stay inside the axes: a point in the right third of the x axis (set its
+    limits first) is labelled to its left."""
+    lo, hi = ax.get_xlim()
     if log_x:
-        lo, hi, xs = np.log10(lo), np.log10(hi), [np.log10(x) for x in xs]
-    for (x, y), position, label in zip(points, xs, labels, strict=True):
+        lo, hi = np.log10(lo), np.log10(hi)
+    for (x, y), label in zip(points, labels, strict=True):
+        position = np.log10(x) if log_x else x
         right = hi > lo and (position - lo) / (hi - lo) > 0.66
         ax.annotate(
             label,
@@ -366,10 +367,10 @@ def figure_embedding_map(results: StudyResults, plt, labelled: int = 6):
                 marker=markers[(i // len(OKABE_ITO)) % len(markers)],
                 label=name,
             )
-        labels = [data["texts"][j] if len(data["texts"][j]) <= 32 else data["texts"][j][:30] + "..." for j in moved]
-        _annotate_inside(ax, [tuple(points[j]) for j in moved], labels)
         ax.set_xlim(lows[0], highs[0])
         ax.set_ylim(lows[1], highs[1])
+        labels = [data["texts"][j] if len(data["texts"][j]) <= 32 else data["texts"][j][:30] + "..." for j in moved]
+        _annotate_inside(ax, [tuple(points[j]) for j in moved], labels)
         ax.set_title(f"{model.name}: {title}", fontsize=9)
         ax.set_xlabel(f"PC1 ({100 * data['explained_variance'][0]:.0f}% of variance)")
     axes[0].set_ylabel(f"PC2 ({100 * data['explained_variance'][1]:.0f}% of variance)")
