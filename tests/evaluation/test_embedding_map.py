@@ -28,3 +28,20 @@ def test_the_map_of_a_model_without_adapter_is_one_picture_twice(tiny_model_dir)
     assert data["texts"] == eval_set.sentences() and len(data["domains"]) == len(data["texts"])
     assert np.allclose(data["zero_shot"], data["adapted"], atol=1e-4) and max(data["moved"]) < 1e-3
     assert set(data["domains"]) == set(text_domains(eval_set).values())
+
+
+def test_cardiolora_evaluate_with_an_adapter_writes_the_map_beside_the_results(tiny_model_dir, tmp_path):
+    from typer.testing import CliRunner
+
+    from cardiolora.cli import app
+    from tests.embedding.test_embedder import _save_lora_adapter
+
+    model_dir = tiny_model_dir("bert")
+    adapter = _save_lora_adapter(model_dir, tmp_path / "adapter", seed=4)
+    out = tmp_path / "results.json"
+    args = ["evaluate", "--model", str(model_dir), "--adapter", str(adapter), "-e", "cardiology", "--n-resamples",
+            "100", "--out", str(out)]  # fmt: skip
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    figure = tmp_path / "results.embedding_map.png"
+    assert out.exists() and figure.stat().st_size > 5000

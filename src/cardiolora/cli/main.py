@@ -322,3 +322,11 @@ def evaluate(
     if out is not None:
         report.save(out)
         console.print(f"results written to {plain(out)}")
+        if adapter is not None:
+            from cardiolora.evaluation.embedding_map import embedding_map
+            from cardiolora.study.report_figures import plot_embedding_map, pyplot, save_figure
+
+            figure = out.with_name(f"{out.stem}.embedding_map.png")
+            plt = pyplot()
+            save_figure(plot_embedding_map(embedder.spec.name, embedding_map(embedder, sets[0]), plt), figure)
+            console.print(f"embedding map of {plain(sets[0].name)}: {plain(figure)}")

@@ -344,7 +344,12 @@ def figure_embedding_map(results: StudyResults, plt, labelled: int = 6):
     model = next((m for m in results.models if m.embedding_map), None)
     if model is None:
         return _no_data(plt, FIGURES["embedding_map"], "no adapted evaluation with an embedding map yet")
-    data = model.embedding_map
+    return plot_embedding_map(model.name, model.embedding_map, plt, labelled)
+
+
+def plot_embedding_map(name: str, data: dict, plt, labelled: int = 6):
+    """One model's map (:func:`cardiolora.evaluation.embedding_map.embedding_map`), zero-shot and
+    adapted side by side on the same axes."""
     before, after = np.asarray(data["zero_shot"]), np.asarray(data["adapted"])
     domains = data["domains"]
     names = list(dict.fromkeys(domains))
@@ -371,7 +376,7 @@ def figure_embedding_map(results: StudyResults, plt, labelled: int = 6):
         ax.set_ylim(lows[1], highs[1])
         labels = [data["texts"][j] if len(data["texts"][j]) <= 32 else data["texts"][j][:30] + "..." for j in moved]
         _annotate_inside(ax, [tuple(points[j]) for j in moved], labels)
-        ax.set_title(f"{model.name}: {title}", fontsize=9)
+        ax.set_title(f"{name}: {title}", fontsize=9)
         ax.set_xlabel(f"PC1 ({100 * data['explained_variance'][0]:.0f}% of variance)")
     axes[0].set_ylabel(f"PC2 ({100 * data['explained_variance'][1]:.0f}% of variance)")
     axes[1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0), title="domain")
