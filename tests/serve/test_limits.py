@@ -122,6 +122,36 @@ def test_oversized_bodies_are_413_in_openai_shape_and_never_parsed():
         assert 'cardiolora_requests_total{model="unknown",status="413"} 2.0' in text
 
 
+def test_a_large_body_is_parsed_off_the_event_loop_with_the_same_answers(monkeypatch):
+    from cardiolora.serve import app as app_module
+
+    parsed_in: list[str] = []
+    real_loads = json.loads
+
+    def recording_loads(raw, *args, **kwargs):
+        try:
+            asyncio.get_running_loop()
+            where = "event loop"
+        except RuntimeError:  # no loop runs in this thread
+            where = "worker thread"
+        parsed_in.append((bytes(raw) if isinstance(raw, bytes | bytearray) else raw.encode(), where))
+        return real_loads(raw, *args, **kwargs)
+
+    monkeypatch.setattr(app_module.json, "loads", recording_loads)
+    backend = GatedBackend()
+    with TestClient(create_app(backend, ServeSettings(max_input_chars=100_000))) as client:
+        large = json.dumps(_body(["word " * 2000] * 4))
+        assert len(large) > app_module.PARSE_IN_THREAD_BYTES
+        assert client.post("/v1/embeddings", content=large).status_code == 200
+        broken = client.post("/v1/embeddings", content=large[:-2])  # a large body that is not JSON
+        assert broken.status_code == 400 and "not valid JSON" in _error(broken)["message"]
+        small = json.dumps(_body("small"))
+        assert client.post("/v1/embeddings", content=small).status_code == 200
+    where = dict(parsed_in)  # json.loads is the module's: other callers are recorded too
+    assert where[large.encode()] == where[large[:-2].encode()] == "worker thread"
+    assert where[small.encode()] == "event loop"
+
+
 def test_the_character_limit_applies_before_tokenization_and_counting_is_off_the_event_loop():
     backend = GatedBackend()
     with TestClient(create_app(backend, ServeSettings(max_input_chars=50))) as client:

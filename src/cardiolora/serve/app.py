@@ -48,6 +48,8 @@ logger = logging.getLogger("cardiolora.serve")
 
 # Seconds a client is told to wait (Retry-After) when the queue is full or a request timed out.
 RETRY_AFTER_S = 1
+# Bodies above this many bytes are parsed off the event loop.
+PARSE_IN_THREAD_BYTES = 32_768
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
@@ -163,7 +165,9 @@ async def _json_body(request: Request, schema: type[BaseModel], settings: ServeS
         deadline = asyncio.get_running_loop().time() + settings.request_timeout_s
     raw = await _read_body(request, settings.max_body_bytes, deadline)
     try:
-        data = json.loads(raw)
+        # A large body (up to max_body_bytes: megabytes) is parsed on a worker thread, so that one
+        # request does not hold up every other on the event loop; a small one is cheaper in place.
+        data = await asyncio.to_thread(json.loads, raw) if len(raw) > PARSE_IN_THREAD_BYTES else json.loads(raw)
     except RecursionError:
         raise APIError(400, "the request body is not valid JSON (nested too deeply)") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
