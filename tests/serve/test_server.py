@@ -234,3 +234,15 @@ def test_graceful_shutdown_finishes_requests_in_flight(pool):
     thread.join(timeout=30)
     assert result["response"].status_code == 200
     assert len(result["response"].json()["data"]) == len(TEXTS)
+
+
+def test_the_playground_page_is_served_and_calls_only_this_server(client):
+    import re
+
+    page = client.get("/")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    html = page.text
+    assert "/v1/embeddings" in html and "/v1/models" in html and "<textarea" in html
+    # Offline: no script, style, font or image from another host.
+    assert not re.search(r"(src|href)\s*=\s*[\"']?(https?:)?//", html)
+    assert not re.search(r"https?://", html)

@@ -236,6 +236,15 @@ def create_app(backend: EncodingBackend, settings: ServeSettings | None = None) 
     async def _not_allowed(request: Request, exc):
         return APIError(405, f"method {request.method} is not allowed on {request.url.path}").response()
 
+    @app.get("/", include_in_schema=False)
+    async def playground() -> Response:
+        """A page to compare models by eye: phrases in, each model's cosine matrix as a heat map,
+        through this server's own /v1/embeddings (static, shipped in the package, no other host)."""
+        from importlib import resources
+
+        page = (resources.files("cardiolora") / "resources" / "playground.html").read_text(encoding="utf-8")
+        return Response(page, media_type="text/html; charset=utf-8")
+
     @app.get("/health")
     async def health() -> dict[str, Any]:
         return {"status": "ok", "models": backend.names(), "dimension": backend.dimension}
