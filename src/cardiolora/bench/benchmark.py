@@ -302,10 +302,9 @@ def _as_served(embedder):
     """The embedder as `cardiolora serve` runs a batch for its one LoRA adapter: merged into a copy
     of the weights (:func:`cardiolora.serve.pool.merged_copy`); None for other adapters."""
     from cardiolora.embedding import Embedder
-    from cardiolora.serve.pool import merged_copy
+    from cardiolora.serve.pool import lora_adapter_names, merged_copy
 
-    configs = getattr(embedder.model[0].auto_model, "peft_config", None) or {}
-    names = [name for name, config in configs.items() if type(config).__name__ == "LoraConfig"]
+    names = lora_adapter_names(embedder.model)
     if len(names) != 1:
         return None
     model = merged_copy(embedder.model, names[0])

@@ -370,11 +370,8 @@ def train(
                 f"{plain(name)}: separation {before:.3f} -> {final['separation']:.3f}, ROC-AUC {final['auc']:.3f}, "
                 f"negation accuracy {accuracy if accuracy is None else round(accuracy, 3)}"
             )
-        if result.metrics.get("retention"):
+        if result.retention:
             from cardiolora.cli.main import print_retention
-            from cardiolora.evaluation import RetentionRow
 
-            fields = RetentionRow.__dataclass_fields__
-            rows = result.metrics["retention"]
-            print_retention([RetentionRow(**{k: v for k, v in row.items() if k in fields}) for row in rows])
+            print_retention(result.retention)
         console.print(f"run written to {plain(result.run_dir)} (adapter: {plain(result.adapter_dir)})")

@@ -107,6 +107,7 @@ class AdapterPool:
     merged_cache_bytes: int = 0
     _counter: object = None
     _merged: OrderedDict[str, Embedder] = field(default_factory=OrderedDict)
+    _base_bytes: int | None = None
 
     @classmethod
     def load(
@@ -251,12 +252,13 @@ class AdapterPool:
         return list(self._merged)
 
     def _weight_bytes(self) -> int:
-        """Bytes of the base model's weights (what one merged copy costs)."""
-        from peft.tuners.lora import LoraLayer
-
-        lora = {id(p) for m in self.model.modules() if isinstance(m, LoraLayer) for p in m.lora_A.parameters()}
-        lora |= {id(p) for m in self.model.modules() if isinstance(m, LoraLayer) for p in m.lora_B.parameters()}
-        return sum(p.numel() * p.element_size() for p in self.model.parameters() if id(p) not in lora)
+        """Bytes of the base model's weights (what one merged copy costs), adapters left out; the
+        same whatever adapters come and go, so counted once (it is asked on every mixed batch)."""
+        if self._base_bytes is None:
+            self._base_bytes = sum(
+                p.numel() * p.element_size() for n, p in self.model.named_parameters() if "lora_" not in n
+            )
+        return self._base_bytes
 
     def _merged_embedder(self, name: str) -> Embedder | None:
         """The merged copy for adapter ``name`` (built now if it fits the budget), or None; for the
@@ -284,8 +286,7 @@ class AdapterPool:
         return self._weight_bytes() * len(names) <= self.merged_cache_bytes
 
     def _is_lora(self, name: str) -> bool:
-        config = (getattr(self.model[0].auto_model, "peft_config", {}) or {}).get(name)
-        return type(config).__name__ == "LoraConfig"
+        return name in lora_adapter_names(self.model)
 
     def encode_mixed(self, texts: list[str], names: list[str], batch_size: int = 64) -> np.ndarray:
         """Unit vectors for ``texts``, row i through the model ``names[i]``, in as few forward
@@ -363,6 +364,12 @@ class AdapterPool:
                     self.model.enable_adapters()
                     self.model.set_adapter(name)
             return self.embedder.encode(texts, show_progress=False)
+
+
+def lora_adapter_names(model) -> list[str]:
+    """The LoRA adapters (the kind a merged copy can fold in) loaded on a sentence-transformers model."""
+    configs = getattr(model[0].auto_model, "peft_config", None) or {}
+    return [name for name, config in configs.items() if type(config).__name__ == "LoraConfig"]
 
 
 def merged_copy(model, name: str):

@@ -349,7 +349,8 @@ def time_recipe(config: TrainConfig, pairs: list[PairRecord], *, steps: int = 4)
     from transformers import TrainerCallback
 
     class StepTimer(TrainerCallback):
-        ends: list[float] = []
+        def __init__(self) -> None:
+            self.ends: list[float] = []
 
         def on_step_end(self, args, state, control, **kwargs):
             self.ends.append(time.perf_counter())
@@ -374,7 +375,6 @@ def time_recipe(config: TrainConfig, pairs: list[PairRecord], *, steps: int = 4)
         _setup_adapter(model, timed, prepared, len(dataset), log=lambda *_: None)
         trainer, _, _ = _setup_trainer(model, timed, prepared, dataset, Path(tmp), log=lambda *_: None)
         timer = StepTimer()
-        timer.ends = []
         trainer.add_callback(timer)
         trainer.train()
     intervals = [b - a for a, b in zip(timer.ends, timer.ends[1:], strict=False)]
