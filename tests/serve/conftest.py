@@ -62,3 +62,23 @@ def live_server():
     for server, thread in servers:
         server.should_exit = True
         thread.join(timeout=30)
+
+
+INDEX_CORPUS = [
+    {"id": "mi", "text": "acute myocardial infarction", "source": "cardiology"},
+    {"id": "af", "text": "atrial fibrillation with rapid ventricular response", "source": "cardiology"},
+    {"id": "ms", "text": "mitral valve stenosis", "source": "cardiology"},
+    {"id": "pe", "text": "pericardial effusion", "source": "cardiology"},
+    {"id": "copd", "text": "chronic obstructive pulmonary disease exacerbation", "source": "pulmonology"},
+    {"id": "ckd", "text": "chronic kidney disease stage 3", "source": "nephrology"},
+]
+
+
+@pytest.fixture(scope="session")
+def index_dir(tiny_model_dir, tmp_path_factory):
+    """An index of :data:`INDEX_CORPUS` built with the tiny BERT (its rows are what the server reads)."""
+    from cardiolora.embedding import Embedder
+    from cardiolora.serve.search import build_index
+
+    out = tmp_path_factory.mktemp("index") / "cardio-index"
+    return build_index(Embedder.load(str(tiny_model_dir("bert"))), INDEX_CORPUS, out)

@@ -123,7 +123,7 @@ def test_oversized_bodies_are_413_in_openai_shape_and_never_parsed():
 
 
 def test_a_large_body_is_parsed_off_the_event_loop_with_the_same_answers(monkeypatch):
-    from cardiolora.serve import app as app_module
+    from cardiolora.serve import http as app_module
 
     parsed_in: list[str] = []
     real_loads = json.loads

@@ -57,6 +57,21 @@ def serve_model(model: str | None, adapters: dict[str, Path]) -> str:
     return model
 
 
+def embed_corpus(corpus, pool) -> None:
+    """Every served model's vectors of the index's rows, with a progress bar (a line off a terminal)."""
+    from rich.progress import Progress
+
+    names = pool.names()
+    total = len(corpus.rows) * len(names)
+    if not console.is_terminal:
+        console.print(plain(f"embedding the index {corpus.path} ({len(corpus.rows)} rows) for {', '.join(names)}"))
+        corpus.embed_all(pool.encode, names)
+        return
+    with Progress(console=console, transient=True) as bar:
+        task = bar.add_task(plain(f"embedding {corpus.path.name} for {len(names)} model(s)"), total=total)
+        corpus.embed_all(pool.encode, names, lambda rows: bar.advance(task, rows))
+
+
 @app.command()
 @user_errors
 def serve(
@@ -114,6 +129,15 @@ def serve(
             "(most recently used adapters; 0: never merge).",
         ),
     ] = 2048,
+    index: Annotated[
+        Path | None,
+        typer.Option(
+            "--index",
+            metavar="DIR",
+            help="An index directory (cardiolora index build) whose corpus every served model can search "
+            "(POST /v1/search, the playground's search box); each model embeds it at startup.",
+        ),
+    ] = None,
     trust_remote_code: TrustOption = False,
 ) -> None:
     """Serve embeddings with OpenAI's API (POST /v1/embeddings, GET /v1/models), /health and
@@ -140,6 +164,11 @@ def serve(
         raise CardioloraError(f"--adapter-dir {adapter_dir} is not a directory")
     named = parse_adapters(adapters)
     model = serve_model(model, named)
+    corpus = None
+    if index is not None:
+        from cardiolora.serve.corpus import ServedCorpus
+
+        corpus = ServedCorpus.open(index)  # before a model loads: a wrong path fails at once
     quiet_libraries()
     if backend == "torch":
         from cardiolora.serve import AdapterPool
@@ -170,6 +199,8 @@ def serve(
             )
     else:
         raise CardioloraError(f"--backend must be torch, onnx or onnx-int8, got {backend!r}")
+    if corpus is not None:
+        embed_corpus(corpus, pool)
     # Model and adapter names (paths among them) and the host are printed literally, not as markup.
     console.print(
         plain(
@@ -179,4 +210,6 @@ def serve(
             f"{'on' if token else 'off (set CARDIOLORA_ADMIN_TOKEN)'}"
         )
     )
-    uvicorn.run(create_app(pool, settings), host=host, port=port, log_level="warning", timeout_graceful_shutdown=30)
+    uvicorn.run(
+        create_app(pool, settings, corpus), host=host, port=port, log_level="warning", timeout_graceful_shutdown=30
+    )

@@ -17,6 +17,7 @@ _EXPORTS = {
     "MicroBatcher": "cardiolora.serve.batcher",
     "AdapterNotFound": "cardiolora.serve.pool",
     "AdapterPool": "cardiolora.serve.pool",
+    "ServedCorpus": "cardiolora.serve.corpus",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -24,168 +24,40 @@ from __future__ import annotations
 import asyncio
 import base64
 import hmac
-import json
 import logging
-import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, ConfigDict, StrictInt, ValidationError
-from starlette.requests import ClientDisconnect
 
 from cardiolora.errors import CardioloraError
 from cardiolora.serve.batcher import MicroBatcher, QueueFull
+from cardiolora.serve.http import (
+    SURROGATE,
+    AdapterLoadRequest,
+    APIError,
+    EmbeddingRequest,
+    ServeSettings,
+    json_body,
+    overloaded,
+)
 from cardiolora.serve.metrics import prometheus_metrics
 from cardiolora.serve.pool import AdapterNotFound, EncodingBackend, InvalidAdapterName
 
+__all__ = ["APIError", "ServeSettings", "create_app"]
+
 logger = logging.getLogger("cardiolora.serve")
 
-# Seconds a client is told to wait (Retry-After) when the queue is full or a request timed out.
-RETRY_AFTER_S = 1
-# Bodies above this many bytes are parsed off the event loop.
-PARSE_IN_THREAD_BYTES = 32_768
-_SURROGATE = re.compile("[\ud800-\udfff]")
 
+def create_app(backend: EncodingBackend, settings: ServeSettings | None = None, corpus=None) -> FastAPI:
+    """The FastAPI application serving ``backend`` (an :class:`AdapterPool` or an :class:`OnnxPool`);
+    with ``corpus`` (a :class:`~cardiolora.serve.corpus.ServedCorpus`), search over it for every model."""
+    from cardiolora.serve.corpus import add_search_routes
 
-@dataclass
-class ServeSettings:
-    """What the server accepts; the defaults are ``cardiolora serve``'s."""
-
-    max_inputs: int = 256
-    overlong: Literal["truncate", "reject"] = "truncate"
-    window_ms: float = 5.0
-    max_batch: int = 64
-    admin_token: str | None = None
-    max_body_bytes: int = 2 * 1024 * 1024
-    max_input_chars: int = 32_768
-    max_queue: int = 256
-    request_timeout_s: float = 60.0
-
-    def __post_init__(self) -> None:
-        if self.overlong not in ("truncate", "reject"):
-            raise CardioloraError(f"--overlong must be truncate or reject, got {self.overlong!r}")
-        if self.max_inputs < 1 or self.max_batch < 1 or self.window_ms < 0:
-            raise CardioloraError("--max-inputs and --max-batch must be >= 1 and --batch-window-ms >= 0")
-        if min(self.max_body_bytes, self.max_input_chars, self.max_queue) < 1 or not self.request_timeout_s > 0:
-            raise CardioloraError(
-                "--max-body-bytes, --max-input-chars and --max-queue must be >= 1 and --request-timeout-s > 0"
-            )
-
-
-class EmbeddingRequest(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    input: str | list[str]
-    model: str
-    encoding_format: Literal["float", "base64"] = "float"
-    dimensions: StrictInt | None = None  # strict: true and "3" are not dimensions
-    user: str | None = None
-
-
-class AdapterLoadRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    name: str
-    path: str
-
-
-class APIError(Exception):
-    def __init__(
-        self,
-        status: int,
-        message: str,
-        *,
-        type_: str = "invalid_request_error",
-        param: str | None = None,
-        code: str | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.status, self.message, self.type, self.param, self.code = status, message, type_, param, code
-        self.headers = headers
-
-    def response(self) -> JSONResponse:
-        body = {
-            "error": {
-                "message": _printable(self.message),
-                "type": self.type,
-                "param": _printable(self.param),
-                "code": self.code,
-            }
-        }
-        return JSONResponse(body, status_code=self.status, headers=self.headers)
-
-
-def _printable(text: str | None) -> str | None:
-    """``text`` encodable as UTF-8: a lone surrogate from the request (a field name, say) would
-    make the error response itself fail."""
-    return text.encode("utf-8", "backslashreplace").decode("utf-8") if text is not None else None
-
-
-def _overloaded(message: str, code: str) -> APIError:
-    headers = {"Retry-After": str(RETRY_AFTER_S)}
-    return APIError(503, message, type_="server_error", code=code, headers=headers)
-
-
-async def _read_body(request: Request, limit: int, deadline: float) -> bytes:
-    """The body, refused (413) past ``limit`` bytes without reading the rest, and (408) when it has
-    not arrived by ``deadline`` (event-loop time).
-
-    By hand, because FastAPI's ``max_body_size`` answers a plain-text 413 (it replaces any
-    response to a body with a large Content-Length), not OpenAI's error shape; and neither uvicorn
-    nor Starlette time out a body that arrives slowly.
-    """
-    declared = request.headers.get("content-length", "")
-    too_large = APIError(413, f"the request body is larger than {limit} bytes", code="request_too_large")
-    if declared.isascii() and declared.isdigit() and (len(declared) > 18 or int(declared) > limit):
-        raise too_large
-    chunks, size = [], 0
-    try:
-        async with asyncio.timeout_at(deadline):
-            async for chunk in request.stream():
-                size += len(chunk)
-                if size > limit:
-                    raise too_large
-                chunks.append(chunk)
-    except TimeoutError:
-        raise APIError(408, "the request body did not arrive in time", code="timeout") from None
-    except ClientDisconnect:
-        raise APIError(400, "the client disconnected before the request body was complete") from None
-    return b"".join(chunks)
-
-
-async def _json_body(request: Request, schema: type[BaseModel], settings: ServeSettings, deadline: float | None = None):
-    if deadline is None:
-        deadline = asyncio.get_running_loop().time() + settings.request_timeout_s
-    raw = await _read_body(request, settings.max_body_bytes, deadline)
-    try:
-        # A large body (up to max_body_bytes: megabytes) is parsed on a worker thread, so that one
-        # request does not hold up every other on the event loop; a small one is cheaper in place.
-        data = await asyncio.to_thread(json.loads, raw) if len(raw) > PARSE_IN_THREAD_BYTES else json.loads(raw)
-    except RecursionError:
-        raise APIError(400, "the request body is not valid JSON (nested too deeply)") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise APIError(400, f"the request body is not valid JSON ({exc})") from None
-    except ValueError:  # an integer of more digits than Python converts (sys.get_int_max_str_digits)
-        raise APIError(400, "the request body is not valid JSON (a number with too many digits)") from None
-    if not isinstance(data, dict):
-        raise APIError(400, "the request body must be a JSON object")
-    try:
-        return schema.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        param = ".".join(str(p) for p in first["loc"]) or None
-        raise APIError(400, f"invalid field {param!r}: {first['msg']}", param=param) from None
-
-
-def create_app(backend: EncodingBackend, settings: ServeSettings | None = None) -> FastAPI:
-    """The FastAPI application serving ``backend`` (an :class:`AdapterPool` or an :class:`OnnxPool`)."""
     settings = settings or ServeSettings()
     registry, metrics = prometheus_metrics()
     metrics["models"].set(len(backend.names()))
@@ -271,7 +143,7 @@ def create_app(backend: EncodingBackend, settings: ServeSettings | None = None) 
         deadline = loop.time() + settings.request_timeout_s
         model = "?"
         try:
-            body = await _json_body(request, EmbeddingRequest, settings, deadline)
+            body = await json_body(request, EmbeddingRequest, settings, deadline)
             model = body.model
             texts = [body.input] if isinstance(body.input, str) else body.input
             if model not in backend.names():
@@ -296,7 +168,7 @@ def create_app(backend: EncodingBackend, settings: ServeSettings | None = None) 
                     )
                 if not text.strip():
                     raise APIError(400, f"input[{index}] is an empty string", param="input")
-                if _SURROGATE.search(text):  # JSON's "\ud800" escapes decode to text no tokenizer takes
+                if SURROGATE.search(text):  # JSON's "\ud800" escapes decode to text no tokenizer takes
                     raise APIError(400, f"input[{index}] holds a lone surrogate (not valid Unicode)", param="input")
             if body.dimensions is not None and not 1 <= body.dimensions <= backend.dimension:
                 raise APIError(400, f"dimensions must be within 1..{backend.dimension}", param="dimensions")
@@ -315,11 +187,11 @@ def create_app(backend: EncodingBackend, settings: ServeSettings | None = None) 
             except TimeoutError:
                 if not window.expired():
                     raise
-                raise _overloaded(
+                raise overloaded(
                     f"the request was not served within {settings.request_timeout_s:g} s", "timeout"
                 ) from None
             except QueueFull:
-                raise _overloaded(f"the server is busy ({settings.max_queue} requests waiting)", "queue_full") from None
+                raise overloaded(f"the server is busy ({settings.max_queue} requests waiting)", "queue_full") from None
             except AdapterNotFound as exc:  # unloaded while queued
                 raise APIError(404, str(exc), param="model", code="model_not_found") from None
             if body.dimensions is not None:
@@ -360,18 +232,22 @@ def create_app(backend: EncodingBackend, settings: ServeSettings | None = None) 
         if not hmac.compare_digest(token.encode(), settings.admin_token.encode()):
             raise APIError(401, "wrong bearer token", type_="authentication_error")
 
+    add_search_routes(app, corpus, backend, batcher, settings)
+
     @app.post("/admin/adapters")
     async def load_adapter(request: Request):
         _authorize(request)
         if not hasattr(backend, "add"):
             raise APIError(400, "this backend serves a fixed set of models; run-time loading needs --backend torch")
-        body = await _json_body(request, AdapterLoadRequest, settings)
+        body = await json_body(request, AdapterLoadRequest, settings)
         try:
             await batcher.run_exclusive(backend.add, body.name, body.path)
         except InvalidAdapterName as exc:
             raise APIError(400, str(exc), param="name") from None
         except CardioloraError as exc:
             raise APIError(400, str(exc), param="path") from None
+        if corpus is not None:
+            corpus.forget(body.name)
         metrics["models"].set(len(backend.names()))
         return {"loaded": body.name, "models": backend.names()}
 
@@ -384,6 +260,8 @@ def create_app(backend: EncodingBackend, settings: ServeSettings | None = None) 
             await batcher.run_exclusive(backend.remove, name)
         except AdapterNotFound as exc:
             raise APIError(404, str(exc), param="name", code="model_not_found") from None
+        if corpus is not None:
+            corpus.forget(name)
         metrics["models"].set(len(backend.names()))
         return {"unloaded": name, "models": backend.names()}
 

@@ -1,0 +1,168 @@
+"""Search over an index's corpus inside the server (``cardiolora serve --index DIR``), for every
+served model: ``GET /v1/index`` describes the corpus, ``POST /v1/search`` ranks it for one model.
+
+The corpus is embedded by each model with the vectors the server itself returns (the same
+``encode`` as ``/v1/embeddings``), not read from the index's stored vectors: those were made by one
+model only, and a comparison of models must rank the same rows on equal terms. The base model's and
+the startup adapters' vectors are made before the server starts (:meth:`ServedCorpus.embed_all`); an
+adapter loaded at run time gets its vectors on its first search, in chunks on the encoding thread,
+so other requests are served between them. Ranking is exact (a matrix product over unit vectors).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from fastapi import FastAPI, Request
+from pydantic import BaseModel, ConfigDict, StrictInt
+
+from cardiolora.errors import CardioloraError
+from cardiolora.io import read_json_object
+from cardiolora.serve.http import SURROGATE, APIError, ServeSettings, json_body, overloaded
+
+# Rows embedded per call of the encoder: small enough that requests queued behind it wait little.
+CHUNK_ROWS = 256
+MAX_K = 50
+
+
+class SearchRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    model: str
+    query: str
+    k: StrictInt = 5
+
+
+class ServedCorpus:
+    """An index directory's rows (``meta.jsonl``) and, per served model, their unit vectors."""
+
+    def __init__(self, path: Path, rows: list[dict[str, Any]], info: dict[str, Any]) -> None:
+        self.path, self.rows, self.info = path, rows, info
+        self.texts = [row["text"] for row in rows]
+        self.vectors: dict[str, np.ndarray] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+        # Bumped by forget(): vectors embedded while the model was replaced are not kept.
+        self._generation: dict[str, int] = {}
+
+    @classmethod
+    def open(cls, path: str | Path) -> ServedCorpus:
+        """The corpus of an index directory written by ``cardiolora index build``."""
+        from cardiolora.io import iter_jsonl
+        from cardiolora.serve.search import INDEX_SCHEMA
+
+        path = Path(path)
+        info = read_json_object(path / "index.json")
+        if info.get("schema") != INDEX_SCHEMA or not (path / "meta.jsonl").is_file():
+            raise CardioloraError(f"--index {path} is not a cardiolora index directory (no index.json / meta.jsonl)")
+        rows = [row for _, row in iter_jsonl(path / "meta.jsonl")]
+        if not rows:
+            raise CardioloraError(f"--index {path} holds no rows")
+        return cls(path, rows, info)
+
+    def embed(self, encode: Callable[[list[str], str], np.ndarray], name: str, advance=None) -> None:
+        """Embed every row with model ``name`` now (``advance(rows)`` after each chunk)."""
+        parts = []
+        for start in range(0, len(self.texts), CHUNK_ROWS):
+            parts.append(encode(self.texts[start : start + CHUNK_ROWS], name))
+            if advance is not None:
+                advance(len(parts[-1]))
+        self.vectors[name] = np.concatenate(parts).astype(np.float32, copy=False)
+
+    def embed_all(self, encode, names: list[str], advance=None) -> None:
+        for name in names:
+            self.embed(encode, name, advance)
+
+    def forget(self, name: str) -> None:
+        """Drop ``name``'s vectors (its adapter was unloaded or replaced)."""
+        self.vectors.pop(name, None)
+        self._generation[name] = self._generation.get(name, 0) + 1
+
+    async def ensure(self, batcher, encode, name: str) -> np.ndarray:
+        """``name``'s vectors, embedded first (on the encoding thread, a chunk at a time) if missing."""
+        lock = self._locks.setdefault(name, asyncio.Lock())
+        async with lock:  # two first searches of one model embed the corpus once
+            while name not in self.vectors:
+                generation = self._generation.get(name, 0)
+                parts = []
+                for start in range(0, len(self.texts), CHUNK_ROWS):
+                    parts.append(await batcher.run_exclusive(encode, self.texts[start : start + CHUNK_ROWS], name))
+                if self._generation.get(name, 0) == generation:
+                    self.vectors[name] = np.concatenate(parts).astype(np.float32, copy=False)
+            return self.vectors[name]
+
+    def top(self, vectors: np.ndarray, query: np.ndarray, k: int) -> list[dict[str, Any]]:
+        """The ``k`` rows closest to the unit vector ``query``, best first."""
+        scores = vectors @ query
+        k = min(k, len(scores))
+        best = np.argpartition(-scores, k - 1)[:k]
+        best = best[np.argsort(-scores[best], kind="stable")]
+        hits = []
+        for rank, index in enumerate(best, start=1):
+            row = self.rows[int(index)]
+            extra = {key: value for key, value in row.items() if key not in ("id", "text")}
+            hits.append({"rank": rank, "score": float(scores[index]), "id": row["id"], "text": row["text"], **extra})
+        return hits
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "object": "index",
+            "name": self.path.name,
+            "count": len(self.rows),
+            "built_with": self.info.get("model"),
+            "embedded_for": sorted(self.vectors),
+        }
+
+
+def add_search_routes(app: FastAPI, corpus: ServedCorpus | None, backend, batcher, settings: ServeSettings) -> None:
+    """``GET /v1/index`` and ``POST /v1/search`` (both 404 when the server holds no index)."""
+
+    def no_index() -> APIError:
+        return APIError(404, "this server holds no index; start it with --index DIR", code="no_index")
+
+    @app.get("/v1/index")
+    async def describe_index():
+        if corpus is None:
+            raise no_index()
+        return corpus.describe()
+
+    @app.post("/v1/search")
+    async def search(request: Request):
+        if corpus is None:
+            raise no_index()
+        loop = asyncio.get_running_loop()
+        body = await json_body(request, SearchRequest, settings, loop.time() + settings.request_timeout_s)
+        if body.model not in backend.names():
+            raise APIError(
+                404,
+                f"the model {body.model!r} does not exist; see GET /v1/models",
+                param="model",
+                code="model_not_found",
+            )
+        if not body.query.strip():
+            raise APIError(400, "query is an empty string", param="query")
+        if len(body.query) > settings.max_input_chars:
+            raise APIError(400, f"query has more than {settings.max_input_chars} characters", param="query")
+        if SURROGATE.search(body.query):
+            raise APIError(400, "query holds a lone surrogate (not valid Unicode)", param="query")
+        if not 1 <= body.k <= MAX_K:
+            raise APIError(400, f"k must be within 1..{MAX_K}", param="k")
+        from cardiolora.serve.batcher import QueueFull
+        from cardiolora.serve.pool import AdapterNotFound
+
+        try:
+            # A run-time adapter's first search embeds the corpus: that is not bounded by the
+            # request timeout (it is work done once), the query below is.
+            vectors = await corpus.ensure(batcher, backend.encode, body.model)
+            async with asyncio.timeout(settings.request_timeout_s):
+                query = (await batcher.submit([body.query], body.model))[0]
+        except TimeoutError:
+            raise overloaded(f"the request was not served within {settings.request_timeout_s:g} s", "timeout") from None
+        except QueueFull:
+            raise overloaded(f"the server is busy ({settings.max_queue} requests waiting)", "queue_full") from None
+        except AdapterNotFound as exc:  # unloaded meanwhile
+            raise APIError(404, str(exc), param="model", code="model_not_found") from None
+        return {"object": "list", "model": body.model, "query": body.query, "data": corpus.top(vectors, query, body.k)}
