@@ -106,3 +106,20 @@ def test_serve_refuses_a_directory_that_is_not_an_index_before_loading_a_model(t
     result = CliRunner().invoke(app, ["serve", "--index", str(tmp_path)])
     assert result.exit_code != 0
     assert "is not a cardiolora index directory" in result.output
+
+
+def test_serve_with_an_index_embeds_it_for_every_model_before_it_serves(tiny_model_dir, index_dir, monkeypatch):
+    import uvicorn
+
+    from cardiolora.cli import app
+
+    served = {}
+    monkeypatch.setattr(uvicorn, "run", lambda application, **options: served.update(app=application))
+    result = CliRunner().invoke(app, ["serve", "--model", str(tiny_model_dir("bert")), "--index", str(index_dir)])
+    assert result.exit_code == 0, result.output
+    assert f"embedding the index {index_dir} ({len(INDEX_CORPUS)} rows)" in result.output
+    with TestClient(served["app"]) as client:
+        model = client.get("/v1/models").json()["data"][0]["id"]
+        assert client.get("/v1/index").json()["embedded_for"] == [model]
+        hits = client.post("/v1/search", json={"model": model, "query": "chronic kidney disease", "k": 1}).json()
+        assert hits["data"][0]["id"] == "ckd"
