@@ -5,7 +5,9 @@
 Both paths load the same weights and encode the same texts with the same batch size. Runs are
 interleaved (plain, ours, plain, ours...) after a warm-up so that machine noise hits both alike; the
 median over repeats is reported. If the CPU runs bf16 natively, the Embedder's bf16 path is measured
-too, with its largest deviation in cosine from the float32 result.
+too, with its largest deviation in cosine from the float32 result; ``--torch-int8`` adds torch's
+dynamic int8 quantization of every Linear layer (the int8 path that serving does not offer: see the
+README).
 """
 
 from __future__ import annotations
@@ -42,6 +44,11 @@ def main() -> None:
     parser.add_argument("--n-texts", type=int, default=2000)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--torch-int8",
+        action="store_true",
+        help="Also torch's dynamic int8 (quantize_dynamic on every Linear), the int8 path serving does not take.",
+    )
     args = parser.parse_args()
 
     import torch
@@ -66,6 +73,18 @@ def main() -> None:
     if bf16_supported("cpu"):
         ours_bf16 = Embedder(ours.model, ours.spec, ours.source, batch_size=args.batch_size, precision="bf16")
         paths["cardiolora Embedder (bf16 autocast)"] = lambda t: ours_bf16.encode(t, role=None, show_progress=False)
+
+    if args.torch_int8:
+        import copy
+        import warnings
+
+        with warnings.catch_warnings():  # torch.ao.quantization is deprecated in favour of torchao
+            warnings.simplefilter("ignore")
+            quantized = torch.ao.quantization.quantize_dynamic(
+                copy.deepcopy(ours.model), {torch.nn.Linear}, dtype=torch.qint8
+            )
+        ours_int8 = Embedder(quantized, ours.spec, ours.source, batch_size=args.batch_size, precision="fp32")
+        paths["torch dynamic int8 (quantize_dynamic)"] = lambda t: ours_int8.encode(t, role=None, show_progress=False)
 
     for encode in paths.values():  # warm-up: first calls pay for allocation and kernel selection
         encode(texts[: 4 * args.batch_size])
