@@ -94,7 +94,12 @@ def serve(
     ] = None,
     host: Annotated[str, typer.Option(help="Bind address; loopback unless you mean otherwise.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
-    backend: Annotated[str, typer.Option(help="torch, onnx or onnx-int8.")] = "torch",
+    backend: Annotated[
+        str,
+        typer.Option(
+            help="torch, onnx or onnx-int8 (faster; its vectors depend slightly on their batch-mates: README)."
+        ),
+    ] = "torch",
     max_inputs: Annotated[int, typer.Option(help="Texts per request at most.")] = 256,
     overlong: Annotated[
         str, typer.Option(help="Inputs beyond the model's max length: truncate or reject.")
