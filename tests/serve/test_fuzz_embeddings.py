@@ -1,4 +1,4 @@
-"""Property-based fuzzing of POST /v1/embeddings (issue 13): whatever the body (JSON of any shape,
+"""Property-based fuzzing of POST /v1/embeddings (issue 13) and POST /v1/search: whatever the body (JSON of any shape,
 request-like JSON with hostile values, arbitrary bytes), the answer is never a 5xx and never an
 unhandled exception (the test client re-raises those), and every error is in OpenAI's shape.
 
@@ -37,8 +37,8 @@ def fuzz(tiny_model_dir, two_adapters):
         yield client, pool.names()
 
 
-def _post(client, content: bytes | str):
-    response = client.post("/v1/embeddings", content=content, headers={"content-type": "application/json"})
+def _post(client, content: bytes | str, path: str = "/v1/embeddings"):
+    response = client.post(path, content=content, headers={"content-type": "application/json"})
     assert response.status_code < 500, response.text
     event(f"status {response.status_code}")  # shown by --hypothesis-show-statistics
     payload = response.json()
@@ -114,3 +114,44 @@ def test_arbitrary_bytes_are_answered_without_a_5xx(fuzz, body):
     response = _post(client, body)
     if len(body) > LIMITS.max_body_bytes:
         assert response.status_code == 413
+
+
+@pytest.fixture(scope="module")
+def fuzz_search(tiny_model_dir, two_adapters, index_dir):
+    """A client on a tiny pool holding an index, for POST /v1/search."""
+    from cardiolora.serve.corpus import ServedCorpus
+
+    _, adapters = two_adapters
+    pool = AdapterPool.load(str(tiny_model_dir("bert")), adapters)
+    corpus = ServedCorpus.open(index_dir)
+    corpus.embed_all(pool.encode, pool.names())
+    with TestClient(create_app(pool, LIMITS, corpus)) as client:
+        yield client, pool.names()
+
+
+@st.composite
+def search_like(draw):
+    fields = {
+        "model": (st.sampled_from(["base", "alpha", "beta"]), st.just("nope") | json_values),
+        "query": (st.text(max_size=60, min_size=1), texts | json_values),
+        "k": (st.integers(1, 50), st.integers() | st.booleans() | st.floats() | json_values),
+        "extra": (json_values, json_values),
+    }  # fmt: skip
+    body = {}
+    for key, (plausible, hostile) in fields.items():
+        if key in ("model", "query") or (key != "extra" and draw(st.booleans())) or draw(st.integers(0, 7)) == 0:
+            body[key] = draw(plausible if draw(st.integers(0, 3)) else hostile)
+    return body
+
+
+@FUZZ
+@given(body=st.one_of(search_like(), json_values, raw_bodies))
+def test_any_search_body_is_answered_without_a_5xx(fuzz_search, body):
+    client, names = fuzz_search
+    if isinstance(body, dict) and body.get("model") == "base":
+        body["model"] = names[0]
+    response = _post(client, body if isinstance(body, bytes) else json.dumps(body), "/v1/search")
+    if response.status_code == 200:
+        hits = response.json()["data"]
+        assert [hit["rank"] for hit in hits] == list(range(1, len(hits) + 1))
+        assert len(hits) == min(body.get("k", 5), 6)
