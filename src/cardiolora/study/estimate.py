@@ -21,11 +21,14 @@ import hashlib
 import json
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cardiolora.errors import ModelNotAvailableError
 from cardiolora.study.config import StudyConfig, ablation_cells, train_config_for
 from cardiolora.study.runner import Plan, Step, build_study_data, data_path
+
+if TYPE_CHECKING:
+    from cardiolora.training.config import TrainConfig
 
 # Fields of a training configuration that do not change how long one step takes.
 _NOT_SPEED = {"out", "data", "eval_sets", "epochs", "max_steps", "data_fraction", "seed", "eval_steps"} | {
@@ -119,8 +122,7 @@ def estimate(plan: Plan, measure: bool = True, progress=None) -> dict[str, Any]:
     eval_texts = sum(len(load_eval_set(name).sentences()) for name in config.evaluation.all_sets)
     loaded_pairs: list = []
 
-    def rate_for(step: Step) -> dict[str, float] | None:
-        tc = train_config_for(config, step.model, Path("out"), Path("pairs.jsonl"), cells.get(step.cell, {}))
+    def rate_for(step: Step, tc: TrainConfig) -> dict[str, float] | None:
         recipe = {k: v for k, v in tc.resolved().items() if k not in _NOT_SPEED}
         key = f"{_machine()}|{_digest(recipe)}|{_digest(_data_recipe(config)) if data else 'no-data'}"
         if key not in cache and measure and data:
@@ -140,11 +142,11 @@ def estimate(plan: Plan, measure: bool = True, progress=None) -> dict[str, Any]:
         if step.kind == "data":
             seconds.append((step.label, data and data["seconds"]))
             continue
-        rate = rate_for(step)
+        tc = train_config_for(config, step.model, Path("out"), Path("pairs.jsonl"), cells.get(step.cell, {}))
+        rate = rate_for(step, tc)
         if rate is None:
             seconds.append((step.label, None))
         elif step.kind == "train":
-            tc = train_config_for(config, step.model, Path("out"), Path("pairs.jsonl"), cells.get(step.cell, {}))
             per_epoch = max(1, int(data["pairs"] * tc.data_fraction) // (tc.batch_size * tc.gradient_accumulation))
             steps = tc.max_steps or int(per_epoch * tc.epochs)
             per_step = _observed(plan, step) or rate["seconds_per_step"]
