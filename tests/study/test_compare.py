@@ -46,7 +46,8 @@ def test_two_runs_side_by_side(two_runs, tmp_path):
     assert {row["loss"] for row in rows} == {"infonce", "triplet"} and all(
         row["target"] == "cardiology" for row in rows
     )
-    for figure in ("separation_by_set", "auc_change"):
+    assert "## Embedding maps" in report and "figures/embedding_map-2.png" in report
+    for figure in ("separation_by_set", "auc_change", "embedding_map-1", "embedding_map-2"):
         assert (out / "figures" / f"{figure}.png").stat().st_size > 5000
     assert [_files(run) for run in two_runs] == before  # the runs are read, never written
 

@@ -48,6 +48,8 @@ def test_a_study_runs_every_step_and_reports_everything(tiny_study):
             "train/adapter/adapter_model.safetensors",
         ):
             assert (model_dir / name).exists(), name
+        # The adapted step reuses the training run's map of the same set instead of encoding again.
+        assert (model_dir / "embedding_map.json").read_text() == (model_dir / "train/embedding_map.json").read_text()
     assert len(list((study_dir / "ablation").iterdir())) == 4
     for name in ("study.json", "versions.json", "report.md", "report.html", "results.csv"):
         assert (study_dir / name).exists(), name

@@ -134,6 +134,12 @@ def test_toml_config_with_flag_overrides(tiny_model_dir, tiny_pairs, tmp_path):
     config = json.loads((tmp_path / "flagged" / "config.json").read_text())
     assert config["peft"]["r"] == 4 and config["loss"]["name"] == "infonce" and config["max_steps"] == 2
     assert not (tmp_path / "from-toml").exists()
+    # The run keeps its target set's embedding map, and the command draws it.
+    mapped = json.loads((tmp_path / "flagged" / "embedding_map.json").read_text())
+    assert mapped["eval_set"] == config["eval_sets"][0] and len(mapped["texts"]) == len(mapped["adapted"])
+    assert mapped["zero_shot"] != mapped["adapted"]  # base and adapted vectors differ
+    assert (tmp_path / "flagged" / "embedding_map.png").read_bytes()[:4] == b"\x89PNG"
+    assert "embedding map of" in result.output
 
 
 @pytest.mark.parametrize(

@@ -374,4 +374,14 @@ def train(
             from cardiolora.cli.main import print_retention
 
             print_retention(result.retention)
+        map_file = result.run_dir / "embedding_map.json"
+        if map_file.exists():
+            import json
+
+            from cardiolora.study.report_figures import plot_embedding_map, pyplot, save_figure
+
+            figure = map_file.with_suffix(".png")
+            data = json.loads(map_file.read_text())
+            save_figure(plot_embedding_map(result.metrics["model"], data, pyplot()), figure)
+            console.print(f"embedding map of {plain(data['eval_set'])}: {plain(figure)}")
         console.print(f"run written to {plain(result.run_dir)} (adapter: {plain(result.adapter_dir)})")

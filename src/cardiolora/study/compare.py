@@ -3,7 +3,8 @@
 Each run directory's own files are read (``metrics.json``: the zero-shot and final evaluation of
 every set, the retention rows, the training statistics; ``config.json``: the recipe). The comparison
 directory gets ``report.md`` (one table of the runs, one of every set), ``results.csv`` (a row per
-run) and ``figures/`` (separation per set and run; the ROC-AUC change per set and run), and a
+run) and ``figures/`` (separation per set and run; the ROC-AUC change per set and run; each run's
+embedding map, ``embedding_map-<n>.png``, where its directory has ``embedding_map.json``), and a
 marker (``cardiolora-comparison.json``) by which ``--overwrite`` knows it may replace it.
 """
 
@@ -19,7 +20,13 @@ from cardiolora.directories import lock_directory, refuse_foreign_directory
 from cardiolora.errors import CardioloraError
 from cardiolora.evaluation import RetentionRow
 from cardiolora.io import atomic_directory, read_json_object, write_json_atomic
-from cardiolora.study.report_figures import ADAPTED_COLOR, ZERO_SHOT_COLOR, pyplot, save_figure
+from cardiolora.study.report_figures import (
+    ADAPTED_COLOR,
+    ZERO_SHOT_COLOR,
+    plot_embedding_map,
+    pyplot,
+    save_figure,
+)
 from cardiolora.study.report_tables import markdown_table, write_csv
 
 COMPARISON_MARKER = "cardiolora-comparison.json"
@@ -47,7 +54,8 @@ def _read_run(path: Path) -> dict[str, Any]:
         config = json.loads((path / "config.json").read_text())
     except (OSError, ValueError) as exc:
         raise CardioloraError(f"{metrics_file}: cannot be read ({exc})") from None
-    return {"path": path, "metrics": metrics, "config": config}
+    # Runs from before embedding maps were written have none: their section is left out.
+    return {"path": path, "metrics": metrics, "config": config, "map": read_json_object(path / "embedding_map.json")}
 
 
 def run_row(run: dict[str, Any]) -> dict[str, Any]:
@@ -168,15 +176,24 @@ def compare_runs(run_dirs: list[str | Path], out: str | Path, *, overwrite: bool
             *[f"### {title}\n\n![{title}](figures/{key}.png)" for key, title in FIGURES.items()],
         ]
     )
+    maps = {f"embedding_map-{n}": run for n, run in enumerate(runs, start=1) if run["map"].get("texts")}
+    if maps:
+        markdown += "\n\n## Embedding maps (the target set, base and adapted)\n\n" + "\n\n".join(
+            f"### {run['path']}\n\n![{run['path'].name}](figures/{key}.png)" for key, run in maps.items()
+        )
     plt = pyplot()
     with lock_directory(out, what="comparison directory"):
         with atomic_directory(out, replace=overwrite) as staging:
             (staging / "figures").mkdir()
             save_figure(_figure_separation(runs, sets, plt), staging / "figures" / "separation_by_set.png")
             save_figure(_figure_auc_change(runs, sets, plt), staging / "figures" / "auc_change.png")
+            for key, run in maps.items():
+                name = f"{run['path'].name} ({run['metrics'].get('model')})"
+                save_figure(plot_embedding_map(name, run["map"], plt), staging / "figures" / f"{key}.png")
             write_csv(rows, staging / "results.csv")
             (staging / "report.md").write_text(markdown + "\n", encoding="utf-8")
             write_json_atomic(
                 staging / COMPARISON_MARKER, {"schema": COMPARISON_SCHEMA, "runs": [str(r["path"]) for r in runs]}
             )
-    return {name: out / name for name in ("report.md", "results.csv", *[f"figures/{k}.png" for k in FIGURES])}
+    figures = [*FIGURES, *maps]
+    return {name: out / name for name in ("report.md", "results.csv", *[f"figures/{k}.png" for k in figures])}

@@ -26,7 +26,7 @@ from typing import Any
 
 from cardiolora.directories import lock_directory
 from cardiolora.errors import CardioloraError, ModelNotAvailableError
-from cardiolora.io import write_json_atomic
+from cardiolora.io import read_json_object, write_json_atomic
 from cardiolora.study.config import StudyConfig, ablation_cells, slug, train_config_for
 
 
@@ -237,7 +237,10 @@ class StudyRunner:
             # Beside the adapted evaluation, before it: a finished step always has its map.
             from cardiolora.evaluation.embedding_map import embedding_map
 
-            write_json_atomic(step.output.parent / "embedding_map.json", embedding_map(embedder, headline))
+            # The training run drew the same map of its target set: reused, not encoded again.
+            trained = read_json_object(Path(adapter).parent / "embedding_map.json")
+            mapped = trained if trained.get("eval_set") == headline.name else embedding_map(embedder, headline)
+            write_json_atomic(step.output.parent / "embedding_map.json", mapped)
         write_json_atomic(step.output, document)
 
     def _trust_remote_code(self, model: str) -> bool:

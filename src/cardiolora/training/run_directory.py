@@ -7,6 +7,7 @@ A run directory::
     versions.json      package versions
     adapter/           adapter_model.safetensors + adapter_config.json (PEFT)
     metrics.json       zero-shot and final evaluation, training statistics, evaluation history
+    embedding_map.json the target set's texts in 2-D, base and adapted (written before metrics.json)
     README.md          model card (:mod:`cardiolora.training.model_card`)
     checkpoints/       trainer checkpoints (resume)
     logs/              TensorBoard logs

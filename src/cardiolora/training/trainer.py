@@ -295,6 +295,7 @@ def _finish(
 ) -> TrainResult:
     """Save the adapter, evaluate it, write ``metrics.json`` and the model card (rank 0 only)."""
     from cardiolora.evaluation import evaluate_embedder
+    from cardiolora.evaluation.embedding_map import embedding_map
 
     adapter_dir = work_dir / "adapter"
     if adapter_dir.exists():
@@ -303,12 +304,10 @@ def _finish(
     # The zoo name (or hub id), not PEFT's absolute path of the weights: the adapter moves between machines.
     record_base_model(adapter_dir, portable_model_name(config.model, prepared.resolved.path))
     log("final evaluation")
-    final = evaluate_embedder(
-        _embedder(model, prepared, adapter_dir),
-        prepared.eval_sets,
-        n_resamples=config.eval_resamples,
-        seed=config.seed,
-    )
+    embedder = _embedder(model, prepared, adapter_dir)
+    final = evaluate_embedder(embedder, prepared.eval_sets, n_resamples=config.eval_resamples, seed=config.seed)
+    # The target set's texts in 2-D, base and adapted (reports and `cardiolora report` plot it).
+    write_json_atomic(work_dir / "embedding_map.json", embedding_map(embedder, prepared.eval_sets[0]))
     metrics: dict[str, Any] = {
         "schema": RUN_SCHEMA,
         "model": prepared.resolved.spec.name,
