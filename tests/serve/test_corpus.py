@@ -48,7 +48,7 @@ def test_each_model_ranks_the_whole_corpus_by_its_served_cosines(client, pool):
         assert [hit["rank"] for hit in hits] == list(range(1, 7))
         assert [hit["id"] for hit in hits] == [INDEX_CORPUS[i]["id"] for i in np.argsort(-expected, kind="stable")]
         assert np.allclose([hit["score"] for hit in hits], np.sort(expected)[::-1], atol=1e-4)
-        assert hits[0]["id"] == "ms" and hits[0]["source"] == "cardiology"  # the row's other fields come along
+        assert hits[0]["id"] == "ms" and hits[0]["metadata"] == {"source": "cardiology"}  # the row's other fields
         rankings[model] = [hit["score"] for hit in hits]
     assert not np.allclose(rankings["alpha"], rankings["beta"], atol=1e-3), "each model must rank with its own vectors"
     two = client.post("/v1/search", json={"model": "alpha", "query": "pericardial effusion", "k": 2}).json()["data"]

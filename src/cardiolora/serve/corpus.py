@@ -104,7 +104,9 @@ class ServedCorpus:
         for rank, index in enumerate(best, start=1):
             row = self.rows[int(index)]
             extra = {key: value for key, value in row.items() if key not in ("id", "text")}
-            hits.append({"rank": rank, "score": float(scores[index]), "id": row["id"], "text": row["text"], **extra})
+            # The row's own fields apart, so that a corpus field named "score" or "rank" cannot pass for ours.
+            hit = {"rank": rank, "score": float(scores[index]), "id": row["id"], "text": row["text"], "metadata": extra}
+            hits.append(hit)
         return hits
 
     def describe(self) -> dict[str, Any]:
