@@ -123,3 +123,11 @@ def test_serve_with_an_index_embeds_it_for_every_model_before_it_serves(tiny_mod
         assert client.get("/v1/index").json()["embedded_for"] == [model]
         hits = client.post("/v1/search", json={"model": model, "query": "chronic kidney disease", "k": 1}).json()
         assert hits["data"][0]["id"] == "ckd"
+
+
+def test_searches_are_counted_by_model_and_status(client):
+    assert client.post("/v1/search", json={"model": "alpha", "query": "mitral valve stenosis"}).status_code == 200
+    assert client.post("/v1/search", json={"model": "nope", "query": "x"}).status_code == 404
+    text = client.get("/metrics").text
+    assert 'cardiolora_search_requests_total{model="alpha",status="200"} 1.0' in text
+    assert 'cardiolora_search_requests_total{model="unknown",status="404"} 1.0' in text

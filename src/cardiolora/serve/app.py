@@ -232,7 +232,7 @@ def create_app(backend: EncodingBackend, settings: ServeSettings | None = None, 
         if not hmac.compare_digest(token.encode(), settings.admin_token.encode()):
             raise APIError(401, "wrong bearer token", type_="authentication_error")
 
-    add_search_routes(app, corpus, backend, batcher, settings)
+    add_search_routes(app, corpus, backend, batcher, settings, metrics["searches"])
 
     @app.post("/admin/adapters")
     async def load_adapter(request: Request):

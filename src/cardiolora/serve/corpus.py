@@ -119,8 +119,11 @@ class ServedCorpus:
         }
 
 
-def add_search_routes(app: FastAPI, corpus: ServedCorpus | None, backend, batcher, settings: ServeSettings) -> None:
-    """``GET /v1/index`` and ``POST /v1/search`` (both 404 when the server holds no index)."""
+def add_search_routes(
+    app: FastAPI, corpus: ServedCorpus | None, backend, batcher, settings: ServeSettings, counter=None
+) -> None:
+    """``GET /v1/index`` and ``POST /v1/search`` (both 404 when the server holds no index); each
+    search is counted in ``counter`` (a Prometheus counter labelled model and status)."""
 
     def no_index() -> APIError:
         return APIError(404, "this server holds no index; start it with --index DIR", code="no_index")
@@ -133,6 +136,18 @@ def add_search_routes(app: FastAPI, corpus: ServedCorpus | None, backend, batche
 
     @app.post("/v1/search")
     async def search(request: Request):
+        model = "unknown"
+        try:
+            body = await _search(request)
+        except APIError as exc:
+            if counter is not None:
+                counter.labels(model, str(exc.status)).inc()
+            raise
+        if counter is not None:
+            counter.labels(body["model"], "200").inc()
+        return body
+
+    async def _search(request: Request) -> dict[str, Any]:
         if corpus is None:
             raise no_index()
         loop = asyncio.get_running_loop()

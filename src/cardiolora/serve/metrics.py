@@ -14,6 +14,9 @@ def prometheus_metrics():
             "cardiolora_requests", "Embedding requests by model and status", ["model", "status"], registry=registry
         ),
         "inputs": Counter("cardiolora_inputs", "Texts embedded", ["model"], registry=registry),
+        "searches": Counter(
+            "cardiolora_search_requests", "Search requests by model and status", ["model", "status"], registry=registry
+        ),
         "latency": Histogram("cardiolora_request_seconds", "Embedding request latency", registry=registry),
         "batch": Histogram(
             "cardiolora_batch_texts",
