@@ -37,13 +37,16 @@ from fastapi.responses import JSONResponse, Response
 from cardiolora.errors import CardioloraError
 from cardiolora.serve.batcher import MicroBatcher, QueueFull
 from cardiolora.serve.http import (
-    SURROGATE,
     AdapterLoadRequest,
     APIError,
     EmbeddingRequest,
     ServeSettings,
+    busy,
+    check_model,
+    check_text,
     json_body,
-    overloaded,
+    model_gone,
+    not_served_in_time,
 )
 from cardiolora.serve.metrics import prometheus_metrics
 from cardiolora.serve.pool import AdapterNotFound, EncodingBackend, InvalidAdapterName
@@ -146,13 +149,7 @@ def create_app(backend: EncodingBackend, settings: ServeSettings | None = None, 
             body = await json_body(request, EmbeddingRequest, settings, deadline)
             model = body.model
             texts = [body.input] if isinstance(body.input, str) else body.input
-            if model not in backend.names():
-                raise APIError(
-                    404,
-                    f"the model {model!r} does not exist; see GET /v1/models",
-                    param="model",
-                    code="model_not_found",
-                )
+            check_model(model, backend.names())
             if not texts:
                 raise APIError(400, "input is an empty list", param="input")
             if len(texts) > settings.max_inputs:
@@ -160,16 +157,7 @@ def create_app(backend: EncodingBackend, settings: ServeSettings | None = None, 
                     400, f"input has {len(texts)} texts; at most {settings.max_inputs} per request", param="input"
                 )
             for index, text in enumerate(texts):
-                if len(text) > settings.max_input_chars:
-                    raise APIError(
-                        400,
-                        f"input[{index}] has {len(text)} characters; at most {settings.max_input_chars}",
-                        param="input",
-                    )
-                if not text.strip():
-                    raise APIError(400, f"input[{index}] is an empty string", param="input")
-                if SURROGATE.search(text):  # JSON's "\ud800" escapes decode to text no tokenizer takes
-                    raise APIError(400, f"input[{index}] holds a lone surrogate (not valid Unicode)", param="input")
+                check_text(text, f"input[{index}]", "input", settings.max_input_chars)
             if body.dimensions is not None and not 1 <= body.dimensions <= backend.dimension:
                 raise APIError(400, f"dimensions must be within 1..{backend.dimension}", param="dimensions")
             try:
@@ -187,13 +175,11 @@ def create_app(backend: EncodingBackend, settings: ServeSettings | None = None, 
             except TimeoutError:
                 if not window.expired():
                     raise
-                raise overloaded(
-                    f"the request was not served within {settings.request_timeout_s:g} s", "timeout"
-                ) from None
+                raise not_served_in_time(settings) from None
             except QueueFull:
-                raise overloaded(f"the server is busy ({settings.max_queue} requests waiting)", "queue_full") from None
+                raise busy(settings) from None
             except AdapterNotFound as exc:  # unloaded while queued
-                raise APIError(404, str(exc), param="model", code="model_not_found") from None
+                raise model_gone(exc) from None
             if body.dimensions is not None:
                 vectors = vectors[:, : body.dimensions]
                 vectors = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)

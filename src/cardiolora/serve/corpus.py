@@ -22,7 +22,18 @@ from pydantic import BaseModel, ConfigDict, StrictInt
 
 from cardiolora.errors import CardioloraError
 from cardiolora.io import read_json_object
-from cardiolora.serve.http import SURROGATE, APIError, ServeSettings, json_body, overloaded
+from cardiolora.serve.batcher import QueueFull
+from cardiolora.serve.http import (
+    APIError,
+    ServeSettings,
+    busy,
+    check_model,
+    check_text,
+    json_body,
+    model_gone,
+    not_served_in_time,
+)
+from cardiolora.serve.pool import AdapterNotFound
 
 # Rows embedded per call of the encoder: small enough that requests queued behind it wait little.
 CHUNK_ROWS = 256
@@ -63,13 +74,17 @@ class ServedCorpus:
             raise CardioloraError(f"--index {path} holds no rows")
         return cls(path, rows, info)
 
+    def chunks(self) -> list[list[str]]:
+        """The rows' texts, :data:`CHUNK_ROWS` at a time (one encoder call each)."""
+        return [self.texts[start : start + CHUNK_ROWS] for start in range(0, len(self.texts), CHUNK_ROWS)]
+
     def embed(self, encode: Callable[[list[str], str], np.ndarray], name: str, advance=None) -> None:
         """Embed every row with model ``name`` now (``advance(rows)`` after each chunk)."""
         parts = []
-        for start in range(0, len(self.texts), CHUNK_ROWS):
-            parts.append(encode(self.texts[start : start + CHUNK_ROWS], name))
+        for chunk in self.chunks():
+            parts.append(encode(chunk, name))
             if advance is not None:
-                advance(len(parts[-1]))
+                advance(len(chunk))
         self.vectors[name] = np.concatenate(parts).astype(np.float32, copy=False)
 
     def embed_all(self, encode, names: list[str], advance=None) -> None:
@@ -87,9 +102,7 @@ class ServedCorpus:
         async with lock:  # two first searches of one model embed the corpus once
             while name not in self.vectors:
                 generation = self._generation.get(name, 0)
-                parts = []
-                for start in range(0, len(self.texts), CHUNK_ROWS):
-                    parts.append(await batcher.run_exclusive(encode, self.texts[start : start + CHUNK_ROWS], name))
+                parts = [await batcher.run_exclusive(encode, chunk, name) for chunk in self.chunks()]
                 if self._generation.get(name, 0) == generation:
                     self.vectors[name] = np.concatenate(parts).astype(np.float32, copy=False)
             return self.vectors[name]
@@ -136,12 +149,11 @@ def add_search_routes(
 
     @app.post("/v1/search")
     async def search(request: Request):
-        model = "unknown"
         try:
             body = await _search(request)
         except APIError as exc:
             if counter is not None:
-                counter.labels(model, str(exc.status)).inc()
+                counter.labels("unknown", str(exc.status)).inc()
             raise
         if counter is not None:
             counter.labels(body["model"], "200").inc()
@@ -152,24 +164,10 @@ def add_search_routes(
             raise no_index()
         loop = asyncio.get_running_loop()
         body = await json_body(request, SearchRequest, settings, loop.time() + settings.request_timeout_s)
-        if body.model not in backend.names():
-            raise APIError(
-                404,
-                f"the model {body.model!r} does not exist; see GET /v1/models",
-                param="model",
-                code="model_not_found",
-            )
-        if not body.query.strip():
-            raise APIError(400, "query is an empty string", param="query")
-        if len(body.query) > settings.max_input_chars:
-            raise APIError(400, f"query has more than {settings.max_input_chars} characters", param="query")
-        if SURROGATE.search(body.query):
-            raise APIError(400, "query holds a lone surrogate (not valid Unicode)", param="query")
+        check_model(body.model, backend.names())
+        check_text(body.query, "query", "query", settings.max_input_chars)
         if not 1 <= body.k <= MAX_K:
             raise APIError(400, f"k must be within 1..{MAX_K}", param="k")
-        from cardiolora.serve.batcher import QueueFull
-        from cardiolora.serve.pool import AdapterNotFound
-
         try:
             # A run-time adapter's first search embeds the corpus: that is not bounded by the
             # request timeout (it is work done once), the query below is.
@@ -177,9 +175,9 @@ def add_search_routes(
             async with asyncio.timeout(settings.request_timeout_s):
                 query = (await batcher.submit([body.query], body.model))[0]
         except TimeoutError:
-            raise overloaded(f"the request was not served within {settings.request_timeout_s:g} s", "timeout") from None
+            raise not_served_in_time(settings) from None
         except QueueFull:
-            raise overloaded(f"the server is busy ({settings.max_queue} requests waiting)", "queue_full") from None
+            raise busy(settings) from None
         except AdapterNotFound as exc:  # unloaded meanwhile
-            raise APIError(404, str(exc), param="model", code="model_not_found") from None
+            raise model_gone(exc) from None
         return {"object": "list", "model": body.model, "query": body.query, "data": corpus.top(vectors, query, body.k)}

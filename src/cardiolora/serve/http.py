@@ -153,3 +153,35 @@ async def json_body(request: Request, schema: type[BaseModel], settings: ServeSe
         first = exc.errors()[0]
         param = ".".join(str(p) for p in first["loc"]) or None
         raise APIError(400, f"invalid field {param!r}: {first['msg']}", param=param) from None
+
+
+def check_model(model: str, names: list[str]) -> None:
+    """404 unless ``model`` is served."""
+    if model not in names:
+        raise APIError(
+            404, f"the model {model!r} does not exist; see GET /v1/models", param="model", code="model_not_found"
+        )
+
+
+def check_text(text: str, label: str, param: str, max_chars: int) -> None:
+    """400 for a text longer than ``max_chars``, blank, or holding a lone surrogate (JSON's "\\ud800"
+    escapes decode to text no tokenizer takes); ``label`` names it in the message (``input[3]``)."""
+    if len(text) > max_chars:
+        raise APIError(400, f"{label} has {len(text)} characters; at most {max_chars}", param=param)
+    if not text.strip():
+        raise APIError(400, f"{label} is an empty string", param=param)
+    if SURROGATE.search(text):
+        raise APIError(400, f"{label} holds a lone surrogate (not valid Unicode)", param=param)
+
+
+def not_served_in_time(settings: ServeSettings) -> APIError:
+    return overloaded(f"the request was not served within {settings.request_timeout_s:g} s", "timeout")
+
+
+def busy(settings: ServeSettings) -> APIError:
+    return overloaded(f"the server is busy ({settings.max_queue} requests waiting)", "queue_full")
+
+
+def model_gone(exc: Exception) -> APIError:
+    """The model was unloaded while the request waited."""
+    return APIError(404, str(exc), param="model", code="model_not_found")
