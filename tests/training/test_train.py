@@ -112,15 +112,26 @@ def test_export_merges_into_a_standalone_model(tiny_config, tmp_path):
 
     from cardiolora.embedding import Embedder
 
-    config = tiny_config(max_steps=4, learning_rate=0.05)
+    # Training caps texts at 8 tokens; the export must read as far as `cardiolora embed` does.
+    config = tiny_config(max_steps=4, learning_rate=0.05, max_seq_length=8)
     result = train(config, log=lambda *_: None)
     merged = export_merged(result.run_dir, tmp_path / "merged")
-    texts = ["mitral valve stenosis", "pericardial effusion with chest pain", "atrial fibrillation"]
-    standalone = SentenceTransformer(str(merged), device="cpu").encode(texts, normalize_embeddings=True)
-    adapted = Embedder.load(config.model, adapter=result.adapter_dir).encode(texts)
+    long_text = " ".join(["mitral valve stenosis with pericardial effusion and atrial fibrillation"] * 6)
+    texts = ["mitral valve stenosis", "pericardial effusion with chest pain", "atrial fibrillation", long_text]
+    exported = SentenceTransformer(str(merged), device="cpu")
+    embedder = Embedder.load(config.model, adapter=result.adapter_dir)
+    assert len(embedder.model.tokenizer(long_text)["input_ids"]) > 2 * config.max_seq_length
+    assert exported.max_seq_length == embedder.model.max_seq_length > config.max_seq_length
+    standalone = exported.encode(texts, normalize_embeddings=True)
+    adapted = embedder.encode(texts)
     base = Embedder.load(config.model).encode(texts)
     assert (standalone * adapted).sum(1).min() >= 0.9999
     assert np.abs(adapted - base).max() > 1e-4  # the adapter changed the model, so the check means something
+    # The card is the run's (results, the adapter) made the export's, not the base model's.
+    card = (merged / "README.md").read_text()
+    assert "merged" in card and "cardiology" in card and f"up to {exported.max_seq_length} tokens" in card
+    marker = json.loads((merged / "cardiolora-export.json").read_text())
+    assert marker["max_seq_length"] == exported.max_seq_length and marker["training_max_seq_length"] == 8
 
 
 def test_toml_config_with_flag_overrides(tiny_model_dir, tiny_pairs, tmp_path):

@@ -31,12 +31,15 @@ def export(
     """Write a standalone sentence-transformers model: the base with the adapter merged in.
 
     The adapter alone is RUN_DIR/adapter already; --merge is accepted and changes nothing."""
-    from cardiolora.training.export import export_merged
+    from cardiolora.io import read_json_object
+    from cardiolora.training.export import EXPORT_MARKER, export_merged
 
     del merge  # the flag from when it was required; merging is what export does
     quiet_libraries()
     export_merged(run_dir, out, adapter_scale=adapter_scale, overwrite=overwrite)
+    max_seq_length = read_json_object(out / EXPORT_MARKER).get("max_seq_length")
     console.print(
-        f"merged model written to {plain(out)}; load it with "
+        f"merged model written to {plain(out)} (texts read up to {max_seq_length} tokens, as `cardiolora embed` "
+        "reads them); load it with "
         f"sentence_transformers.SentenceTransformer({plain(repr(str(out)))})"
     )

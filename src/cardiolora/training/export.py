@@ -15,7 +15,7 @@ from pathlib import Path
 from cardiolora.directories import lock_directory, refuse_foreign_directory
 from cardiolora.embedding import check_adapter_dir
 from cardiolora.errors import CardioloraError
-from cardiolora.io import atomic_directory, read_json_object, sha256_file, write_json_atomic
+from cardiolora.io import atomic_directory, read_json_object, sha256_file, write_json_atomic, write_text_atomic
 
 EXPORT_MARKER = "cardiolora-export.json"
 EXPORT_SCHEMA = "cardiolora.export/v1"
@@ -32,6 +32,17 @@ def _check_out(out: Path, overwrite: bool) -> None:
             raise CardioloraError(f"{out} exists; choose a new directory, or pass --overwrite to replace an export")
         return
     refuse_foreign_directory(out, is_export_directory, "cardiolora export directory")
+
+
+def _export_card(run_dir: Path, config: dict, export: dict) -> str | None:
+    """The run's model card made the export's, or None for a run without final metrics (never finished)."""
+    from cardiolora.training.config import build_config
+    from cardiolora.training.model_card import model_card
+
+    metrics = read_json_object(run_dir / "metrics.json")
+    if "final" not in metrics:
+        return None
+    return model_card(build_config(config, source=str(run_dir / "config.json")), metrics, export=export)
 
 
 def export_merged(run_dir: str | Path, out: str | Path, adapter_scale: float = 1.0, *, overwrite: bool = False) -> Path:
@@ -52,13 +63,13 @@ def export_merged(run_dir: str | Path, out: str | Path, adapter_scale: float = 1
     resolved = resolve_model(config["model"])
     with lock_directory(out, what="export directory"):
         _check_out(out, overwrite)  # again: another process may have written it meanwhile
-        model = load_sentence_transformer(
-            resolved,
-            trust_remote_code=config.get("trust_remote_code", False),
-            max_seq_length=config.get("max_seq_length"),
-        )
+        # The serving length, not training's cap: `embed`, `evaluate`, `serve` and `index` read up to the
+        # model's own maximum, and an export that truncated at training's 64 tokens would embed long
+        # texts differently from all of them.
+        model = load_sentence_transformer(resolved, trust_remote_code=config.get("trust_remote_code", False))
         transformer = model[0]
         transformer.auto_model = merge_adapter(transformer.auto_model, adapter, adapter_scale)
+        lengths = {"max_seq_length": model.max_seq_length, "training_max_seq_length": config.get("max_seq_length")}
         with atomic_directory(out, replace=overwrite) as staging:
             model.save(str(staging))
             write_json_atomic(
@@ -69,6 +80,10 @@ def export_merged(run_dir: str | Path, out: str | Path, adapter_scale: float = 1
                     "model": config["model"],
                     "adapter_sha256": sha256_file(adapter / "adapter_model.safetensors"),
                     "adapter_scale": adapter_scale,
+                    **lengths,
                 },
             )
+            card = _export_card(run_dir, config, {**lengths, "adapter_scale": adapter_scale})
+            if card is not None:  # sentence-transformers wrote a card of the base model; the run's says more
+                write_text_atomic(staging / "README.md", card)
     return out

@@ -31,8 +31,12 @@ def _retention_section(metrics: dict[str, Any]) -> str:
     )
 
 
-def model_card(config: TrainConfig, metrics: dict[str, Any]) -> str:
-    """The card, in Markdown, from the resolved configuration and the run's ``metrics.json``."""
+def model_card(config: TrainConfig, metrics: dict[str, Any], *, export: dict[str, Any] | None = None) -> str:
+    """The card, in Markdown, from the resolved configuration and the run's ``metrics.json``.
+
+    ``export`` (``max_seq_length``, ``adapter_scale``, ``training_max_seq_length``) makes it the card of
+    a merged export (:func:`cardiolora.training.export.export_merged`): the same results, and how to
+    load the standalone model instead of the adapter."""
     rows = []
     for name, final in metrics["final"].items():
         before = (metrics.get("zero_shot") or {}).get(name, {})
@@ -45,7 +49,28 @@ def model_card(config: TrainConfig, metrics: dict[str, Any]) -> str:
             f"{fmt(final['auc'])} | {fmt(before.get('negation_accuracy'))} | {fmt(final['negation_accuracy'])} |"
         )
     training = metrics["training"]
-    return f"""# {metrics["model"]} + cardiology adapter
+    usage = f"""```bash
+cardiolora evaluate --model {config.model} --adapter {Path(config.out) / "adapter"}
+cardiolora export {config.out} --out merged-model   # a standalone sentence-transformers model, adapter merged
+```"""
+    title = f"{metrics['model']} + cardiology adapter"
+    if export is not None:
+        title += ", merged"
+        scale = export["adapter_scale"]
+        usage = f"""This directory is the base model with the adapter merged into its weights{
+            "" if scale == 1 else f" (its update multiplied by {scale})"
+        }: it loads without cardiolora and embeds as `cardiolora embed --adapter` does.
+
+```python
+from sentence_transformers import SentenceTransformer
+
+model = SentenceTransformer("path/to/this/directory")
+vectors = model.encode(["mitral stenosis", "aortic stenosis"], normalize_embeddings=True)
+```
+
+Texts are read up to {export["max_seq_length"]} tokens, the length `cardiolora embed`, `evaluate` and
+`serve` use for this model; training capped its texts at {export["training_max_seq_length"]} tokens."""
+    return f"""# {title}
 
 A {config.peft.method.upper()} adapter (r={config.peft.r}, alpha={config.peft.alpha}) for `{metrics["model"]}`,
 trained by cardiolora with the `{config.loss.name}` objective on `{config.data}`.
@@ -66,10 +91,7 @@ Produced by:
 
 Use it:
 
-```bash
-cardiolora evaluate --model {config.model} --adapter {Path(config.out) / "adapter"}
-cardiolora export {config.out} --out merged-model   # a standalone sentence-transformers model, adapter merged
-```
+{usage}
 
 Settings (`config.json` holds all of them):
 
