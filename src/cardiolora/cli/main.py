@@ -192,7 +192,12 @@ def _fmt(value: float | None, digits: int = 3) -> str:
 def render_evaluation(result: dict[str, Any]) -> Table:
     """A rich table of a results.json dictionary: one row per evaluation set."""
     model = result["model"]
-    title = f"{model['name']}" + (f" + adapter {model['adapter']}" if model.get("adapter") else " (zero-shot)")
+    scale = model.get("adapter_scale")
+    title = f"{model['name']}" + (
+        f" + adapter {model['adapter']}" + (f" (scale {scale})" if scale not in (None, 1.0) else "")
+        if model.get("adapter")
+        else " (zero-shot)"
+    )
     table = Table(title=plain(title))  # model and set names may be paths: printed literally
     for column in (
         "eval set",
@@ -232,27 +237,92 @@ def render_evaluation(result: dict[str, Any]) -> Table:
     return table
 
 
+def render_forms(result: dict[str, Any]) -> Table | None:
+    """Per set and form: ROC-AUC (zero-shot beside it when the result has it) and what the surface
+    of the texts alone scores (word-count closeness, word overlap, BM25: 0.5 means no help)."""
+    zero_shot = {e["eval_set"]["name"]: e for e in result.get("zero_shot") or []}
+    rows = []
+    for evaluation in result["evaluations"]:
+        name = evaluation["eval_set"]["name"]
+        before = zero_shot.get(name, {})
+        parts = [("all", evaluation, before)] + [
+            (form, values, (before.get("forms") or {}).get(form, {}))
+            for form, values in (evaluation.get("forms") or {}).items()
+        ]
+        for form, values, base in parts:
+            surface = values.get("surface") if form != "all" else evaluation.get("surface")
+            rows.append((name, form, values, base, surface or {}))
+    if not any(form != "all" for _, form, *_ in rows):
+        return None
+    table = Table(title="per form: ROC-AUC, and what word count, word overlap and BM25 alone score (0.5 = nothing)")
+    columns = ["eval set", "form", "pairs"] + (["ROC-AUC zero-shot", "adapted"] if zero_shot else ["ROC-AUC"])
+    for column in (*columns, "word count", "overlap", "BM25"):
+        table.add_column(column, justify="left" if column in ("eval set", "form") else "right")
+    for name, form, values, base, surface in rows:
+        pairs = values.get("n_similar", 0) + values.get("n_different", 0) if form != "all" else None
+        cells = [plain(name), form, str(pairs) if pairs is not None else str(values["eval_set"]["n_pairs"])]
+        cells += [_fmt(base.get("auc")), _fmt(values.get("auc"))] if zero_shot else [_fmt(values.get("auc"))]
+        cells += [_fmt(surface.get(k)) for k in ("word_count", "word_overlap", "bm25")]
+        table.add_row(*cells)
+    return table
+
+
+def render_target(report) -> Table | None:
+    """The target set, base model against adapter, with the paired 95% CI of each change: the gain
+    the adapter was trained for, shown before what it cost elsewhere."""
+    from cardiolora.evaluation.paired import paired_changes
+
+    if not report.zero_shot or not report.target:
+        return None
+    after = next((e for e in report.evaluations if e["eval_set"]["name"] == report.target), None)
+    before = next((e for e in report.zero_shot if e["eval_set"]["name"] == report.target), None)
+    if after is None or before is None:
+        return None
+    changes = paired_changes(after["pair_categories"], before["pair_cosines"], after["pair_cosines"])
+    scale = report.model.get("adapter_scale", 1.0)
+    title = f"target {report.target}: base model -> adapter" + (f" (scale {scale})" if scale != 1.0 else "")
+    table = Table(title=plain(title))
+    for column in ("metric", "zero-shot", "adapted", "change [95% CI]"):
+        table.add_column(column, justify="left" if column == "metric" else "right")
+    for key, label in (("separation", "separation"), ("auc", "ROC-AUC")):
+        change = changes.get(key)
+        ci = f" [{change.low:+.3f}, {change.high:+.3f}]" if change else ""
+        delta = None if before[key] is None or after[key] is None else after[key] - before[key]
+        table.add_row(label, _fmt(before[key]), _fmt(after[key]), ("n/a" if delta is None else f"{delta:+.3f}") + ci)
+    for form, values in (after.get("forms") or {}).items():
+        base = (before.get("forms") or {}).get(form, {})
+        delta = None if base.get("auc") is None or values.get("auc") is None else values["auc"] - base["auc"]
+        table.add_row(f"ROC-AUC, {form}", _fmt(base.get("auc")), _fmt(values.get("auc")),
+                      "n/a" if delta is None else f"{delta:+.3f}")  # fmt: skip
+    if after.get("n_negation_tests"):
+        table.add_row("negation accuracy", _fmt(before["negation_accuracy"]), _fmt(after["negation_accuracy"]), "")
+    return table
+
+
 def render_retention(rows) -> Table:
-    """The retention table: each non-target set zero-shot against adapted, harm flagged."""
+    """The retention table: each non-target set zero-shot against adapted, each change with its
+    paired 95% CI, harm flagged."""
     table = Table(title="retention: the other evaluation sets, base model -> adapter")
-    for column in ("eval set", "separation zero-shot", "adapted", "change", "ROC-AUC zero-shot", "adapted ", "change "):
+    for column in ("eval set", "separation zero-shot", "adapted", "change [95% CI]", "ROC-AUC zero-shot", "adapted ",
+                   "change [95% CI] "):  # fmt: skip
         table.add_column(column, justify="left" if column == "eval set" else "right")
     for row in rows:
+        fell = row.fell()
 
-        def change(value: float | None, tolerance: float = row.tolerance) -> str:
+        def change(value: float | None, ci, harmed: bool) -> str:
             if value is None:
                 return "n/a"
-            text = f"{value:+.3f}"
-            return f"[bold red]{text}[/]" if value < -tolerance else text
+            text = f"{value:+.3f}" + (f" [{ci[0]:+.3f}, {ci[1]:+.3f}]" if ci else "")
+            return f"[bold red]{text}[/]" if harmed else text
 
         table.add_row(
             plain(row.eval_set) + (" [bold red](harmed)[/]" if row.harmed else ""),
             _fmt(row.separation_zero_shot),
             _fmt(row.separation_adapted),
-            change(row.separation_change),
+            change(row.separation_change, row.separation_change_ci, fell["separation"]),
             _fmt(row.auc_zero_shot),
             _fmt(row.auc_adapted),
-            change(row.auc_change),
+            change(row.auc_change, row.auc_change_ci, fell["ROC-AUC"]),
         )
     return table
 
@@ -267,7 +337,10 @@ def print_retention(rows) -> None:
     for warning in warnings:
         console.print(f"[bold red]warning[/]: {escape(warning)}")
     if not warnings:
-        console.print(f"no set fell by more than {rows[0].tolerance} in separation or ROC-AUC")
+        console.print(
+            f"no set harmed: none fell by more than {rows[0].tolerance} in separation or ROC-AUC with its paired "
+            "95% CI below zero"
+        )
 
 
 @app.command()
@@ -317,7 +390,13 @@ def evaluate(
     )
     report = evaluate_embedder(embedder, sets, n_resamples=n_resamples, seed=seed, zero_shot=zero_shot, target=target)
     result = report.to_dict()
+    target_table = render_target(report)
+    if target_table is not None:
+        console.print(target_table)
     console.print(render_evaluation(result))
+    forms_table = render_forms(result)
+    if forms_table is not None:
+        console.print(forms_table)
     print_retention(report.retention())
     if out is not None:
         report.save(out)
@@ -330,3 +409,87 @@ def evaluate(
             plt = pyplot()
             save_figure(plot_embedding_map(embedder.spec.name, embedding_map(embedder, sets[0]), plt), figure)
             console.print(f"embedding map of {plain(sets[0].name)}: {plain(figure)}")
+
+
+@app.command("evaluate-normalisation")
+@user_errors
+def evaluate_normalisation_command(
+    model: ModelOption = None,
+    sets: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            "-s",
+            metavar="NAME|FILE",
+            help="Bundled normalisation set (cardiology, cardiology-dev) or a JSONL file of "
+            '{"description", "diagnosis"} and {"term"} rows; repeatable. Default: cardiology.',
+        ),
+    ] = None,
+    adapter: AdapterOption = None,
+    adapter_scale: AdapterScaleOption = 1.0,
+    zero_shot: Annotated[
+        bool, typer.Option("--zero-shot/--no-zero-shot", help="With --adapter, also rank with the base model.")
+    ] = True,
+    out: Annotated[Path | None, typer.Option("--out", "-o", metavar="FILE", help="Write results JSON here.")] = None,
+    batch_size: Annotated[int, typer.Option(min=1, metavar="N", help="Texts per forward pass.")] = 32,
+    trust_remote_code: TrustOption = False,
+    precision: PrecisionOption = "fp32",
+) -> None:
+    """Concept normalisation: each description's diagnosis among the set's vocabulary (top-1, top-5, MRR),
+    beside what BM25 and word overlap alone reach; with --adapter, the base model beside it."""
+    from cardiolora.embedding import Embedder
+    from cardiolora.evaluation.normalisation import evaluate_normalisation, load_normalisation_set
+    from cardiolora.io import write_json_atomic
+
+    norm_sets = [load_normalisation_set(name) for name in (sets or ["cardiology"])]
+    if adapter_scale != 1.0 and adapter is None:
+        raise CardioloraError("--adapter-scale needs --adapter")
+    quiet_libraries()
+    embedder = Embedder.load(
+        model,
+        adapter=adapter,
+        trust_remote_code=trust_remote_code,
+        batch_size=batch_size,
+        precision=precision,
+        adapter_scale=adapter_scale,
+    )
+    document = evaluate_normalisation(embedder, norm_sets, zero_shot=zero_shot)
+    console.print(render_normalisation(document))
+    if out is not None:
+        write_json_atomic(out, document)
+        console.print(f"results written to {plain(out)}")
+
+
+def render_normalisation(document: dict[str, Any]) -> Table:
+    model = document["model"]
+    scale = model.get("adapter_scale")
+    title = (
+        "concept normalisation: "
+        + model["name"]
+        + (
+            f" + adapter {model['adapter']}" + (f" (scale {scale})" if scale not in (None, 1.0) else "")
+            if model.get("adapter")
+            else " (zero-shot)"
+        )
+    )
+    has_base = any("zero_shot" in r for r in document["results"])
+    table = Table(title=plain(title))
+    columns = ["set", "descriptions", "terms"]
+    columns += ["top-1 zero-shot", "adapted", "change [95% CI]", "top-5 zero-shot", "adapted ", "MRR zero-shot",
+                "adapted  "] if has_base else ["top-1", "top-5", "MRR"]  # fmt: skip
+    for column in (*columns, "BM25 top-1", "overlap top-1"):
+        table.add_column(column, justify="left" if column == "set" else "right")
+    for result in document["results"]:
+        info = result["normalisation_set"]
+        cells = [plain(info["name"]), str(info["n_queries"]), str(info["n_terms"])]
+        if has_base:
+            base, change = result.get("zero_shot", {}), result.get("change", {})
+            low, high = change.get("top1_change_ci_low"), change.get("top1_change_ci_high")
+            ci = f"{change['top1_change']:+.3f} [{low:+.3f}, {high:+.3f}]" if change else "n/a"
+            cells += [_fmt(base.get("top1")), _fmt(result["top1"]), ci, _fmt(base.get("top5")), _fmt(result["top5"]),
+                      _fmt(base.get("mrr")), _fmt(result["mrr"])]  # fmt: skip
+        else:
+            cells += [_fmt(result["top1"]), _fmt(result["top5"]), _fmt(result["mrr"])]
+        cells += [_fmt(result["surface"]["bm25_top1"]), _fmt(result["surface"]["overlap_top1"])]
+        table.add_row(*cells)
+    return table

@@ -2,13 +2,20 @@
 
 One JSON object a line::
 
-    {"sentence1": "Mitral stenosis", "sentence2": "Aortic stenosis", "category": "similar", "domain": "valvular"}
+    {"sentence1": "Mitral stenosis", "sentence2": "Aortic stenosis", "category": "similar",
+     "form": "term-term", "domain": "valvular"}
 
-``category`` is one of ``similar`` (related concepts of one disease category), ``different``
-(unrelated categories), ``negation`` (a finding and its negation) or ``paraphrase`` (the finding
+``category`` is one of ``similar`` (related concepts of one disease category, or the same meaning),
+``different`` (unrelated), ``negation`` (a finding and its negation) or ``paraphrase`` (the finding
 and a true rewording). A ``paraphrase`` row and a ``negation`` row that share ``sentence1`` form a
-negation test. ``domain`` (optional) groups pairs for per-domain separation. Other keys (``id``,
-``note``...) are kept out of the metrics and ignored.
+negation test. ``form`` (optional) says what the two texts are: ``term-term`` (two terms),
+``sentence-sentence`` (two clinical sentences) or ``term-description`` (a term and a description of
+a condition); results are also given per form. ``domain`` (optional) groups pairs for per-domain
+separation. Other keys (``id``, ``note``...) are kept out of the metrics and ignored.
+
+The bundled sets are *form-balanced* (:func:`form_balance_problems`): every anchor appears in one
+similar and one different pair of the same form, so that neither the form of the texts nor their
+length can tell the two apart (:mod:`cardiolora.evaluation.surface` checks the words too).
 """
 
 from __future__ import annotations
@@ -21,7 +28,12 @@ from cardiolora.errors import InputError, UnknownNameError
 from cardiolora.io import iter_jsonl, sha256_file
 
 CATEGORIES = ("similar", "different", "negation", "paraphrase")
+FORMS = ("term-term", "sentence-sentence", "term-description")
 REQUIRED_FIELDS = ("sentence1", "sentence2", "category")
+# Bundled sets that are not reported by default: ``-dev`` sets choose recipes, ``-v1`` sets are the
+# earlier, unbalanced sets kept for continuity. The leak guard keeps all of them out of training.
+DEV_SUFFIX = "-dev"
+LEGACY_SUFFIX = "-v1"
 
 
 def bundled_eval_sets() -> dict[str, Path]:
@@ -30,9 +42,20 @@ def bundled_eval_sets() -> dict[str, Path]:
     return {Path(str(entry)).stem: Path(str(entry)) for entry in root.iterdir() if entry.name.endswith(".jsonl")}
 
 
+def test_set_names() -> list[str]:
+    """The bundled sets that report results (not the dev sets, not the legacy ones), sorted."""
+    return sorted(n for n in bundled_eval_sets() if not n.endswith((DEV_SUFFIX, LEGACY_SUFFIX)))
+
+
+def dev_set_names() -> list[str]:
+    """The bundled dev sets, on which recipes are chosen, sorted."""
+    return sorted(n for n in bundled_eval_sets() if n.endswith(DEV_SUFFIX))
+
+
 def default_eval_sets(target: str = "cardiology") -> list[str]:
-    """Every bundled set, the target first: one evaluation shows the gain and what it cost elsewhere."""
-    names = sorted(bundled_eval_sets())
+    """Every bundled test set, the target first: one evaluation shows the gain and what it cost elsewhere.
+    A dev target (``cardiology-dev``) gets the dev sets instead: recipes are chosen on them."""
+    names = dev_set_names() if target.endswith(DEV_SUFFIX) else test_set_names()
     return [target, *(n for n in names if n != target)] if target in names else names
 
 
@@ -43,6 +66,7 @@ class EvalPair:
     category: str
     domain: str | None
     line: int
+    form: str | None = None
 
 
 @dataclass(frozen=True)
@@ -86,6 +110,34 @@ class EvalSet:
     def counts(self) -> dict[str, int]:
         return {category: len(self.of_category(category)) for category in CATEGORIES}
 
+    def forms(self) -> list[str]:
+        """The forms of the set's similar and different pairs, in :data:`FORMS` order."""
+        present = {p.form for p in self.pairs if p.form and p.category in ("similar", "different")}
+        return [f for f in FORMS if f in present]
+
+
+def form_balance_problems(eval_set: EvalSet) -> list[str]:
+    """What keeps ``eval_set`` from being form-balanced, one sentence each (empty: balanced).
+
+    Balanced: every similar and different pair has a form, and every anchor (``sentence1``) is in
+    exactly one similar and one different pair, both of the same form."""
+    problems = []
+    by_anchor: dict[str, list[EvalPair]] = {}
+    for pair in eval_set.pairs:
+        if pair.category not in ("similar", "different"):
+            continue
+        if pair.form is None:
+            problems.append(f"line {pair.line}: no form")
+        by_anchor.setdefault(pair.sentence1, []).append(pair)
+    for anchor, pairs in by_anchor.items():
+        categories = sorted(p.category for p in pairs)
+        if categories != ["different", "similar"]:
+            lines = ", ".join(str(p.line) for p in pairs)
+            problems.append(f"line {lines}: {anchor!r} is in {categories} pairs, not one similar and one different")
+        elif pairs[0].form != pairs[1].form:
+            problems.append(f"line {pairs[0].line}, {pairs[1].line}: {anchor!r}'s pairs differ in form")
+    return problems
+
 
 def _parse_record(record: dict, path: Path, line: int) -> EvalPair:
     for field in REQUIRED_FIELDS:
@@ -108,7 +160,12 @@ def _parse_record(record: dict, path: Path, line: int) -> EvalPair:
     domain = record.get("domain")
     if domain is not None and (not isinstance(domain, str) or not domain.strip()):
         raise InputError("must be a non-empty string when given", path=path, line=line, field="domain")
-    return EvalPair(record["sentence1"].strip(), record["sentence2"].strip(), category, domain, line)
+    form = record.get("form")
+    if form is not None and form not in FORMS:
+        raise InputError(
+            f"unknown form {form!r}; expected one of {', '.join(FORMS)}", path=path, line=line, field="form"
+        )
+    return EvalPair(record["sentence1"].strip(), record["sentence2"].strip(), category, domain, line, form)
 
 
 def load_eval_set(name_or_path: str | Path) -> EvalSet:

@@ -21,6 +21,7 @@ from cardiolora.evaluation.metrics import (
     tier,
 )
 from cardiolora.evaluation.retention import DEFAULT_TOLERANCE, RetentionRow, retention_table
+from cardiolora.evaluation.surface import surface_baselines
 from cardiolora.io import write_json_atomic
 from cardiolora.versions import package_versions
 
@@ -39,6 +40,8 @@ HEADLINE_KEYS = (
     "negation_accuracy",
     "tier",
     "categories",
+    "forms",
+    "surface",
     "domains",
     "eval_set",
 )
@@ -88,24 +91,24 @@ def compute_metrics(
     negation = np.array([cosine_of[(t.anchor, t.negation, "negation")] for t in tests])
     gap, accuracy = negation_scores(paraphrase, negation)
 
-    domains: dict[str, dict[str, Any]] = {}
-    for domain in sorted({p.domain for p in eval_set.pairs if p.domain}):
+    def subset(keep) -> dict[str, Any]:
+        """Separation and ROC-AUC of the similar and different pairs ``keep`` selects."""
         sims = np.array(
-            [c for c, p in zip(cosines, eval_set.pairs, strict=True) if p.domain == domain and p.category == "similar"]
+            [c for c, p in zip(cosines, eval_set.pairs, strict=True) if keep(p) and p.category == "similar"]
         )
         diffs = np.array(
-            [
-                c
-                for c, p in zip(cosines, eval_set.pairs, strict=True)
-                if p.domain == domain and p.category == "different"
-            ]
+            [c for c, p in zip(cosines, eval_set.pairs, strict=True) if keep(p) and p.category == "different"]
         )
-        domains[domain] = {
+        return {
             "separation": _nan_to_none(separation(sims, diffs)) if sims.size and diffs.size else None,
             "auc": _nan_to_none(roc_auc(sims, diffs)),
             "n_similar": int(sims.size),
             "n_different": int(diffs.size),
         }
+
+    domains = {d: subset(lambda p, d=d: p.domain == d) for d in sorted({p.domain for p in eval_set.pairs if p.domain})}
+    surface = cached_surface_baselines(eval_set)
+    forms = {f: subset(lambda p, f=f: p.form == f) | {"surface": surface["forms"].get(f)} for f in eval_set.forms()}
 
     return {
         "eval_set": {
@@ -122,9 +125,24 @@ def compute_metrics(
         "negation_accuracy": _nan_to_none(accuracy),
         "n_negation_tests": len(tests),
         "categories": {c: category_stats(v).as_dict() for c, v in by_category.items() if v.size},
+        "forms": forms,
+        "surface": surface["all"],
         "domains": domains,
         "pair_cosines": [float(c) for c in cosines],
+        "pair_categories": [p.category for p in eval_set.pairs],
     }
+
+
+_SURFACE_CACHE: dict[tuple[str, str], dict[str, Any]] = {}
+
+
+def cached_surface_baselines(eval_set: EvalSet) -> dict[str, Any]:
+    """:func:`~cardiolora.evaluation.surface.surface_baselines`, computed once per set and content
+    (they do not depend on the model; a run evaluates the same sets many times)."""
+    key = (str(eval_set.path), eval_set.sha256)
+    if key not in _SURFACE_CACHE:
+        _SURFACE_CACHE[key] = surface_baselines(eval_set)
+    return _SURFACE_CACHE[key]
 
 
 @dataclass

@@ -3,7 +3,10 @@
 An adapter trained on cardiology is only worth deploying if it does no harm elsewhere: notes mix
 specialties, and a search or clustering system built on the adapted model sees all of them. For each
 evaluation set that is not the adapter's target, the retention table puts the zero-shot (base model)
-separation and ROC-AUC beside the adapted ones and flags every fall larger than ``tolerance``.
+separation and ROC-AUC beside the adapted ones, with a paired bootstrap CI of each change
+(:mod:`cardiolora.evaluation.paired`), and flags harm: a change whose CI lies below zero and that is
+worse than ``-tolerance`` (0.02). Evaluations without per-pair cosines (older results) have no CI;
+there a fall beyond the tolerance alone counts.
 
 Example::
 
@@ -19,8 +22,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-# A fall of more than this in separation or ROC-AUC on a non-target set counts as harm.
-DEFAULT_TOLERANCE = 0.01
+from cardiolora.evaluation.paired import HARM_MARGIN, paired_changes
+
+# A fall of more than this in separation or ROC-AUC on a non-target set, with a CI below zero, is harm.
+DEFAULT_TOLERANCE = HARM_MARGIN
 
 
 @dataclass(frozen=True)
@@ -33,6 +38,8 @@ class RetentionRow:
     auc_zero_shot: float | None
     auc_adapted: float | None
     tolerance: float = DEFAULT_TOLERANCE
+    separation_change_ci: tuple[float, float] | None = None
+    auc_change_ci: tuple[float, float] | None = None
 
     @staticmethod
     def _change(before: float | None, after: float | None) -> float | None:
@@ -46,17 +53,31 @@ class RetentionRow:
     def auc_change(self) -> float | None:
         return self._change(self.auc_zero_shot, self.auc_adapted)
 
+    def _fell(self, change: float | None, ci: tuple[float, float] | None) -> bool:
+        return change is not None and change < -self.tolerance and (ci is None or ci[1] < 0)
+
     @property
     def harmed(self) -> bool:
-        """Separation or ROC-AUC fell by more than the tolerance."""
-        return any(
-            change is not None and change < -self.tolerance for change in (self.separation_change, self.auc_change)
+        """Separation or ROC-AUC fell by more than the tolerance, with its paired CI below zero."""
+        return self._fell(self.separation_change, self.separation_change_ci) or self._fell(
+            self.auc_change, self.auc_change_ci
         )
+
+    def fell(self) -> dict[str, bool]:
+        """Which of separation and ROC-AUC fell (harm, per metric)."""
+        return {
+            "separation": self._fell(self.separation_change, self.separation_change_ci),
+            "ROC-AUC": self._fell(self.auc_change, self.auc_change_ci),
+        }
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> RetentionRow:
         """A row from its :meth:`to_dict` (the derived entries are recomputed, not read)."""
-        return cls(**{f.name: values[f.name] for f in fields(cls) if f.name in values})
+        kept = {f.name: values[f.name] for f in fields(cls) if f.name in values}
+        for name in ("separation_change_ci", "auc_change_ci"):
+            if kept.get(name) is not None:
+                kept[name] = tuple(kept[name])
+        return cls(**kept)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -89,6 +110,7 @@ def retention_table(
     for name, after in _by_set(adapted).items():
         if name in targets or name not in before:
             continue
+        cis = _change_cis(before[name], after)
         rows.append(
             RetentionRow(
                 eval_set=name,
@@ -97,9 +119,23 @@ def retention_table(
                 auc_zero_shot=before[name].get("auc"),
                 auc_adapted=after.get("auc"),
                 tolerance=tolerance,
+                separation_change_ci=cis.get("separation"),
+                auc_change_ci=cis.get("auc"),
             )
         )
     return rows
+
+
+def _change_cis(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, tuple[float, float]]:
+    """Paired CIs of the changes, where both evaluations kept their per-pair cosines."""
+    needed = ("pair_cosines", "pair_categories")
+    if (
+        not all(key in before and key in after for key in needed)
+        or before["pair_categories"] != after["pair_categories"]
+    ):
+        return {}
+    changes = paired_changes(before["pair_categories"], before["pair_cosines"], after["pair_cosines"])
+    return {name: (change.low, change.high) for name, change in changes.items()}
 
 
 def retention_warnings(rows: Iterable[RetentionRow]) -> list[str]:
@@ -108,13 +144,13 @@ def retention_warnings(rows: Iterable[RetentionRow]) -> list[str]:
     for row in rows:
         if not row.harmed:
             continue
-        falls = [
-            f"{label} {before:.3f} -> {after:.3f} ({after - before:+.3f})"
-            for label, before, after in (
-                ("separation", row.separation_zero_shot, row.separation_adapted),
-                ("ROC-AUC", row.auc_zero_shot, row.auc_adapted),
-            )
-            if before is not None and after is not None and after - before < -row.tolerance
-        ]
+        falls = []
+        for label, before, after, ci in (
+            ("separation", row.separation_zero_shot, row.separation_adapted, row.separation_change_ci),
+            ("ROC-AUC", row.auc_zero_shot, row.auc_adapted, row.auc_change_ci),
+        ):
+            if before is not None and after is not None and row.fell()[label]:
+                interval = f", 95% CI [{ci[0]:+.3f}, {ci[1]:+.3f}]" if ci else ""
+                falls.append(f"{label} {before:.3f} -> {after:.3f} ({after - before:+.3f}{interval})")
         messages.append(f"{row.eval_set}: the adapter is worse than the base model: {', '.join(falls)}")
     return messages

@@ -318,7 +318,8 @@ def _finish(
         "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
     }
     if zero_shot:
-        rows = retention_table(metrics["zero_shot"], metrics["final"], target=config.eval_sets[0])
+        # From the full evaluations: their per-pair cosines give each change its paired CI.
+        rows = retention_table(zero_shot.evaluations, final.evaluations, target=config.eval_sets[0])
         metrics["retention"] = [row.to_dict() for row in rows]
         for warning in retention_warnings(rows):
             logger.warning(warning)
@@ -329,7 +330,8 @@ def _finish(
 
 def _summary(report: dict[str, Any]) -> dict[str, Any]:
     """Per set, the figures a run keeps (the pair cosines stay in ``cardiolora evaluate``'s results)."""
-    keep = ("separation", "separation_ci", "auc", "negation_gap", "negation_accuracy", "tier", "categories")
+    keep = ("separation", "separation_ci", "auc", "negation_gap", "negation_accuracy", "tier", "categories", "forms",
+            "surface")  # fmt: skip
     return {
         e["eval_set"]["name"]: {k: e[k] for k in keep} | {"sha256": e["eval_set"]["sha256"]}
         for e in report["evaluations"]
