@@ -22,6 +22,7 @@ SET_VALUES = {
     "data": ("other.jsonl", "other.jsonl"),
     "out": ("elsewhere", "elsewhere"),
     "eval_sets": ('["pulmonology"]', ["pulmonology"]),
+    "normalisation_sets": ("[]", []),
     "peft.method": ("dora", "dora"),
     "peft.r": ("4", 4),
     "peft.alpha": ("8", 8),

@@ -198,8 +198,19 @@ def test_preservation_needs_a_triplet_loss():
     from cardiolora.training.config import LossSettings
 
     with pytest.raises(ValidationError, match="preserve_weight"):
-        LossSettings(name="cached-infonce", preserve_weight=1.0)
+        LossSettings(name="cached-infonce", preserve_weight=1.0, teacher_weight=0.0)
     assert LossSettings(name="triplet", preserve_weight=1.0).preserve_weight == 1.0
+
+
+def test_gradcache_refuses_to_drop_the_teacher_silently():
+    from pydantic import ValidationError
+
+    from cardiolora.training.config import LossSettings
+
+    # The default teacher weight would be dropped by GradCache without a word: refused, naming the way out.
+    with pytest.raises(ValidationError, match="teacher-weight 0"):
+        LossSettings(name="cached-infonce")
+    assert LossSettings(name="cached-infonce", teacher_weight=0.0).applied_teacher_weight == 0.0
 
 
 def test_the_teacher_term_covers_only_replay_rows(tiny_model_dir):

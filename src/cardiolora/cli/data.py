@@ -34,20 +34,23 @@ ExcludeEvalOption = Annotated[
 ]
 
 
-def _parse_weights(items: list[str] | None) -> dict[str, float]:
+def _parse_weights(
+    items: list[str] | None, defaults: dict[str, float] | None = None, relations=None, flag: str = "--weight"
+) -> dict[str, float]:
     from cardiolora.data.ontology_pairs import DEFAULT_WEIGHTS, RELATIONS
 
-    weights = dict(DEFAULT_WEIGHTS)
+    weights = dict(DEFAULT_WEIGHTS if defaults is None else defaults)
+    relations = RELATIONS if relations is None else relations
     for item in items or []:
         name, sep, value = item.partition("=")
         if not sep:
-            raise CardioloraError(f"--weight takes RELATION=NUMBER, got {item!r}")
-        if name not in RELATIONS:
-            raise CardioloraError(f"--weight: unknown relation {name!r}; known: {', '.join(RELATIONS)}")
+            raise CardioloraError(f"{flag} takes RELATION=NUMBER, got {item!r}")
+        if name not in relations:
+            raise CardioloraError(f"{flag}: unknown relation {name!r}; known: {', '.join(relations)}")
         try:
             weights[name] = float(value)
         except ValueError:
-            raise CardioloraError(f"--weight {name}: {value!r} is not a number") from None
+            raise CardioloraError(f"{flag} {name}: {value!r} is not a number") from None
     return weights
 
 
@@ -106,6 +109,22 @@ def ontology(
             "--weight", metavar="RELATION=PAIRS", help="Pairs per concept of a relation (0 disables); repeatable."
         ),
     ] = None,
+    diseases: Annotated[
+        bool,
+        typer.Option(
+            "--diseases/--no-diseases",
+            help="Add sentence-level pairs from HPO's disease annotations: described patients -> diagnosis, two "
+            "descriptions of one disease, findings reworded (hard negatives share words, not meaning).",
+        ),
+    ] = False,
+    disease_weights: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--disease-weight",
+            metavar="RELATION=PAIRS",
+            help="Pairs per disease of presentation, presentation-pair or finding-swap (0 disables); repeatable.",
+        ),
+    ] = None,
     exclude_eval: ExcludeEvalOption = None,
     hard_negative_rate: Annotated[float, typer.Option(help="Share of lexically similar negatives.")] = 0.5,
     sentence_rate: Annotated[float, typer.Option(help="Share of texts placed in clinical sentences.")] = 0.3,
@@ -129,6 +148,13 @@ def ontology(
         max_anchors_per_category=max_anchors_per_category,
         seed=seed,
     )
+    disease_recipe = None
+    if diseases or disease_weights:
+        from cardiolora.data.diseases import RELATIONS as DISEASE_RELATIONS
+        from cardiolora.data.diseases import DiseaseRecipe
+
+        parsed = _parse_weights(disease_weights, DiseaseRecipe().weights, DISEASE_RELATIONS, "--disease-weight")
+        disease_recipe = DiseaseRecipe(weights=parsed, seed=seed)
     with stage_progress("building pairs from the ontologies") as progress:
         result = build_ontology_dataset(
             out,
@@ -139,6 +165,7 @@ def ontology(
             replay_branches=replay_branches or None,
             max_per_category=max_per_category,
             exclude_eval=exclude_eval or [],
+            diseases=disease_recipe,
             progress=progress,
         )
     print_datacard_summary(result)

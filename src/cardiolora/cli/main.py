@@ -363,18 +363,32 @@ def evaluate(
             "--zero-shot/--no-zero-shot", help="With --adapter, also evaluate the base model (retention table)."
         ),
     ] = True,
+    normalisation: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--normalisation",
+            metavar="NAME|FILE",
+            help="Concept-normalisation set(s) to rank too (see evaluate-normalisation); repeatable. Default: "
+            "the bundled one named like --target, if any; 'none' for none.",
+        ),
+    ] = None,
     n_resamples: Annotated[int, typer.Option(min=100, metavar="N", help="Bootstrap resamples for the CI.")] = 5000,
     seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
     batch_size: Annotated[int, typer.Option(min=1, metavar="N", help="Texts per forward pass.")] = 32,
     trust_remote_code: TrustOption = False,
     precision: PrecisionOption = "fp32",
 ) -> None:
-    """Separation, its bootstrap CI, ROC-AUC and negation sensitivity of a model on evaluation sets."""
+    """Separation, its bootstrap CI, ROC-AUC (overall and per form, beside what word count, overlap and
+    BM25 alone score), negation sensitivity and concept normalisation of a model on evaluation sets."""
     from cardiolora.embedding import Embedder
     from cardiolora.evaluation import default_eval_sets, evaluate_embedder, load_eval_set
+    from cardiolora.evaluation.normalisation import bundled_normalisation_sets, load_normalisation_set
 
     # Validate every input before loading the model: bad input fails fast and writes nothing.
     sets = [load_eval_set(name) for name in (eval_sets or default_eval_sets(target))]
+    if normalisation is None:
+        normalisation = [target] if target in bundled_normalisation_sets() else []
+    norm_sets = [load_normalisation_set(name) for name in normalisation if name.lower() != "none"]
     if out is not None and out.exists() and out.is_dir():
         raise CardioloraError(f"--out {out} is a directory")
     if adapter_scale != 1.0 and adapter is None:
@@ -388,7 +402,15 @@ def evaluate(
         precision=precision,
         adapter_scale=adapter_scale,
     )
-    report = evaluate_embedder(embedder, sets, n_resamples=n_resamples, seed=seed, zero_shot=zero_shot, target=target)
+    report = evaluate_embedder(
+        embedder,
+        sets,
+        n_resamples=n_resamples,
+        seed=seed,
+        zero_shot=zero_shot,
+        target=target,
+        normalisation_sets=norm_sets,
+    )
     result = report.to_dict()
     target_table = render_target(report)
     if target_table is not None:
@@ -397,6 +419,8 @@ def evaluate(
     forms_table = render_forms(result)
     if forms_table is not None:
         console.print(forms_table)
+    if report.normalisation:
+        console.print(render_normalisation({"model": result["model"], "results": report.normalisation}))
     print_retention(report.retention())
     if out is not None:
         report.save(out)

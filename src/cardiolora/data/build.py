@@ -13,6 +13,7 @@ from typing import Any
 
 from cardiolora.data.categories import BRANCHES, DEFAULT_REPLAY_RATIO, REPLAY_BRANCHES, REPLAY_WEIGHTS
 from cardiolora.data.datacard import datacard, write_datacard
+from cardiolora.data.diseases import DiseaseRecipe
 from cardiolora.data.leakage import EVALUATION_PAIR, EVALUATION_TEXT, LeakGuard, bundled_guard
 from cardiolora.data.ontology import Concept, load_concepts
 from cardiolora.data.ontology_pairs import OntologyRecipe, build_ontology_pairs, dedup_pairs
@@ -135,12 +136,15 @@ def build_ontology_dataset(
     exclude_eval: Sequence[str | Path] = (),
     replay_ratio: float = DEFAULT_REPLAY_RATIO,
     replay_branches: Sequence[str] | None = None,
+    diseases: DiseaseRecipe | None = None,
     progress: Callable[[str, int, int], None] | None = None,
 ) -> DatasetResult:
     """Pairs from HPO and/or ICD-10-CM concepts of one branch, plus ``replay_ratio`` times as many
     from the other organ systems (``replay_branches``, default every other branch) so that training
-    keeps the rest of medicine in place: the recommended recipe by default. ``progress(what, done,
-    total)`` hears of each branch as it is read (the target first, then the replay branches)."""
+    keeps the rest of medicine in place: the recommended recipe by default. ``diseases`` adds
+    sentence-level pairs from HPO's disease annotations (:mod:`cardiolora.data.diseases`): the branch's
+    diseases, and ``replay_ratio`` times as many from the replay branches' diseases. ``progress(what,
+    done, total)`` hears of each branch as it is read (the target first, then the replay branches)."""
     recipe = recipe or OntologyRecipe()
     if replay_ratio < 0:
         raise CardioloraError(f"replay ratio must be >= 0, got {replay_ratio}")
@@ -177,6 +181,12 @@ def build_ontology_dataset(
         guard=guard,
         dropped_concepts=dropped_concepts,
     )
+    disease_pairs: list[PairRecord] = []
+    if diseases is not None:
+        report("diseases and how patients present", steps - 1)
+        disease_pairs = disease_dataset_pairs(
+            diseases, branch, replay_branches if replay_ratio > 0 else [], replay_ratio, guard, dropped_concepts
+        )
     report("duplicates, leak guard, data card", steps - 1)
     settings = {
         "builder": "ontology",
@@ -190,10 +200,38 @@ def build_ontology_dataset(
             "branches": list(replay_branches) if replay_ratio > 0 else [],
             "weights": weights if replay_ratio > 0 else {},
         },
+        "diseases": asdict(diseases) if diseases is not None else None,
         "exclude_eval": [str(p) for p in exclude_eval],
     }
     removed = {"evaluation_concepts": sum(dropped_concepts.values())}
-    return finish_dataset([*raw, *replay], out, name=Path(out).stem, settings=settings, removed=removed, guard=guard)
+    pairs = [*raw, *replay, *disease_pairs]
+    return finish_dataset(pairs, out, name=Path(out).stem, settings=settings, removed=removed, guard=guard)
+
+
+def disease_dataset_pairs(
+    recipe: DiseaseRecipe,
+    branch: str,
+    replay_branches: Sequence[str],
+    replay_ratio: float,
+    guard: LeakGuard,
+    dropped_concepts: Counter,
+) -> list[PairRecord]:
+    """The disease pairs of ``branch`` and, ``replay_ratio`` times as many, of the replay branches'
+    diseases (drawn at random among them). Diseases named by an evaluation term are left out."""
+    from cardiolora.data.diseases import DiseasePairBuilder, load_diseases
+
+    everything = load_diseases()
+    kept = [d for d in everything if not guard.is_evaluation_concept([d.name])]
+    dropped_concepts["diseases"] += len(everything) - len(kept)
+    builder = DiseasePairBuilder([d for d in kept if d.branch in (branch, *replay_branches)], recipe)
+    target = builder.build([d for d in builder.diseases if d.branch == branch])
+    if not replay_branches or replay_ratio <= 0:
+        return target
+    rng = random.Random(recipe.seed)
+    others = [d for d in builder.diseases if d.branch != branch]
+    per_disease = max(1.0, sum(recipe.weights.values()))
+    wanted = min(len(others), round(replay_ratio * len(target) / per_disease))
+    return [*target, *builder.build(rng.sample(others, wanted))]
 
 
 def build_corpus_dataset(inputs: Sequence[str | Path], out: str | Path, settings=None, progress=None) -> DatasetResult:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,6 +27,7 @@ from cardiolora.versions import package_versions
 
 if TYPE_CHECKING:
     from cardiolora.embedding import Embedder
+    from cardiolora.evaluation.normalisation import NormalisationSet
 
 SCHEMA = "cardiolora.evaluation/v1"
 # The set an adapter is for; every other set evaluated is a retention check.
@@ -157,6 +158,9 @@ class EvaluationReport:
     settings: dict[str, Any]
     zero_shot: list[dict[str, Any]] | None = None
     target: str | None = None
+    # Concept-normalisation results (cardiolora.evaluation.normalisation), each with the base model's
+    # ranks and the paired change beside it when ``zero_shot`` was asked for with an adapter.
+    normalisation: list[dict[str, Any]] = field(default_factory=list)
     versions: dict[str, str] = field(default_factory=package_versions)
     created: str = field(default_factory=lambda: _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"))
     command: str = field(
@@ -185,6 +189,7 @@ class EvaluationReport:
             "adapter": self.model.get("adapter"),
             "evaluations": self.evaluations,
             **extra,
+            **({"normalisation": self.normalisation} if self.normalisation else {}),
             "settings": self.settings,
             "versions": self.versions,
             "created": self.created,
@@ -205,11 +210,14 @@ def evaluate_embedder(
     batch_size: int | None = None,
     zero_shot: bool = False,
     target: str | None = DEFAULT_TARGET,
+    normalisation_sets: Sequence[NormalisationSet] = (),
 ) -> EvaluationReport:
-    """Evaluate one loaded embedder on every set (the model is loaded once for all of them).
+    """Evaluate one loaded embedder on every set (the model is loaded once for all of them), and on
+    the concept-normalisation sets.
 
     ``zero_shot=True`` with an adapter also evaluates the base model (the adapter switched off) for
-    the retention table of every set but ``target``."""
+    the retention table of every set but ``target``, and beside each normalisation result."""
+    from cardiolora.evaluation.normalisation import evaluate_normalisation
 
     def evaluate_all() -> list[dict[str, Any]]:
         return [
@@ -228,10 +236,16 @@ def evaluate_embedder(
         with embedder.adapter_disabled():
             base = evaluate_all()
     settings = {"n_resamples": n_resamples, "confidence": confidence, "seed": seed, "ci_method": "percentile"}
+    normalisation = (
+        evaluate_normalisation(embedder, normalisation_sets, zero_shot=zero_shot, batch_size=batch_size)["results"]
+        if normalisation_sets
+        else []
+    )
     return EvaluationReport(
         model=embedder.describe(),
         evaluations=evaluate_all(),
         settings=settings,
         zero_shot=base,
         target=target if base is not None else None,
+        normalisation=normalisation,
     )

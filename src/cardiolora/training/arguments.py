@@ -10,8 +10,13 @@ from cardiolora.training.prepare import world_size
 from cardiolora.training.run_directory import CHECKPOINTS
 
 
-def training_arguments(config: TrainConfig, work_dir: Path, precision: str, primary_metric: str):
-    """sentence-transformers' training arguments for the configuration."""
+def training_arguments(
+    config: TrainConfig, work_dir: Path, precision: str, primary_metric: str, prompt: str | None = None
+):
+    """sentence-transformers' training arguments for the configuration. ``prompt``: the zoo's
+    similarity prompt (E5's ``query: ``, BGE's and Qwen3-Embedding's instructions), put before every
+    training text as evaluation and serving put it before theirs: an adapter trained without it
+    would be evaluated and served on inputs it never saw."""
     import torch
     from sentence_transformers import SentenceTransformerTrainingArguments
 
@@ -47,6 +52,7 @@ def training_arguments(config: TrainConfig, work_dir: Path, precision: str, prim
         ddp_find_unused_parameters=False if world_size() > 1 else None,
         # On CPUs accelerate starts a gloo process group only when told the run is CPU-only.
         use_cpu=not torch.cuda.is_available(),
+        prompts=prompt or None,
     )
 
 

@@ -123,6 +123,14 @@ class LossSettings(_Strict):
         for name in ("preserve_weight", "teacher_weight"):
             if getattr(self, name) and self.name not in TRIPLET_LOSSES and name in self.model_fields_set:
                 raise ValueError(f"{name} needs one of {', '.join(TRIPLET_LOSSES)}, not {self.name}")
+        if self.name == "cached-infonce" and self.teacher_weight:
+            # GradCache embeds in mini-batches without the teacher's base passes or the cosine term:
+            # training would silently drop both (and forget the rest of medicine). Refused instead.
+            raise ValueError(
+                "cached-infonce (GradCache) has no teacher or cosine term: it would train without the teacher that "
+                "keeps the rest of medicine in place. Use infonce+cosine (a smaller --batch-size with "
+                "--gradient-accumulation), or pass teacher_weight = 0 (--teacher-weight 0) to accept that"
+            )
         return self
 
     @property
@@ -139,6 +147,8 @@ class TrainConfig(_Strict):
     out: Path
     # The first set is the target; every other one is a retention check (the adapter must not harm it).
     eval_sets: list[str] = Field(default_factory=default_eval_sets, min_length=1)
+    # Concept-normalisation sets evaluated before and after training (descriptions -> diagnosis).
+    normalisation_sets: list[str] = Field(default_factory=lambda: ["cardiology"])
     peft: PeftSettings = Field(default_factory=PeftSettings)
     loss: LossSettings = Field(default_factory=LossSettings)
     epochs: float = Field(1.0, gt=0.0)

@@ -10,8 +10,9 @@ from cardiolora.evaluation import EvalSet, compute_metrics, cosines_of_pairs
 
 
 class SeparationEvaluator(SentenceEvaluator):
-    """Separation, ROC-AUC and negation accuracy of each evaluation set; the first set's separation
-    is the primary metric (the best checkpoint and early stopping follow it)."""
+    """Separation, ROC-AUC and negation accuracy of each evaluation set; the first set's ROC-AUC is
+    the primary metric (the best checkpoint and early stopping follow it): separation can be raised
+    by pushing every pair apart, ROC-AUC only by ordering pairs better."""
 
     def __init__(
         self, eval_sets: list[EvalSet], n_resamples: int = 1000, batch_size: int = 64, prompt: str | None = None
@@ -21,7 +22,7 @@ class SeparationEvaluator(SentenceEvaluator):
         self.eval_sets = eval_sets
         self.n_resamples = n_resamples
         self.batch_size = batch_size
-        self.primary_metric = f"{eval_sets[0].name}_separation" if eval_sets else "separation"
+        self.primary_metric = f"{eval_sets[0].name}_auc" if eval_sets else "auc"
         self.greater_is_better = True
         self.history: list[dict[str, Any]] = []
 

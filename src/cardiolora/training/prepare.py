@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from cardiolora.data.records import PairRecord, load_pairs
 from cardiolora.errors import CardioloraError
@@ -21,6 +21,7 @@ class Prepared:
     resolved: ResolvedModel
     pairs: list[PairRecord]
     eval_sets: list[EvalSet]
+    normalisation_sets: list = field(default_factory=list)
 
 
 def is_main_process() -> bool:
@@ -68,6 +69,9 @@ def prepare(config: TrainConfig, *, resume: bool = False, overwrite: bool = Fals
     check_hardware(config)
     resolved = resolve_model(config.model)
     eval_sets = [load_eval_set(name) for name in config.eval_sets]
+    from cardiolora.evaluation.normalisation import load_normalisation_set
+
+    normalisation_sets = [load_normalisation_set(name) for name in config.normalisation_sets]
     pairs = load_pairs(config.data)
     if config.data_fraction < 1.0:
         rng = random.Random(config.seed)
@@ -88,4 +92,4 @@ def prepare(config: TrainConfig, *, resume: bool = False, overwrite: bool = Fals
             raise CardioloraError(
                 "report_to includes tensorboard, which is not installed; pip install tensorboard"
             ) from None
-    return Prepared(resolved, pairs, eval_sets)
+    return Prepared(resolved, pairs, eval_sets, normalisation_sets)

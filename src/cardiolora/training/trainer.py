@@ -191,7 +191,11 @@ def _evaluate_zero_shot(model, config: TrainConfig, prepared: Prepared, log) -> 
     names = ", ".join(s.name for s in prepared.eval_sets)
     log(f"zero-shot evaluation of {prepared.resolved.spec.name} on {names}")
     return evaluate_embedder(
-        _embedder(model, prepared), prepared.eval_sets, n_resamples=config.eval_resamples, seed=config.seed
+        _embedder(model, prepared),
+        prepared.eval_sets,
+        n_resamples=config.eval_resamples,
+        seed=config.seed,
+        normalisation_sets=prepared.normalisation_sets,
     )
 
 
@@ -249,7 +253,8 @@ def _setup_trainer(model, config: TrainConfig, prepared: Prepared, dataset, work
         prompt=prepared.resolved.spec.prompt_for("similarity") or None,
     )
     evaluate_while_training = config.eval_steps is not None
-    args = training_arguments(config, work_dir, precision, evaluator.primary_metric)
+    prompt = prepared.resolved.spec.prompt_for("similarity") or None
+    args = training_arguments(config, work_dir, precision, evaluator.primary_metric, prompt)
     # transformers 5 reads the TensorBoard directory from the environment only.
     os.environ["TENSORBOARD_LOGGING_DIR"] = str(work_dir / "logs")
     callbacks = []
@@ -305,7 +310,13 @@ def _finish(
     record_base_model(adapter_dir, portable_model_name(config.model, prepared.resolved.path))
     log("final evaluation")
     embedder = _embedder(model, prepared, adapter_dir)
-    final = evaluate_embedder(embedder, prepared.eval_sets, n_resamples=config.eval_resamples, seed=config.seed)
+    final = evaluate_embedder(
+        embedder,
+        prepared.eval_sets,
+        n_resamples=config.eval_resamples,
+        seed=config.seed,
+        normalisation_sets=prepared.normalisation_sets,
+    )
     # The target set's texts in 2-D, base and adapted (reports and `cardiolora report` plot it).
     write_json_atomic(work_dir / "embedding_map.json", embedding_map(embedder, prepared.eval_sets[0]))
     metrics: dict[str, Any] = {
@@ -317,6 +328,8 @@ def _finish(
         "history": history,
         "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
     }
+    if final.normalisation:
+        metrics["normalisation"] = normalisation_summary(zero_shot, final)
     if zero_shot:
         # From the full evaluations: their per-pair cosines give each change its paired CI.
         rows = retention_table(zero_shot.evaluations, final.evaluations, target=config.eval_sets[0])
@@ -326,6 +339,23 @@ def _finish(
     write_json_atomic(work_dir / "metrics.json", metrics)
     write_text_atomic(work_dir / "README.md", model_card(config, metrics))
     return TrainResult(work_dir, adapter_dir, metrics, zero_shot=zero_shot, final=final, training=stats)
+
+
+def normalisation_summary(zero_shot: EvaluationReport | None, final: EvaluationReport) -> dict[str, Any]:
+    """Per normalisation set: top-1, top-5 and MRR zero-shot and adapted, and the paired change."""
+    from cardiolora.evaluation.normalisation import paired_top1_change
+
+    keep = ("top1", "top5", "mrr")
+    before = {r["normalisation_set"]["name"]: r for r in (zero_shot.normalisation if zero_shot else [])}
+    summary = {}
+    for result in final.normalisation:
+        name = result["normalisation_set"]["name"]
+        entry: dict[str, Any] = {"final": {k: result[k] for k in keep}, "surface": result["surface"]}
+        if name in before:
+            entry["zero_shot"] = {k: before[name][k] for k in keep}
+            entry["change"] = paired_top1_change(before[name]["ranks"], result["ranks"])
+        summary[name] = entry
+    return summary
 
 
 def _summary(report: dict[str, Any]) -> dict[str, Any]:
