@@ -45,3 +45,20 @@ def test_cardiolora_evaluate_with_an_adapter_writes_the_map_beside_the_results(t
     assert result.exit_code == 0, result.output
     figure = tmp_path / "results.embedding_map.png"
     assert out.exists() and figure.stat().st_size > 5000
+
+
+def test_the_panels_are_titled_with_the_model_and_the_set_not_a_domain():
+    """A regression: the domain loop once reused the model's name, so both panels were titled with
+    the last domain ("congenital: adapted")."""
+    from cardiolora.study.report_figures import plot_embedding_map, pyplot
+
+    rng = np.random.default_rng(0)
+    points = rng.normal(size=(6, 2)).round(3).tolist()
+    data = {"eval_set": "cardiology", "texts": [f"text {i}" for i in range(6)],
+            "domains": ["ischemic", "valvular", "congenital"] * 2, "zero_shot": points, "adapted": points,
+            "explained_variance": [0.4, 0.2], "moved": [0.0] * 6}  # fmt: skip
+    plt = pyplot()
+    figure = plot_embedding_map("minilm", data, plt)
+    titles = [ax.get_title() for ax in figure.axes if ax.get_title()]
+    plt.close(figure)
+    assert titles == ["minilm on cardiology: zero-shot (base model)", "minilm on cardiology: adapted"]

@@ -352,8 +352,9 @@ def plot_embedding_map(name: str, data: dict, plt, labelled: int = 6):
     adapted side by side on the same axes."""
     before, after = np.asarray(data["zero_shot"]), np.asarray(data["adapted"])
     domains = data["domains"]
-    names = list(dict.fromkeys(domains))
-    colors = {name: OKABE_ITO[i % len(OKABE_ITO)] for i, name in enumerate(names)}
+    # Not ``name``: that is the model's, and the panel titles say it.
+    domain_names = list(dict.fromkeys(domains))
+    colors = {domain: OKABE_ITO[i % len(OKABE_ITO)] for i, domain in enumerate(domain_names)}
     markers = ["o", "s", "^", "D", "v", "P", "X", "*"]
     both = np.concatenate([before, after])
     pad = 0.08 * (both.max(axis=0) - both.min(axis=0))
@@ -361,22 +362,22 @@ def plot_embedding_map(name: str, data: dict, plt, labelled: int = 6):
     moved = np.argsort(data["moved"])[::-1][:labelled]
     fig, axes = plt.subplots(1, 2, figsize=(12, 5.2), sharex=True, sharey=True)
     for ax, points, title in ((axes[0], before, "zero-shot (base model)"), (axes[1], after, "adapted")):
-        for i, name in enumerate(names):
-            index = [j for j, d in enumerate(domains) if d == name]
+        for i, domain in enumerate(domain_names):
+            index = [j for j, d in enumerate(domains) if d == domain]
             ax.scatter(
                 points[index, 0],
                 points[index, 1],
                 s=18,
                 alpha=0.75,
-                color=colors[name],
+                color=colors[domain],
                 marker=markers[(i // len(OKABE_ITO)) % len(markers)],
-                label=name,
+                label=domain,
             )
         ax.set_xlim(lows[0], highs[0])
         ax.set_ylim(lows[1], highs[1])
         labels = [data["texts"][j] if len(data["texts"][j]) <= 32 else data["texts"][j][:30] + "..." for j in moved]
         _annotate_inside(ax, [tuple(points[j]) for j in moved], labels)
-        ax.set_title(f"{name}: {title}", fontsize=9)
+        ax.set_title(f"{name} on {data['eval_set']}: {title}", fontsize=9)
         ax.set_xlabel(f"PC1 ({100 * data['explained_variance'][0]:.0f}% of variance)")
     axes[0].set_ylabel(f"PC2 ({100 * data['explained_variance'][1]:.0f}% of variance)")
     axes[1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0), title="domain")
