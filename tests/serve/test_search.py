@@ -113,6 +113,11 @@ def test_an_adapter_brings_its_model_and_both_are_named(two_adapters, tiny_model
     assert written["model"] == str(tiny_model_dir("bert"))
     table = "".join(result.stdout.split())
     assert f"model{tiny_model_dir('bert')}" in table and f"adapter{adapters['alpha']}" in table
+    # The base model beside the adapter, set by set, in the table and the file.
+    assert "basemodel" in table and "adapted" in table
+    assert [e["eval_set"] for e in written["zero_shot"]] == ["cardiology"]
+    assert written["zero_shot"][0]["metrics"] != written["metrics"]
+    assert "base_model_results" not in written
 
 
 def test_an_index_is_not_given_a_model(tmp_path, write_jsonl):

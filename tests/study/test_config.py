@@ -64,7 +64,7 @@ def test_bad_configs_fail_before_any_work(tiny_study, override, fragment):
 
 
 def test_paper_dry_run_lists_the_ten_models_and_their_availability():
-    result = runner.invoke(app, ["study", "run", "--preset", "paper", "--dry-run", "--no-measure"], terminal_width=250)
+    result = runner.invoke(app, ["study", "run", "--preset", "paper", "--dry-run"], terminal_width=250)
     assert result.exit_code == 0, result.output
     for name in ("BioLinkBERT-large", "bge-m3", "bge-large-en-v1.5", "bge-small-en-v1.5", "all-mpnet-base-v2",
                  "e5-large-v2", "jina-embeddings-v2-base-en", "gemma-2-2b", "Qwen2.5-0.5B",

@@ -29,7 +29,8 @@ def test_every_pending_step_is_measured_once_per_distinct_recipe(tiny_study, cac
         return real(config, pairs, **kwargs)
 
     monkeypatch.setattr(trainer, "time_recipe", spy)
-    result = estimate_module.estimate(plan)
+    monkeypatch.setattr(estimate_module, "machine_load", lambda: (0.0, 2))  # an idle machine
+    result = estimate_module.estimate(plan, measure=True)
     # bert's recipe (the default loss), the ablation's infonce and triplet cells on bert (each once:
     # data_fraction does not change a step's time) and qwen2's recipe.
     assert len(timed) == len(set(timed)) == 4
@@ -45,7 +46,7 @@ def test_every_pending_step_is_measured_once_per_distinct_recipe(tiny_study, cac
 
     # A second estimate reads the cache and measures nothing.
     monkeypatch.setattr(trainer, "time_recipe", lambda *a, **k: pytest.fail("measured again"))
-    again = estimate_module.estimate(plan)
+    again = estimate_module.estimate(plan, measure=True)
     assert [label for label, _ in again["steps"]] == [label for label, _ in result["steps"]]
 
 
@@ -53,3 +54,42 @@ def test_without_measuring_nothing_is_guessed(tiny_study, cache):
     path, study_dir = tiny_study()
     result = estimate_module.estimate(plan_study(load_study(path), study_dir), measure=False)
     assert result["unknown_steps"] == len(result["steps"]) and result["total_seconds"] == 0
+
+
+def test_a_dry_run_measures_nothing_and_says_how_to_measure(tiny_study, cache, monkeypatch):
+    from typer.testing import CliRunner
+
+    from cardiolora.cli import app
+    from cardiolora.training import trainer
+
+    path, study_dir = tiny_study()
+    monkeypatch.setattr(trainer, "time_recipe", lambda *a, **k: pytest.fail("a dry run trained"))
+    result = CliRunner().invoke(app, ["study", "run", str(path), "--out", str(study_dir), "--dry-run"])
+    assert result.exit_code == 0, result.output
+    assert "cardiolora study measure" in result.output and "unknown" in result.output
+    assert not (cache / "rates.json").exists() and not study_dir.exists()
+    # A stated speed estimates the training steps without measuring.
+    stated = CliRunner().invoke(
+        app, ["study", "run", str(path), "--out", str(study_dir), "--dry-run", "--seconds-per-step", "2"]
+    )
+    assert stated.exit_code == 0 and "estimated" in stated.output
+
+
+def test_a_rate_taken_on_a_busy_machine_is_not_cached(tiny_study, cache, monkeypatch):
+    path, study_dir = tiny_study(ablation=None)
+    monkeypatch.setattr(estimate_module, "machine_load", lambda: (7.5, 2))
+    result = estimate_module.estimate(plan_study(load_study(path), study_dir), measure=True)
+    assert result["unknown_steps"] == 0  # the busy rate still gives an estimate
+    assert any("busy" in note and "not cached" in note for note in result["notes"].values())
+    rates = cache / "rates.json"
+    assert not rates.exists() or json.loads(rates.read_text()) == {}
+
+
+def test_a_recipe_this_machine_cannot_run_is_not_timed_and_says_why(tiny_study, cache, monkeypatch):
+    """The paper preset's 8-bit weights need CUDA: the estimate leaves those steps unknown instead of
+    ending in a traceback."""
+    path, study_dir = tiny_study(training={"load_in_8bit": True, "max_steps": 2, "batch_size": 8}, ablation=None)
+    monkeypatch.setattr(estimate_module, "machine_load", lambda: (0.0, 2))
+    result = estimate_module.estimate(plan_study(load_study(path), study_dir), measure=True)
+    assert result["unknown_steps"] > 0
+    assert any("not timed here" in note and "CUDA" in note for note in result["notes"].values())

@@ -48,6 +48,11 @@ def test_a_study_runs_every_step_and_reports_everything(tiny_study):
             "train/adapter/adapter_model.safetensors",
         ):
             assert (model_dir / name).exists(), name
+        # The training run keeps the zero-shot step's evaluation: its metrics have zero-shot and retention.
+        metrics = json.loads((model_dir / "train/metrics.json").read_text())
+        assert metrics["zero_shot"]["cardiology"]["separation"] is not None
+        assert [row["eval_set"] for row in metrics["retention"]] == ["pulmonology"]
+        assert "zero_shot" in metrics["normalisation"]["cardiology"]
         # The adapted step reuses the training run's map of the same set instead of encoding again.
         assert (model_dir / "embedding_map.json").read_text() == (model_dir / "train/embedding_map.json").read_text()
     assert len(list((study_dir / "ablation").iterdir())) == 4
@@ -64,7 +69,7 @@ def test_a_study_runs_every_step_and_reports_everything(tiny_study):
         "## Efficiency",
         "## Retention",
         "## Ablation",
-        "Welch",
+        "Paired permutation tests",
         "Holm",
     ):
         assert section in report, section

@@ -8,30 +8,29 @@ from cardiolora.evaluation.metrics import separation
 from cardiolora.study import stats
 
 
-def test_contributions_average_to_the_separation_score():
-    rng = np.random.default_rng(0)
-    cosines = rng.uniform(-0.2, 0.9, 30)
-    labels = ["similar"] * 12 + ["different"] * 15 + ["negation"] * 3
-    terms = stats.separation_contributions(cosines, labels)
-    assert len(terms) == 27
-    assert terms.mean() == pytest.approx(separation(cosines[:12], cosines[12:27]))
-
-
 def test_holm_matches_the_step_down_definition():
     # Sorted p: 0.01, 0.02, 0.03, 0.04 -> x4, x3, x2, x1 with running maximum.
     assert stats.holm_bonferroni([0.04, 0.01, 0.03, 0.02]) == pytest.approx([0.06, 0.04, 0.06, 0.06])
     assert stats.holm_bonferroni([0.5, 0.9]) == pytest.approx([1.0, 1.0])
 
 
-def test_pairwise_welch_agrees_with_scipy_and_orders_effects():
+def test_paired_tests_see_a_difference_the_pairs_share_and_holm_adjusts():
     rng = np.random.default_rng(1)
-    samples = {"a": rng.normal(0.5, 0.1, 40), "b": rng.normal(0.3, 0.1, 40), "c": rng.normal(0.3, 0.1, 40)}
-    tests = {(t.a, t.b): t for t in stats.pairwise_welch(samples)}
-    assert len(tests) == 3
-    ab = tests[("a", "b")]
-    assert ab.p == pytest.approx(scipy_stats.ttest_ind(samples["a"], samples["b"], equal_var=False).pvalue)
-    assert ab.p_holm >= ab.p and ab.significant and ab.cohens_d > 1
-    assert not tests[("b", "c")].significant
+    labels = ["similar"] * 40 + ["different"] * 40
+    # The pairs differ a lot among themselves (difficulty), the models little but consistently.
+    difficulty = np.r_[rng.normal(0.6, 0.15, 40), rng.normal(0.4, 0.15, 40)]
+    better = difficulty + np.r_[np.full(40, 0.03), np.zeros(40)] + rng.normal(0, 0.005, 80)
+    same = difficulty + rng.normal(0, 0.005, 80)
+    tests = {(t.a, t.b, t.metric): t for t in stats.pairwise_paired({"a": better, "b": difficulty, "c": same}, labels)}
+    assert len(tests) == 6  # 3 model pairs x (separation, ROC-AUC)
+    ab = tests[("a", "b", "separation")]
+    assert ab.difference == pytest.approx(
+        separation(better[:40], better[40:]) - separation(difficulty[:40], difficulty[40:])
+    )
+    assert ab.p_holm >= ab.p and ab.significant
+    assert not tests[("b", "c", "separation")].significant
+    # Unpaired, the same 0.03 drowns in the pairs' spread: what pairing is for.
+    assert scipy_stats.ttest_ind(better[:40], difficulty[:40], equal_var=False).pvalue > 0.05
 
 
 def test_pearson_needs_three_points_and_variation():

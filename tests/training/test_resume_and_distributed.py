@@ -19,7 +19,8 @@ def _train_command(model, data, out, *extra):
 
 def test_a_killed_run_resumes_to_the_same_final_step(tiny_model_dir, tiny_pairs, tmp_path):
     out = tmp_path / "run"
-    command = _train_command(tiny_model_dir("bert"), tiny_pairs, out, "--max-steps", "400", "--save-steps", "20")
+    command = _train_command(tiny_model_dir("bert"), tiny_pairs, out, "--max-steps", "400", "--save-steps", "20",
+                             "--eval-steps", "20", "-e", "cardiology")  # fmt: skip
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.time() + 240
     try:
@@ -36,13 +37,24 @@ def test_a_killed_run_resumes_to_the_same_final_step(tiny_model_dir, tiny_pairs,
     refused = subprocess.run(command, capture_output=True, text=True)
     assert refused.returncode == 2 and "--resume" in refused.stderr
 
-    resumed = subprocess.run(command + ["--resume"], capture_output=True, text=True, timeout=600)
+    before_kill = json.loads((out / "history.json").read_text())
+    assert before_kill and before_kill[0]["steps"] == 20
+    # The run's own config.json holds --data and the rest: --out and --resume are enough.
+    resume = [sys.executable, "-m", "cardiolora", "train", "--out", str(out), "--resume"]
+    resumed = subprocess.run(resume, capture_output=True, text=True, timeout=600)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert "resuming from" in resumed.stdout
+    assert "zero-shot evaluation: kept from before the resume" in resumed.stdout  # not evaluated again
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["training"]["global_step"] == 400
     assert (out / "adapter" / "adapter_model.safetensors").exists()
     assert metrics["final"]["cardiology"]["separation"] is not None
+    assert metrics["zero_shot"]["cardiology"]["separation"] is not None and metrics["retention"] == []
+    # The history holds every evaluation, those before the kill too, each step once.
+    steps = [h["steps"] for h in metrics["history"]]
+    assert steps == list(range(20, 401, 20)), steps
+    finished = subprocess.run(resume, capture_output=True, text=True)
+    assert finished.returncode == 2 and "nothing to resume" in finished.stderr
 
 
 @pytest.mark.timeout(600)

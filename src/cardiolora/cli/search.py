@@ -152,12 +152,20 @@ def evaluate_retrieval_command(
         raise CardioloraError("give either --index and --queries, or --eval-set (with --model and/or --adapter)")
     table = Table(title=plain(title))
     table.add_column("eval set" if eval_sets else "query file")
+    base_rows = document.get("base_model_results")
+    if base_rows:
+        table.add_column("model")
     table.add_column("queries", justify="right")
     names = list(results[0].scores)
     for name in names:
         table.add_column(name, justify="right")
-    for result in results:
-        table.add_row(plain(result.task), str(result.queries), *(f"{result.scores[n]:.3f}" for n in names))
+    for index, result in enumerate(results):
+        if base_rows:  # the base model (adapter off) first, then the adapter, set by set
+            base = base_rows[index]
+            table.add_row(plain(base.task), "base model", str(base.queries), *(f"{base.scores[n]:.3f}" for n in names))
+        label = ["adapted"] if base_rows else []
+        table.add_row(plain(result.task), *label, str(result.queries), *(f"{result.scores[n]:.3f}" for n in names))
+    document.pop("base_model_results", None)
     console.print(table)
     if out is not None:
         from cardiolora.io import write_json_atomic
@@ -200,9 +208,16 @@ def _evaluate_eval_sets(
     quiet_libraries()
     embedder = Embedder.load(model, adapter=adapter, trust_remote_code=trust_remote_code)
     results = [evaluate_eval_set_retrieval(embedder, eval_set, ks) for eval_set in loaded]
+    base_results = []
+    if adapter is not None:  # the base model beside the adapter: the same sets, the adapter switched off
+        with embedder.adapter_disabled():
+            base_results = [evaluate_eval_set_retrieval(embedder, eval_set, ks) for eval_set in loaded]
     adapter_name = str(adapter) if adapter else None
     model = model or embedder.describe()["name"]  # the adapter's base model (or the default) when not given
-    title = f"retrieval: model {model}, adapter {adapter_name or 'none'}"
+    title = f"retrieval: model {model}" + (f", base model and adapter {adapter_name}" if adapter_name else "")
     evaluations = [{"eval_set": r.task, "metrics": r.to_dict()} for r in results]
     document = {"model": model, "adapter": adapter_name, **evaluations[0], "evaluations": evaluations}
+    if base_results:
+        document["zero_shot"] = [{"eval_set": r.task, "metrics": r.to_dict()} for r in base_results]
+        document["base_model_results"] = base_results  # for the table; popped before writing
     return title, results, document

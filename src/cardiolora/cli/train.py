@@ -310,6 +310,11 @@ def train(
     from cardiolora.training.config import load_toml, merge_overrides, parse_settings
 
     base = load_toml(config_file) if config_file else {}
+    if resume and out is not None and not config_file:
+        # The run's own resolved configuration: --resume needs no --data or other flag it already holds.
+        from cardiolora.io import read_json_object
+
+        base = read_json_object(out / "config.json")
     flags = {
         "model": model,
         "data": str(data) if data else None,

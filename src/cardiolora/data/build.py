@@ -223,8 +223,17 @@ def disease_dataset_pairs(
     everything = load_diseases()
     kept = [d for d in everything if not guard.is_evaluation_concept([d.name])]
     dropped_concepts["diseases"] += len(everything) - len(kept)
-    builder = DiseasePairBuilder([d for d in kept if d.branch in (branch, *replay_branches)], recipe)
+    pools: list = []
+    if recipe.weights.get("finding-sentence"):
+        from cardiolora.data.diseases import category_pools
+
+        concepts = load_concepts(branch, ["hpo"], seed=recipe.seed)
+        pools = category_pools(without_evaluation_concepts(concepts, guard)[0])
+    builder = DiseasePairBuilder([d for d in kept if d.branch in (branch, *replay_branches)], recipe, pools)
     target = builder.build([d for d in builder.diseases if d.branch == branch])
+    for pool in pools:
+        count = round(recipe.weights["finding-sentence"] * len(builder.usable(pool)))
+        target += builder.pool_pairs(pool, count)
     if not replay_branches or replay_ratio <= 0:
         return target
     rng = random.Random(recipe.seed)

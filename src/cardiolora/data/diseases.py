@@ -13,6 +13,9 @@ relations come from that (each weighted per build, :class:`DiseaseRecipe`):
 - ``finding-swap``: the same findings in other words and another frame; the negative keeps the
   anchor's frame and all its findings but one, swapped for a lexically close finding that means
   something else ("... a prolonged QT interval ..." vs "... a prolonged PR interval ...").
+- ``finding-sentence``: the same, drawn from all of a branch's HPO phenotypes grouped by clinical
+  category (:func:`category_pools`) rather than from one disease, so that common findings of the
+  specialty, not only rare diseases' ones, appear in sentences; its weight is pairs per phenotype.
 
 Every pair's negative shares surface with the anchor but not meaning: a presentation of another
 disease (of another clinical category) in the anchor's own frame sharing at least one finding, a
@@ -62,7 +65,7 @@ ONSET_AGES = {
     "HP:0003596": "middle-aged adult",  # middle age onset
     "HP:0003584": "older adult",  # late onset
 }
-RELATIONS = ("presentation", "presentation-pair", "finding-swap")
+RELATIONS = ("presentation", "presentation-pair", "finding-swap", "finding-sentence")
 
 _CODE = re.compile(r"^(?:type\s+)?[A-Z]{0,2}\d+[A-Z]{0,2}$", re.IGNORECASE)
 _DROPPED_PART = re.compile(
@@ -79,6 +82,8 @@ def clean_disease_name(raw: str) -> str | None:
     "Long QT syndrome 2", "Aortic aneurysm, familial thoracic 6"): the numbers (genetic subtypes) and
     inheritance parts go and the modifiers come first ("Dilated cardiomyopathy", "Familial atrial
     fibrillation", "Long QT syndrome", "Familial thoracic aortic aneurysm")."""
+    if raw[:1].isdigit():  # a karyotype or a number first ("46,XY sex reversal 10"): no clinical name
+        return None
     text = re.sub(r"\s*\{.*?\}|\s*\[.*?\]|\s*\(.*?\)", "", raw).strip()
     if ";" in text:
         text = text.split(";", 1)[0]
@@ -90,7 +95,7 @@ def clean_disease_name(raw: str) -> str | None:
         while len(words) > 1 and words[-1].lower() == "type":
             words.pop()
         part = " ".join(words)
-        if part and not _DROPPED_PART.match(part) and not _CODE.match(part):
+        if part and part.lower() != "type" and not _DROPPED_PART.match(part) and not _CODE.match(part):
             parts.append(part)
     if not parts:
         return None
@@ -319,7 +324,8 @@ _STOP = frozenset({"of", "the", "a", "an", "and", "or", "in", "with", "to", "typ
 
 
 def _content_words(text: str) -> set[str]:
-    return {w for w in _WORD.findall(text.lower()) if w not in _STOP and len(w) > 2}
+    """Lower-cased words but stop words, hyphens joined ("Q-T" is "qt"), acronyms of two letters kept."""
+    return {w for w in _WORD.findall(text.lower().replace("-", "")) if w not in _STOP and len(w) > 1}
 
 
 class _Wordings:
@@ -353,17 +359,24 @@ class _Wordings:
 class DiseasePairBuilder:
     """Draws the pairs of :data:`RELATIONS` from diseases (see the module docstring)."""
 
-    def __init__(self, diseases: Sequence[Disease], recipe: DiseaseRecipe | None = None) -> None:
+    def __init__(
+        self, diseases: Sequence[Disease], recipe: DiseaseRecipe | None = None, pools: Sequence[Disease] = ()
+    ) -> None:
         import bm25s
 
         self.recipe = recipe or DiseaseRecipe()
         self.rng = random.Random(self.recipe.seed)
         self.words = _Wordings()
+        self._allowed: dict[tuple[str, str], tuple[str, ...]] = {}
         self.diseases = [d for d in diseases if len(self.usable(d)) >= self.recipe.min_findings]
+        self.pools = list(pools)  # finding pools (category_pools): swaps draw from them, never as diseases
         self.by_phenotype: dict[str, list[int]] = defaultdict(list)
         for index, disease in enumerate(self.diseases):
             for hpo_id in self.usable(disease):
                 self.by_phenotype[hpo_id].append(index)
+        for pool in self.pools:
+            for hpo_id in self.usable(pool):
+                self.by_phenotype.setdefault(hpo_id, [])
         self.names = bm25s.BM25()
         if self.diseases:
             self.names.index(bm25s.tokenize([d.name for d in self.diseases], show_progress=False), show_progress=False)
@@ -376,17 +389,19 @@ class DiseasePairBuilder:
                 show_progress=False,
             )
 
+    def wordings(self, hpo_id: str, disease: Disease) -> tuple[str, ...]:
+        """The wordings of a phenotype that share no content word with the disease's name: "Dilated
+        cardiomyopathy" is never described by "dilated cardiomyopathy" or "cardiomyopathy", nor "Long QT
+        syndrome" by the synonym "Long Q-T syndrome" of "Prolonged QT interval"."""
+        key = (hpo_id, disease.name)
+        if key not in self._allowed:
+            name_words = _content_words(disease.name)
+            self._allowed[key] = tuple(w for w in self.words.of(hpo_id) if not _content_words(w) & name_words)
+        return self._allowed[key]
+
     def usable(self, disease: Disease) -> list[str]:
-        """Phenotypes that can describe ``disease`` without naming it: worded, and sharing no content
-        word with the disease's name ("Dilated cardiomyopathy" is never described by "dilated
-        cardiomyopathy" or "cardiomyopathy")."""
-        name_words = _content_words(disease.name)
-        kept = []
-        for hpo_id in disease.phenotypes:
-            wordings = self.words.of(hpo_id)
-            if wordings and not any(_content_words(w) & name_words for w in wordings[:1]):
-                kept.append(hpo_id)
-        return kept
+        """Phenotypes that can describe ``disease`` without naming it (see :meth:`wordings`)."""
+        return [hpo_id for hpo_id in disease.phenotypes if self.wordings(hpo_id, disease)]
 
     def _draw_findings(self, disease: Disease, avoid: set[str] = frozenset(), k: int | None = None) -> list[str]:
         pool = [p for p in self.usable(disease) if p not in avoid] or self.usable(disease)
@@ -401,8 +416,10 @@ class DiseasePairBuilder:
             weights.pop(pick)
         return chosen
 
-    def _word(self, hpo_id: str, avoid: str | None = None) -> str:
-        wordings = self.words.of(hpo_id)
+    def _word(self, hpo_id: str, disease: Disease, avoid: str | None = None) -> str:
+        """One wording of the phenotype allowed for the disease: its name, or with ``synonym_rate`` a
+        synonym; never ``avoid`` when there is another."""
+        wordings = self.wordings(hpo_id, disease)
         if len(wordings) > 1 and self.rng.random() < self.recipe.synonym_rate:
             options = [w for w in wordings[1:] if w != avoid] or list(wordings)
             return self.rng.choice(options)
@@ -410,7 +427,7 @@ class DiseasePairBuilder:
 
     def _describe(self, disease: Disease, findings: Sequence[str], frame: Frame | None = None) -> tuple[str, Frame]:
         frame = frame or draw_frame(self.rng, disease.onset)
-        return frame.fill([self._word(p) for p in findings]), frame
+        return frame.fill([self._word(p, disease) for p in findings]), frame
 
     def _other_disease(self, disease: Disease, sharing: Iterable[str]) -> Disease | None:
         """A disease of another category (another branch, or another cardiovascular category) that
@@ -488,6 +505,8 @@ class DiseasePairBuilder:
 
         pairs = []
         for relation, weight in self.recipe.weights.items():
+            if relation == "finding-sentence":
+                continue  # drawn from category pools (pool_pairs), not per disease
             whole = int(weight)
             for _ in range(whole + (1 if self.rng.random() < weight - whole else 0)):
                 findings = self._draw_findings(disease)
@@ -505,19 +524,46 @@ class DiseasePairBuilder:
                         negative, _ = self._describe(other, (shared + drawn)[: max(2, len(findings))], frame)
                     pairs.append(record(anchor, positive, negative, relation))
                 elif relation == "finding-swap":
-                    words = [self._word(p) for p in findings]
-                    anchor = frame.fill(words)
-                    reworded = [self._word(p, avoid=w) for p, w in zip(findings, words, strict=True)]
-                    self.rng.shuffle(reworded)
-                    positive = draw_frame(self.rng, disease.onset).fill(reworded)
-                    position = self.rng.randrange(len(findings))
-                    swapped = self._swap(findings[position], disease)
-                    negative = None
-                    if swapped is not None:
-                        changed = list(words)
-                        changed[position] = self.words.of(swapped)[0]
-                        negative = frame.fill(changed)
-                    pairs.append(record(anchor, positive, negative, relation))
+                    pairs.append(record(*self._finding_swap(disease, findings, frame), relation))
+        return pairs
+
+    def _finding_swap(self, disease: Disease, findings: list[str], frame: Frame) -> tuple[str, str, str | None]:
+        """(anchor, positive, negative): the findings in the anchor's frame; in other words, order and
+        frame; and in the anchor's frame with one finding swapped for a lexically close other one."""
+        words = [self._word(p, disease) for p in findings]
+        anchor = frame.fill(words)
+        reworded = [self._word(p, disease, avoid=w) for p, w in zip(findings, words, strict=True)]
+        self.rng.shuffle(reworded)
+        positive = draw_frame(self.rng, disease.onset).fill(reworded)
+        position = self.rng.randrange(len(findings))
+        swapped = self._swap(findings[position], disease)
+        negative = None
+        if swapped is not None:
+            changed = list(words)
+            changed[position] = self.words.of(swapped)[0]
+            negative = frame.fill(changed)
+        return anchor, positive, negative
+
+    def pool_pairs(self, pool: Disease, count: int) -> list[PairRecord]:
+        """``count`` finding sentences drawn from a pool of phenotypes (a clinical category's HPO terms,
+        :func:`category_pools`), each with its reworded positive and one-finding-swapped negative."""
+        pairs = []
+        for _ in range(count):
+            findings = self._draw_findings(pool)
+            frame = draw_frame(self.rng, pool.onset)
+            anchor, positive, negative = self._finding_swap(pool, findings, frame)
+            pairs.append(
+                PairRecord(
+                    anchor,
+                    positive,
+                    negative,
+                    source="hpo-findings",
+                    relation="finding-sentence",
+                    group=pool.group,
+                    category=pool.category,
+                    branch=pool.branch,
+                )  # fmt: skip
+            )
         return pairs
 
     def build(self, diseases: Iterable[Disease] | None = None) -> list[PairRecord]:
@@ -528,3 +574,17 @@ class DiseasePairBuilder:
 def load_diseases() -> list[Disease]:
     """Every annotated disease with its organ system (and clinical category when cardiovascular)."""
     return assign_branches(read_annotations())
+
+
+def category_pools(concepts: Iterable) -> list[Disease]:
+    """The HPO concepts of a branch (:func:`cardiolora.data.ontology.load_concepts`) grouped by clinical
+    category, each group a pool of phenotypes to draw finding sentences from (every phenotype equally
+    likely). A concept of several categories joins each."""
+    pools: dict[str, Disease] = {}
+    for concept in concepts:
+        if concept.source != "hpo":
+            continue
+        for category in concept.categories:
+            pool = pools.setdefault(category, Disease(f"pool {category}", branch=concept.branch, category=category))
+            pool.phenotypes[concept.id] = 0.5
+    return [pools[name] for name in sorted(pools)]

@@ -199,6 +199,21 @@ class EvaluationReport:
     def save(self, path: str | Path) -> Path:
         return write_json_atomic(path, self.to_dict())
 
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> EvaluationReport:
+        """A report from its :meth:`to_dict` (results.json)."""
+        return cls(
+            model=values["model"],
+            evaluations=values["evaluations"],
+            settings=values["settings"],
+            zero_shot=values.get("zero_shot"),
+            target=values.get("target"),
+            normalisation=values.get("normalisation") or [],
+            versions=values.get("versions") or {},
+            created=values.get("created", ""),
+            command=values.get("command", ""),
+        )
+
 
 def evaluate_embedder(
     embedder: Embedder,

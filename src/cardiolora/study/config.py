@@ -84,6 +84,8 @@ class EvaluationSettings(_Strict):
     sets: list[str] = Field(default_factory=lambda: ["cardiology"], min_length=1)
     # Retention checks: the adapter must not harm these (default: every other bundled set).
     transfer: list[str] = Field(default_factory=lambda: default_eval_sets()[1:])
+    # Concept-normalisation sets (descriptions -> diagnosis) ranked beside the pairs.
+    normalisation: list[str] = Field(default_factory=lambda: ["cardiology"])
     resamples: int = Field(5000, ge=100)
 
     @property
@@ -138,7 +140,7 @@ class StudyConfig(_Strict):
         names = [m.name for m in self.models]
         if len(set(names)) != len(names):
             raise ValueError(f"models: a model is listed twice: {names}")
-        for key in ("model", "data", "out", "eval_sets"):
+        for key in ("model", "data", "out", "eval_sets", "normalisation_sets"):
             if key in self.training or any(key in m.training for m in self.models):
                 raise ValueError(f"training.{key} is set by the study itself and cannot be given")
         return self
@@ -195,7 +197,10 @@ def train_config_for(
         model=entry.name,
         data=str(data),
         out=str(out),
-        eval_sets=list(config.evaluation.sets),
+        # Every set the study evaluates, as `cardiolora train` evaluates every bundled one: the run's
+        # metrics.json then has the retention table, like a run trained from the command line.
+        eval_sets=list(config.evaluation.all_sets),
+        normalisation_sets=list(config.evaluation.normalisation),
         trust_remote_code=entry.trust_remote_code or values.get("trust_remote_code", False),
     )
     return build_config(values, source=f"study {config.name!r}, model {entry.name!r}")

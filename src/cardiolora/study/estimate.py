@@ -11,8 +11,14 @@ No figure here comes from another machine or an earlier version:
 - **loading, evaluation, benchmark**: the same measurement times the model's load and its
   embeddings/s at batch sizes 32 and 1; a step's estimate is its load plus its texts at those rates.
 
-Rates are cached per machine, recipe and data in ``~/.cache/cardiolora/rates.json``, so a second
-dry run is instant. The benchmark's subprocess start and the adapter's merge are not included.
+Measuring happens only when asked (``cardiolora study measure``); a dry run (``study run --dry-run``)
+estimates from the rates measured before, or from a stated ``seconds_per_step``, and says which
+steps it cannot estimate. Rates are cached per machine, recipe and data in
+``~/.cache/cardiolora/rates.json``, each with the machine's load while it was taken; a rate taken
+while another process kept the cores busy (1-minute load average above half the cores) is not
+cached: it would slow every later estimate. A recipe this machine cannot run (8-bit or fp16
+weights without CUDA) is not timed: its steps stay unknown, with the reason. The benchmark's
+subprocess start and the adapter's merge are not included.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cardiolora.errors import ModelNotAvailableError
+from cardiolora.errors import CardioloraError, ModelNotAvailableError
 from cardiolora.study.config import StudyConfig, ablation_cells, train_config_for
 from cardiolora.study.runner import Plan, Step, build_study_data, data_path
 
@@ -107,8 +113,21 @@ def _observed(plan: Plan, step: Step) -> float | None:
     return None
 
 
-def estimate(plan: Plan, measure: bool = True, progress=None) -> dict[str, Any]:
-    """Seconds per pending step (None where nothing was measured) and the total."""
+# A rate measured above this 1-minute load average per core is not cached.
+BUSY_LOAD_PER_CORE = 0.5
+
+
+def machine_load() -> tuple[float, int]:
+    """The 1-minute load average and the number of cores."""
+    import os
+
+    return os.getloadavg()[0], os.cpu_count() or 1
+
+
+def estimate(plan: Plan, measure: bool = False, progress=None, seconds_per_step: float | None = None) -> dict[str, Any]:
+    """Seconds per pending step (None where nothing is known) and the total, with ``notes`` on what
+    could not be estimated. ``measure`` times the recipes not yet known (see the module docstring);
+    ``seconds_per_step`` states the training speed instead (every recipe alike)."""
     from cardiolora.data import load_pairs
     from cardiolora.evaluation import load_eval_set
     from cardiolora.io import write_json_atomic
@@ -122,19 +141,38 @@ def estimate(plan: Plan, measure: bool = True, progress=None) -> dict[str, Any]:
     eval_texts = sum(len(load_eval_set(name).sentences()) for name in config.evaluation.all_sets)
     loaded_pairs: list = []
 
+    notes: dict[str, str] = {}
+    measured: dict[str, dict[str, float]] = {}
+
     def rate_for(step: Step, tc: TrainConfig) -> dict[str, float] | None:
         recipe = {k: v for k, v in tc.resolved().items() if k not in _NOT_SPEED}
         key = f"{_machine()}|{_digest(recipe)}|{_digest(_data_recipe(config)) if data else 'no-data'}"
+        if key in measured:
+            return measured[key]
         if key not in cache and measure and data:
             if progress:
-                progress(f"timing the training recipe of {step.label.split(':')[0]} ({step.model})")
+                progress(f"measuring: training {step.model} for a few steps ({step.label.split(':')[0]})")
             if not loaded_pairs:
                 loaded_pairs.extend(load_pairs(data["path"]))
+            load, cores = machine_load()
             try:
-                cache[key] = time_recipe(tc, loaded_pairs)
+                rate = time_recipe(tc, loaded_pairs)
             except ModelNotAvailableError:
                 return None  # the plan skips it
+            except CardioloraError as exc:  # a recipe this machine cannot run (8-bit, fp16 without CUDA)
+                notes[step.label] = f"not timed here: {exc}"
+                return None
+            load = max(load, machine_load()[0])
+            rate = {**rate, "load_average": round(load, 2), "cores": cores}
+            measured[key] = rate
+            if load > BUSY_LOAD_PER_CORE * cores:
+                busy = f"load {load:.1f} on {cores} cores"
+                notes[step.label] = f"measured while the machine was busy ({busy}): not cached"
+                return rate
+            cache[key] = rate
             write_json_atomic(rates_path, cache)
+        if key not in cache and seconds_per_step is not None:
+            return None
         return cache.get(key)
 
     seconds: list[tuple[str, float | None]] = []
@@ -144,7 +182,10 @@ def estimate(plan: Plan, measure: bool = True, progress=None) -> dict[str, Any]:
             continue
         tc = train_config_for(config, step.model, Path("out"), Path("pairs.jsonl"), cells.get(step.cell, {}))
         rate = rate_for(step, tc)
-        if rate is None:
+        if rate is None and step.kind == "train" and seconds_per_step is not None and data:
+            per_epoch = max(1, int(data["pairs"] * tc.data_fraction) // (tc.batch_size * tc.gradient_accumulation))
+            seconds.append((step.label, (tc.max_steps or int(per_epoch * tc.epochs)) * seconds_per_step))
+        elif rate is None:
             seconds.append((step.label, None))
         elif step.kind == "train":
             per_epoch = max(1, int(data["pairs"] * tc.data_fraction) // (tc.batch_size * tc.gradient_accumulation))
@@ -165,4 +206,5 @@ def estimate(plan: Plan, measure: bool = True, progress=None) -> dict[str, Any]:
         "steps": seconds,
         "total_seconds": sum(known),
         "unknown_steps": sum(1 for _, s in seconds if s is None),
+        "notes": notes,
     }

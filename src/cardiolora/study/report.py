@@ -50,14 +50,13 @@ __all__ = ["FIGURES", "ablation_rows", "build_markdown", "model_retention", "mod
 
 def _statistics_section(results: StudyResults, rows) -> tuple[str, dict[str, Any]]:
     head = results.headline_set
-    samples = {}
+    cosines, categories = {}, None
     for m in results.models:
         evaluation = m.adapted.get(head)
         if evaluation:
-            samples[m.name] = stats.separation_contributions(
-                np.asarray(evaluation["pair_cosines"]), pair_labels(evaluation)
-            )
-    tests = stats.pairwise_welch(samples)
+            cosines[m.name] = np.asarray(evaluation["pair_cosines"])
+            categories = categories or pair_labels(evaluation)
+    tests = stats.pairwise_paired(cosines, categories) if len(cosines) >= 2 and categories else []
     finished = [r for r in rows if r["separation"] is not None]
     r_params = stats.pearson([r["parameters"] for r in finished], [r["separation"] for r in finished])
     r_dim = stats.pearson([r["dimension"] for r in finished], [r["separation"] for r in finished])
@@ -67,23 +66,24 @@ def _statistics_section(results: StudyResults, rows) -> tuple[str, dict[str, Any
     lines = ["## Statistics", ""]
     if tests:
         lines += [
-            f"Welch t-tests on per-pair separation terms ({head}), Holm-Bonferroni over {len(tests)} comparisons:",
+            f"Paired permutation tests on the same {head} pairs (each pair's two cosines swapped between the "
+            f"models at random, 9,999 permutations), Holm-Bonferroni over {len(tests)} comparisons (separation "
+            "and ROC-AUC of every two models):",
             "",
             markdown_table(
-                ["model A", "model B", "difference", "t", "p", "p (Holm)", "Cohen's d", "significant"],
+                ["model A", "model B", "metric", "A minus B", "p", "p (Holm)", "significant"],
                 [
                     [
                         t.a,
                         t.b,
-                        t.mean_difference,
-                        t.t,
+                        "ROC-AUC" if t.metric == "auc" else t.metric,
+                        t.difference,
                         t.p,
                         t.p_holm,
-                        t.cohens_d,
                         "yes" if t.significant else "no",
                     ]
                     for t in tests
-                ],
+                ],  # fmt: skip
             ),
         ]
     else:

@@ -26,6 +26,7 @@ from typing import Any
 
 from cardiolora.directories import lock_directory
 from cardiolora.errors import CardioloraError, ModelNotAvailableError
+from cardiolora.evaluation.evaluate import EvaluationReport
 from cardiolora.io import read_json_object, write_json_atomic
 from cardiolora.study.config import StudyConfig, ablation_cells, slug, train_config_for
 
@@ -225,7 +226,15 @@ class StudyRunner:
 
         embedder = Embedder.load(step.model, adapter=adapter, trust_remote_code=self._trust_remote_code(step.model))
         sets = [load_eval_set(name) for name in self.config.evaluation.all_sets]
-        report = evaluate_embedder(embedder, sets, n_resamples=self.config.evaluation.resamples, seed=self.config.seed)
+        from cardiolora.evaluation.normalisation import load_normalisation_set
+
+        report = evaluate_embedder(
+            embedder,
+            sets,
+            n_resamples=self.config.evaluation.resamples,
+            seed=self.config.seed,
+            normalisation_sets=[load_normalisation_set(n) for n in self.config.evaluation.normalisation],
+        )
         report.command = f"cardiolora study run ({self.config.name}): {step.label}"
         headline = sets[0]  # evaluation.sets[0]: the set the report's tables are about
         retrieval = evaluate_eval_set_retrieval(embedder, headline).to_dict()
@@ -264,7 +273,13 @@ class StudyRunner:
         train_config = self._train_config(step)
         _check_train_config(step, train_config)
         resume = step.output.exists() and any(step.output.iterdir())
-        train(train_config, resume=resume, evaluate_zero_shot=False, log=self.log)
+        # The model's zero-shot step evaluated the base model already: the run keeps it (its metrics.json
+        # then has zero-shot and retention, as a `cardiolora train` run's has) instead of evaluating again.
+        zero_shot_file = model_dir(self.study_dir, step.model) / "zero-shot.json"
+        zero_shot = (
+            EvaluationReport.from_dict(json.loads(zero_shot_file.read_text())) if zero_shot_file.exists() else None
+        )
+        train(train_config, resume=resume, evaluate_zero_shot=zero_shot is not None, zero_shot=zero_shot, log=self.log)
 
     def _adapted(self, step: Step) -> None:
         self._evaluate(step, self._train_config(step).out / "adapter")

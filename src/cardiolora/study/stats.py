@@ -1,4 +1,4 @@
-"""Statistics of a study: pairwise tests, effect sizes, correlations, Pareto frontiers, transfer.
+"""Statistics of a study: paired tests between models, correlations, Pareto frontiers, transfer.
 
 scipy does the tests; Holm-Bonferroni and the Pareto frontier are a few lines each and live here
 (scipy has no Holm step-down, and statsmodels would be a large dependency for it).
@@ -7,35 +7,11 @@ scipy does the tests; Holm-Bonferroni and the Pareto frontier are a few lines ea
 from __future__ import annotations
 
 import itertools
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from scipy import stats
-
-
-def separation_contributions(cosines: np.ndarray, categories: Sequence[str]) -> np.ndarray:
-    """Per-pair terms whose mean is the separation score.
-
-    A similar pair contributes ``cos - mean(different)``, a different pair ``mean(similar) - cos``;
-    their pooled mean is ``mean(similar) - mean(different)``. Two models' samples of these terms can
-    then be compared with a t-test (the study's Welch tests), pair by pair rather than from summary
-    statistics.
-    """
-    cosines = np.asarray(cosines, dtype=np.float64)
-    labels = np.asarray(categories)
-    similar, different = cosines[labels == "similar"], cosines[labels == "different"]
-    if similar.size == 0 or different.size == 0:
-        return np.zeros(0)
-    return np.concatenate([similar - different.mean(), similar.mean() - different])
-
-
-def cohens_d(a: np.ndarray, b: np.ndarray) -> float:
-    """Difference of means over the pooled standard deviation."""
-    na, nb = len(a), len(b)
-    pooled = math.sqrt(((na - 1) * np.var(a, ddof=1) + (nb - 1) * np.var(b, ddof=1)) / (na + nb - 2))
-    return float((np.mean(a) - np.mean(b)) / pooled) if pooled > 0 else float("nan")
 
 
 def holm_bonferroni(p_values: Sequence[float]) -> list[float]:
@@ -51,30 +27,42 @@ def holm_bonferroni(p_values: Sequence[float]) -> list[float]:
 
 @dataclass
 class PairwiseTest:
+    """Two models compared on the same pairs: the difference of a metric (A minus B), its paired
+    permutation p-value and the Holm-adjusted one."""
+
     a: str
     b: str
-    mean_difference: float
-    t: float
+    metric: str
+    difference: float
     p: float
     p_holm: float
-    cohens_d: float
 
     @property
     def significant(self) -> bool:
         return self.p_holm < 0.05
 
 
-def pairwise_welch(samples: dict[str, np.ndarray]) -> list[PairwiseTest]:
-    """Welch t-tests between every two models' separation contributions, Holm-Bonferroni adjusted."""
-    names = [n for n, s in samples.items() if len(s) >= 2]
+def pairwise_paired(
+    cosines: dict[str, np.ndarray], categories: Sequence[str], metrics: Sequence[str] = ("separation", "auc")
+) -> list[PairwiseTest]:
+    """Every two models' separation and ROC-AUC on the same pairs, compared by a paired permutation
+    test (each pair's two cosines swapped between the models at random;
+    :func:`cardiolora.evaluation.paired.paired_permutation`), Holm-Bonferroni over all comparisons.
+
+    The study compared its models with unpaired Welch t-tests, as if each model had been evaluated
+    on other pairs; here every model scores the same pairs, and pairing removes the pairs' own
+    difficulty from the comparison."""
+    from cardiolora.evaluation.paired import paired_permutation
+
+    names = list(cosines)
     raw = []
-    for a, b in itertools.combinations(names, 2):
-        t, p = stats.ttest_ind(samples[a], samples[b], equal_var=False)
-        raw.append((a, b, float(np.mean(samples[a]) - np.mean(samples[b])), float(t), float(p)))
+    for metric in metrics:
+        for a, b in itertools.combinations(names, 2):
+            difference, p = paired_permutation(categories, cosines[a], cosines[b], metric=metric)
+            raw.append((a, b, metric, difference, p))
     adjusted = holm_bonferroni([r[4] for r in raw])
     return [
-        PairwiseTest(a, b, diff, t, p, p_holm, cohens_d(samples[a], samples[b]))
-        for (a, b, diff, t, p), p_holm in zip(raw, adjusted, strict=True)
+        PairwiseTest(a, b, metric, d, p, p_holm) for (a, b, metric, d, p), p_holm in zip(raw, adjusted, strict=True)
     ]
 
 

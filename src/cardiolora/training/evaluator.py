@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 from sentence_transformers.sentence_transformer.evaluation import SentenceEvaluator
@@ -15,7 +17,12 @@ class SeparationEvaluator(SentenceEvaluator):
     by pushing every pair apart, ROC-AUC only by ordering pairs better."""
 
     def __init__(
-        self, eval_sets: list[EvalSet], n_resamples: int = 1000, batch_size: int = 64, prompt: str | None = None
+        self,
+        eval_sets: list[EvalSet],
+        n_resamples: int = 1000,
+        batch_size: int = 64,
+        prompt: str | None = None,
+        history_path: Path | None = None,
     ) -> None:
         super().__init__()
         self.prompt = prompt
@@ -24,7 +31,12 @@ class SeparationEvaluator(SentenceEvaluator):
         self.batch_size = batch_size
         self.primary_metric = f"{eval_sets[0].name}_auc" if eval_sets else "auc"
         self.greater_is_better = True
+        # Kept on disk at every evaluation, so a resumed run's history starts with the evaluations
+        # made before it was stopped (those after the last checkpoint are made again and replaced).
+        self.history_path = history_path
         self.history: list[dict[str, Any]] = []
+        if history_path is not None and history_path.exists():
+            self.history = json.loads(history_path.read_text())
 
     def __call__(self, model, output_path: str | None = None, epoch: int = -1, steps: int = -1) -> dict[str, float]:
         metrics: dict[str, float] = {}
@@ -44,5 +56,11 @@ class SeparationEvaluator(SentenceEvaluator):
             for key in ("separation", "auc", "negation_accuracy"):
                 if result[key] is not None:
                     metrics[f"{eval_set.name}_{key}"] = float(result[key])
+        if steps >= 0:  # an evaluation made again after a resume replaces the one from before
+            self.history = [h for h in self.history if h["steps"] < steps]
         self.history.append({"epoch": epoch, "steps": steps, **metrics})
+        if self.history_path is not None:
+            from cardiolora.io import write_json_atomic
+
+            write_json_atomic(self.history_path, self.history)
         return metrics

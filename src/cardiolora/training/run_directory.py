@@ -7,6 +7,8 @@ A run directory::
     versions.json      package versions
     adapter/           adapter_model.safetensors + adapter_config.json (PEFT)
     metrics.json       zero-shot and final evaluation, training statistics, evaluation history
+    zero_shot.json     the base model's evaluation, kept for ``--resume`` (not run again)
+    history.json       the evaluations during training so far, kept for ``--resume``
     embedding_map.json the target set's texts in 2-D, base and adapted (written before metrics.json)
     README.md          model card (:mod:`cardiolora.training.model_card`)
     checkpoints/       trainer checkpoints (resume)
@@ -71,6 +73,8 @@ def check_run_dir(run_dir: str | Path, *, resume: bool = False, overwrite: bool 
             f"--out {run_dir} is not empty and is not a cardiolora run directory; choose another --out"
         )
     if (run_dir / "metrics.json").exists():
+        if resume:
+            raise CardioloraError(f"{run_dir} holds a finished run: nothing to resume (--overwrite trains it anew)")
         raise CardioloraError(f"{run_dir} holds a finished run; pass --overwrite to replace it")
     if not resume:
         raise CardioloraError(f"{run_dir} holds an unfinished run; pass --resume to continue it or --overwrite")

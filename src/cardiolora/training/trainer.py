@@ -10,6 +10,7 @@ contract in :mod:`cardiolora.training.dataset`, the model card in :mod:`cardiolo
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -68,6 +69,7 @@ def train(
     resume: bool = False,
     overwrite: bool = False,
     evaluate_zero_shot: bool = True,
+    zero_shot: EvaluationReport | None = None,
     log=print,
     console=None,
 ) -> TrainResult:
@@ -79,7 +81,9 @@ def train(
     one removes only the staging directory); ``resume`` continues in the run directory. A new run
     that fails on bad input leaves no run directory; one that is killed or crashes is continued with
     ``resume``. ``evaluate_zero_shot=False`` skips the evaluation of the base model before training
-    (a study evaluates it once per model, not once per run). Progress goes to ``log`` as a line at
+    (a study evaluates it once per model, not once per run); ``zero_shot`` is that evaluation, if one was
+    made already with the same model (its sets are used where they are the run's; others are evaluated
+    again). Progress goes to ``log`` as a line at
     every 5% of the steps, or as a live bar on ``console`` (a rich console) when it is a terminal."""
     prepared = prepare(config, resume=resume, overwrite=overwrite)
     run_dir = Path(config.out)
@@ -87,7 +91,14 @@ def train(
 
     def run() -> TrainResult:
         result = _run(
-            config, prepared, work_dir, resume=resume, evaluate_zero_shot=evaluate_zero_shot, log=log, console=console
+            config,
+            prepared,
+            work_dir,
+            resume=resume,
+            evaluate_zero_shot=evaluate_zero_shot,
+            given_zero_shot=zero_shot,
+            log=log,
+            console=console,
         )
         return replace(result, run_dir=run_dir, adapter_dir=run_dir / "adapter")
 
@@ -114,7 +125,15 @@ def train(
 
 
 def _run(
-    config: TrainConfig, prepared: Prepared, work_dir: Path, *, resume: bool, evaluate_zero_shot: bool, log, console
+    config: TrainConfig,
+    prepared: Prepared,
+    work_dir: Path,
+    *,
+    resume: bool,
+    evaluate_zero_shot: bool,
+    given_zero_shot: EvaluationReport | None,
+    log,
+    console,
 ) -> TrainResult:
     """The run itself, phase by phase, written into ``work_dir`` (the run directory, or the staging
     directory of ``--overwrite``; the swap into ``--out`` is the caller's). Ranks other than 0 train
@@ -123,7 +142,11 @@ def _run(
     if main:
         _setup_run_directory(work_dir, config)
     model = _setup_model(config, prepared)
-    zero_shot = _evaluate_zero_shot(model, config, prepared, log) if main and evaluate_zero_shot else None
+    zero_shot = (
+        _zero_shot_once(model, config, prepared, work_dir, resume, log, given_zero_shot)
+        if main and evaluate_zero_shot
+        else None
+    )
     dataset = build_dataset(prepared.pairs, config)
     trainable, total = _setup_adapter(model, config, prepared, len(dataset), log)
     trainer, evaluator, precision = _setup_trainer(model, config, prepared, dataset, work_dir, log, console)
@@ -199,6 +222,45 @@ def _evaluate_zero_shot(model, config: TrainConfig, prepared: Prepared, log) -> 
     )
 
 
+def _zero_shot_once(
+    model, config: TrainConfig, prepared: Prepared, work_dir: Path, resume: bool, log, given: EvaluationReport | None
+):
+    """The zero-shot evaluation, kept in ``zero_shot.json``: a resumed run reads it back instead of
+    evaluating the base model again, and a ``given`` one (a study's zero-shot step) is used when it
+    covers the run's sets and normalisation sets."""
+    saved = work_dir / "zero_shot.json"
+    if resume and saved.exists():
+        log("zero-shot evaluation: kept from before the resume")
+        return EvaluationReport.from_dict(json.loads(saved.read_text()))
+    report = _covering(given, prepared) if given is not None else None
+    if report is None:
+        report = _evaluate_zero_shot(model, config, prepared, log)
+    else:
+        log("zero-shot evaluation: the one given (made before, with the same model)")
+    report.save(saved)
+    return report
+
+
+def _covering(report: EvaluationReport, prepared: Prepared) -> EvaluationReport | None:
+    """``report`` cut down to the run's evaluation and normalisation sets, in the run's order, or
+    None when it lacks one of them (or holds another version of it: the sha256 must match)."""
+    by_name = {e["eval_set"]["name"]: e for e in report.evaluations}
+    norms = {r["normalisation_set"]["name"]: r for r in report.normalisation}
+    evaluations = [by_name.get(s.name) for s in prepared.eval_sets]
+    normalisation = [norms.get(s.name) for s in prepared.normalisation_sets]
+    same_sets = all(
+        e is not None and e["eval_set"]["sha256"] == s.sha256
+        for e, s in zip(evaluations, prepared.eval_sets, strict=True)
+    )
+    same_norms = all(
+        r is not None and r["normalisation_set"]["sha256"] == s.sha256
+        for r, s in zip(normalisation, prepared.normalisation_sets, strict=True)
+    )
+    if not (same_sets and same_norms):
+        return None
+    return replace(report, evaluations=evaluations, normalisation=normalisation, zero_shot=None, target=None)
+
+
 def _setup_adapter(model, config: TrainConfig, prepared: Prepared, rows: int, log) -> tuple[int, int]:
     """The PEFT adapter on the configured targets (AdaLoRA's schedule needs the step count); returns
     the trainable and total parameter counts."""
@@ -251,6 +313,7 @@ def _setup_trainer(model, config: TrainConfig, prepared: Prepared, dataset, work
         prepared.eval_sets,
         n_resamples=config.eval_resamples,
         prompt=prepared.resolved.spec.prompt_for("similarity") or None,
+        history_path=work_dir / "history.json",
     )
     evaluate_while_training = config.eval_steps is not None
     prompt = prepared.resolved.spec.prompt_for("similarity") or None
@@ -386,6 +449,9 @@ def time_recipe(config: TrainConfig, pairs: list[PairRecord], *, steps: int = 4)
         def on_step_end(self, args, state, control, **kwargs):
             self.ends.append(time.perf_counter())
 
+    from cardiolora.training.prepare import check_hardware
+
+    check_hardware(config)  # a recipe this machine cannot run fails here, with the reason, not in a library
     rows = config.batch_size * config.gradient_accumulation * (steps + 1)
     sample = pairs[:rows]  # fewer: the trainer goes round them again
     with tempfile.TemporaryDirectory(prefix="cardiolora-timing-") as tmp:
