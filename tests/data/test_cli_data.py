@@ -173,6 +173,44 @@ def test_leak_guard_ignores_hyphens_and_punctuation(tmp_path, write_jsonl):
     assert card["removed"]["evaluation_text"] == 4
 
 
+def test_pairs_the_guard_drops_are_named_and_keep_leaks_keeps_them(tmp_path):
+    """A user's own pairs that carry a bundled evaluation term are not dropped silently: each is named,
+    with its reason, beside the output; --keep-leaks keeps them for data never evaluated on the bundled sets."""
+    from cardiolora.evaluation import load_eval_set
+
+    term = next(p.sentence1 for p in load_eval_set("cardiology").pairs if p.form == "term-term")
+    user = tmp_path / "mine.csv"
+    user.write_text(f"anchor,positive\n{term},a text of my own\nSomething else,another text of mine\n")
+    out = tmp_path / "pairs.jsonl"
+    result = runner.invoke(app, ["data", "pairs", "--user-file", str(user), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert len(out.read_text().splitlines()) == 1
+    (dropped,) = [json.loads(line) for line in (tmp_path / "pairs.dropped.jsonl").read_text().splitlines()]
+    assert dropped["anchor"] == term and dropped["reason"] == "evaluation_text" and dropped["kept"] is False
+    assert "pairs.dropped.jsonl" in "".join(result.output.split())
+    kept = tmp_path / "kept.jsonl"
+    result = runner.invoke(app, ["data", "pairs", "--user-file", str(user), "--out", str(kept), "--keep-leaks"])
+    assert result.exit_code == 0, result.output
+    assert len(kept.read_text().splitlines()) == 2
+    card = json.loads((tmp_path / "kept.datacard.json").read_text())
+    assert card["removed"]["kept_leaks"] == 1 and card["removed"]["evaluation_text"] == 0
+
+
+@pytest.mark.parametrize(
+    ("content", "line", "fragment"),
+    [
+        ("anchor,positive\nMitral stenosis,Aortic stenosis,extra\n", 2, "3 fields where the header has 2"),
+        ('anchor,positive\n"Mitral stenosis,Aortic stenosis\nA,B\n', 2, "double quote opened here is not closed"),
+    ],
+)
+def test_csv_rows_that_do_not_fit_the_header_fail_at_their_line(tmp_path, content, line, fragment):
+    user = tmp_path / "mine.csv"
+    user.write_text(content)
+    out = tmp_path / "pairs.jsonl"
+    result = runner.invoke(app, ["data", "pairs", "--user-file", str(user), "--out", str(out)])
+    assert_clean_failure(result, out, fragments=(f"{user}:{line}", fragment))
+
+
 def test_data_outputs_get_the_users_mode(tmp_path, write_jsonl):
     user = write_jsonl("mine.jsonl", PAIRS)
     out = tmp_path / "pairs.jsonl"

@@ -99,13 +99,29 @@ def _read_csv(path: Path, default_source: str) -> Iterator[PairRecord]:
             found = ", ".join(str(c) for c in columns) if columns else "none"
             raise InputError(f"CSV lacks the required column (columns: {found})", path=path, line=1, field=required)
     while True:
+        start = reader.line_num + 1  # the row's first line: a quoted field may run over several
         try:
             row = next(reader)
         except StopIteration:
             return
         except csv.Error as exc:  # DictReader.line_num is only updated after a row succeeds
             raise InputError(f"unreadable CSV ({exc})", path=path, line=reader.reader.line_num) from None
-        yield _validated(dict(row), path, reader.line_num, default_source)
+        if None in row:  # DictReader keeps values beyond the header under the key None
+            raise InputError(
+                f"{len(columns) + len(row[None])} fields where the header has {len(columns)} ({', '.join(columns)}): "
+                "a comma inside a text needs the text in double quotes",
+                path=path,
+                line=start,
+            )
+        spanning = [k for k, v in row.items() if isinstance(v, str) and "\n" in v]
+        if spanning:
+            raise InputError(
+                f"the field runs on to line {reader.line_num}: a double quote opened here is not closed",
+                path=path,
+                line=start,
+                field=spanning[0],
+            )
+        yield _validated(dict(row), path, start, default_source)
 
 
 def load_pairs(path: str | Path, **kwargs) -> list[PairRecord]:
