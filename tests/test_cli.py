@@ -373,6 +373,10 @@ def test_embed_jsonl_keeps_the_input_ids_and_counts_in_words(tiny_model_dir, tmp
     assert "wrote 2 embeddings" in result.stdout
     result = runner.invoke(app, ["embed", "-m", model, "--out", str(tmp_path / "one.npy"), "chest pain"])
     assert "wrote 1 embedding of" in result.stdout, result.stdout
+    # --out - writes the same JSONL to standard output, and nothing else there (for pipes).
+    piped = runner.invoke(app, ["embed", "-m", model, "--input", str(texts), "--out", "-"])
+    assert piped.exit_code == 0, piped.output
+    assert [json.loads(line) for line in piped.stdout.splitlines()] == records
 
 
 def test_a_one_pair_category_has_no_spread():

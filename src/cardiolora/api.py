@@ -40,7 +40,10 @@ def train(
         config = build_config({**config.model_dump(), **values}, source="cardiolora.train")
     elif config is None:
         config = build_config(values, source="cardiolora.train")
-    return run(config, resume=resume, overwrite=overwrite, log=log or (lambda *_: None))
+    from cardiolora.logs import library_bars_off
+
+    with library_bars_off():
+        return run(config, resume=resume, overwrite=overwrite, log=log or (lambda *_: None))
 
 
 def evaluate(

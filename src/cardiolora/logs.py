@@ -3,6 +3,8 @@ command line only calls it."""
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 
 def quiet_libraries() -> None:
     """transformers' warnings below error level and its progress bars off (they would interleave
@@ -11,3 +13,19 @@ def quiet_libraries() -> None:
 
     transformers.utils.logging.set_verbosity_error()
     transformers.utils.logging.disable_progress_bar()
+
+
+@contextmanager
+def library_bars_off():
+    """transformers' progress bars ("Loading weights") off for the block, as they were after it: the
+    Python API loads models without printing bars into the caller's output, and leaves the caller's
+    own setting alone."""
+    from transformers.utils import logging
+
+    was_enabled = logging.is_progress_bar_enabled()
+    logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            logging.enable_progress_bar()

@@ -109,3 +109,11 @@ def test_figures_stay_readable_with_one_model_and_with_a_wide_speed_range():
         box = text.get_window_extent()
         assert inside.x0 - 1 <= box.x0 and box.x1 <= inside.x1 + 1, text.get_text()
     plt.close("all")
+
+
+def test_counts_are_written_as_counts_and_parameters_in_millions():
+    from cardiolora.study.report_tables import fmt_value
+
+    assert fmt_value(24_172) == "24,172"  # pairs: not "0.0M"
+    assert fmt_value(22_713_216) == "22.7M"
+    assert fmt_value(756) == "756" and fmt_value(None) == "n/a"

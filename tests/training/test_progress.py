@@ -25,7 +25,8 @@ def test_lines_every_five_percent_with_loss_and_time_left_then_a_summary():
         progress.on_step_end(None, state, None)
     progress.on_train_end(None, state, None)
     steps = [line for line in lines if line.startswith("step ")]
-    assert len(steps) == 20 and steps[0].startswith("step 2/40 (5%), loss -")
+    # No loss before the first logged one (no dash standing in for it).
+    assert len(steps) == 20 and steps[0].startswith("step 2/40 (5%), ") and "loss" not in steps[0]
     assert "about" in steps[0] and "left" in steps[0]
     assert steps[-1].startswith("step 40/40 (100%), loss 2.000") and "left" not in steps[-1]
     assert lines[-1].startswith("trained 40 steps in ") and "last logged loss 2.000" in lines[-1]

@@ -65,6 +65,6 @@ def test_two_cpu_processes_train_with_gloo(tiny_model_dir, tiny_pairs, tmp_path)
                *_train_command(tiny_model_dir("bert"), tiny_pairs, out, "--max-steps", "4")[1:]]  # fmt: skip
     done = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
-    assert "processes: 2 (ParallelMode.DISTRIBUTED)" in done.stdout
+    assert "trained on 2 processes (distributed data parallel)" in done.stdout
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["training"]["world_size"] == 2 and metrics["training"]["global_step"] == 4

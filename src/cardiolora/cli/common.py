@@ -27,6 +27,9 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},  # inherited by every command
+    # Click's plain help: Rich's option table cut long option names at 80 columns ("--gradient-accum…")
+    # and showed "<bool>" beside every flag.
+    rich_markup_mode=None,
 )
 
 # Piped output (CI logs, files) gets a wide fixed width instead of rich's 80-column fallback.

@@ -12,7 +12,9 @@ from cardiolora.cli.common import app, console, plain, stage_progress, user_erro
 from cardiolora.data.categories import DEFAULT_REPLAY_RATIO
 from cardiolora.errors import CardioloraError
 
-data_app = typer.Typer(help="Build clean, deduplicated, leak-free training pairs.", no_args_is_help=True)
+data_app = typer.Typer(
+    help="Build clean, deduplicated, leak-free training pairs.", no_args_is_help=True, rich_markup_mode=None
+)
 app.add_typer(data_app, name="data")
 
 KeepLeaksOption = Annotated[

@@ -25,7 +25,7 @@ from cardiolora.cli.common import (
 )
 from cardiolora.errors import CardioloraError, InputError
 
-models_app = typer.Typer(help="The offline model zoo.", no_args_is_help=True)
+models_app = typer.Typer(help="The offline model zoo.", no_args_is_help=True, rich_markup_mode=None)
 app.add_typer(models_app, name="models")
 
 EvalSetsOption = eval_sets_option(
@@ -124,7 +124,8 @@ def embed(
             "--out",
             "-o",
             metavar="FILE",
-            help="Output file: .npy (matrix) or .jsonl (text + vector, and the input's id where it has one).",
+            help="Output file: .npy (matrix) or .jsonl (text + vector, and the input's id where it has one); "
+            "- writes the JSONL to standard output.",
         ),
     ],
     texts: Annotated[list[str] | None, typer.Argument(metavar="TEXT", help="Texts to embed (or use --input).")] = None,
@@ -146,8 +147,9 @@ def embed(
     from cardiolora.embedding import Embedder
     from cardiolora.io import atomic_path
 
-    if out.suffix not in (".npy", ".jsonl"):
-        raise CardioloraError(f"--out must end in .npy or .jsonl, got {out}")
+    to_stdout = str(out) == "-"
+    if out.suffix not in (".npy", ".jsonl") and not to_stdout:
+        raise CardioloraError(f"--out must end in .npy or .jsonl, or be - (JSONL on standard output), got {out}")
     if role not in ("similarity", "query", "passage", "none"):
         raise CardioloraError(f"--role must be similarity, query, passage or none, got {role!r}")
     if bool(texts) == (input_file is not None):
@@ -171,16 +173,26 @@ def embed(
         adapter_scale=adapter_scale,
     )
     vectors = embedder.encode(items, role=None if role == "none" else role, show_progress=None)  # type: ignore[arg-type]
+
+    def records():
+        for text, identifier, vector in zip(items, ids, vectors, strict=True):
+            record = {"text": text, "embedding": vector.tolist()}
+            yield {"id": identifier, **record} if identifier is not None else record
+
+    if to_stdout:  # for pipes: JSONL on stdout, nothing else there
+        import sys
+
+        for record in records():
+            sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
+        sys.stdout.flush()
+        return
     with atomic_path(out) as tmp:
         if out.suffix == ".npy":
             with open(tmp, "wb") as handle:
                 np.save(handle, vectors)
         else:
             with open(tmp, "w", encoding="utf-8") as handle:
-                for text, identifier, vector in zip(items, ids, vectors, strict=True):
-                    record = {"text": text, "embedding": vector.tolist()}
-                    if identifier is not None:
-                        record = {"id": identifier, **record}
+                for record in records():
                     handle.write(json.dumps(record, ensure_ascii=False) + "\n")
     console.print(f"wrote {plural(len(items), 'embedding')} of dimension {vectors.shape[1]} to {plain(out)}")
 

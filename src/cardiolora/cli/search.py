@@ -22,7 +22,9 @@ from cardiolora.cli.common import (
 )
 from cardiolora.errors import CardioloraError
 
-index_app = typer.Typer(help="Semantic search indexes (FAISS, embedded; no server).", no_args_is_help=True)
+index_app = typer.Typer(
+    help="Semantic search indexes (FAISS, embedded; no server).", no_args_is_help=True, rich_markup_mode=None
+)
 app.add_typer(index_app, name="index")
 
 RetrievalSetsOption = eval_sets_option(
@@ -124,7 +126,7 @@ def evaluate_retrieval_command(
     # Brackets escaped: the help is rich markup, where a bare "[ids]" would be read as a style and vanish.
     queries: Annotated[
         Path | None,
-        typer.Option("--queries", metavar="FILE", help='JSONL {"query": ..., "relevant": \\[ids]}.'),
+        typer.Option("--queries", metavar="FILE", help='JSONL {"query": ..., "relevant": [ids]}.'),
     ] = None,
     model: ModelOption = None,
     adapter: AdapterOption = None,

@@ -11,7 +11,7 @@ from rich.table import Table
 from cardiolora.cli.common import app, console, plain, quiet_libraries, user_errors
 from cardiolora.errors import CardioloraError
 
-study_app = typer.Typer(help="Multi-model studies from one config file.", no_args_is_help=True)
+study_app = typer.Typer(help="Multi-model studies from one config file.", no_args_is_help=True, rich_markup_mode=None)
 app.add_typer(study_app, name="study")
 
 

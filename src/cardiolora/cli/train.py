@@ -304,7 +304,13 @@ def train(
         ),
     ] = False,
 ) -> None:
-    """Adapt a model to cardiology with a PEFT adapter and a contrastive objective."""
+    """Adapt a model to cardiology with a PEFT adapter and a contrastive objective.
+
+    Flags and the configuration keys they set (TOML, --set, config.json): --peft peft.method, --rank
+    peft.r, --alpha peft.alpha, --dropout peft.dropout, --target-module peft.target_modules, --loss
+    loss.name, --temperature and the other loss flags loss.NAME, --lr learning_rate, --early-stopping
+    early_stopping_patience, --gradient-accumulation gradient_accumulation, --eval-set eval_sets; the
+    others the key of their own name with dashes as underscores. Both spellings keep working."""
     from cardiolora.training import build_config
     from cardiolora.training import train as run_training
     from cardiolora.training.config import load_toml, merge_overrides, parse_settings
@@ -368,13 +374,7 @@ def train(
     quiet_libraries()
     result = run_training(config, resume=resume, overwrite=overwrite, log=log_literally, console=console)
     if result.metrics:
-        for name, final in result.metrics["final"].items():
-            before = (result.metrics.get("zero_shot") or {}).get(name, {}).get("separation")
-            accuracy = final["negation_accuracy"]
-            console.print(
-                f"{plain(name)}: separation {before:.3f} -> {final['separation']:.3f}, ROC-AUC {final['auc']:.3f}, "
-                f"negation accuracy {accuracy if accuracy is None else round(accuracy, 3)}"
-            )
+        print_run_summary(result.metrics)
         if result.retention:
             from cardiolora.cli.main import print_retention
 
@@ -390,3 +390,34 @@ def train(
             save_figure(plot_embedding_map(result.metrics["model"], data, pyplot()), figure)
             console.print(f"embedding map of {plain(data['eval_set'])}: {plain(figure)}")
         console.print(f"run written to {plain(result.run_dir)} (adapter: {plain(result.adapter_dir)})")
+
+
+def print_run_summary(metrics: dict) -> None:
+    """Zero-shot -> adapted per evaluation set (ROC-AUC, per form on the target, separation, negation
+    accuracy where the set has negation tests) and per normalisation set (top-1 with its paired CI)."""
+
+    def arrow(before, after, digits: int = 3) -> str:
+        fmt = lambda v: "n/a" if v is None else f"{v:.{digits}f}"  # noqa: E731
+        return f"{fmt(before)} -> {fmt(after)}" if metrics.get("zero_shot") else fmt(after)
+
+    zero_shot = metrics.get("zero_shot") or {}
+    for index, (name, final) in enumerate(metrics["final"].items()):
+        before = zero_shot.get(name, {})
+        parts = [f"ROC-AUC {arrow(before.get('auc'), final['auc'])}"]
+        if index == 0:  # the target: per form too
+            forms = final.get("forms") or {}
+            parts += [f"{form} {arrow((before.get('forms') or {}).get(form, {}).get('auc'), v['auc'])}"
+                      for form, v in forms.items()]  # fmt: skip
+        parts.append(f"separation {arrow(before.get('separation'), final['separation'])}")
+        if final.get("negation_accuracy") is not None:
+            parts.append(f"negation accuracy {arrow(before.get('negation_accuracy'), final['negation_accuracy'])}")
+        console.print(f"{plain(name)}: " + ", ".join(parts))
+    for name, entry in (metrics.get("normalisation") or {}).items():
+        change = entry.get("change")
+        ci = ""
+        if change:
+            low, high = change["top1_change_ci_low"], change["top1_change_ci_high"]
+            ci = f" ({change['top1_change']:+.3f} [{low:+.3f}, {high:+.3f}])"
+        top1 = arrow((entry.get("zero_shot") or {}).get("top1"), entry["final"]["top1"])
+        console.print(f"normalisation {plain(name)}: top-1 {top1}{ci}, MRR "
+                      f"{arrow((entry.get('zero_shot') or {}).get('mrr'), entry['final']['mrr'])}")  # fmt: skip

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from cardiolora.errors import CardioloraError
+from cardiolora.logs import library_bars_off
 from cardiolora.models import ModelSpec, load_sentence_transformer, resolve_model
 from cardiolora.models.adapters import adapter_base_model, describe_load_failure, model_for_adapter, scale_adapter
 from cardiolora.models.registry import Role
@@ -56,20 +57,6 @@ def check_adapter_dir(adapter: str | Path) -> Path:
         detail = f" (found {', '.join(pickled)}, which cardiolora never unpickles)" if pickled else ""
         raise CardioloraError(f"{path} has no adapter_model.safetensors{detail}")
     return path
-
-
-@contextmanager
-def _no_progress_bars() -> Iterator[None]:
-    """transformers' loading bars off inside the block (a library prints nothing unasked), restored after."""
-    from transformers.utils import logging as hf_logging
-
-    enabled = hf_logging.is_progress_bar_enabled()
-    hf_logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        if enabled:
-            hf_logging.enable_progress_bar()
 
 
 @dataclass
@@ -128,7 +115,7 @@ class Embedder:
             raise CardioloraError("an adapter scale needs an adapter")
         model = model_for_adapter(model, adapter_path)
         resolved = resolve_model(model)
-        with _no_progress_bars():
+        with library_bars_off():
             st_model = load_sentence_transformer(
                 resolved, device=device, trust_remote_code=trust_remote_code, max_seq_length=max_seq_length
             )

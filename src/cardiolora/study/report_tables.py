@@ -25,8 +25,10 @@ def fmt_value(value: Any, digits: int = 3) -> str:
         return "n/a"
     if isinstance(value, float):
         return f"{value:,.1f}" if abs(value) >= 100 else f"{value:.{digits}f}"
-    if isinstance(value, int) and abs(value) >= 10_000:
+    if isinstance(value, int) and abs(value) >= 1_000_000:  # parameter counts
         return f"{value / 1e6:.1f}M"
+    if isinstance(value, int) and abs(value) >= 10_000:  # pairs, steps: "24,172", not "0.0M"
+        return f"{value:,}"
     return str(value)
 
 

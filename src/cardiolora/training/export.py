@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from pathlib import Path
 
 from cardiolora.directories import lock_directory, refuse_foreign_directory
@@ -68,7 +69,10 @@ def export_merged(run_dir: str | Path, out: str | Path, adapter_scale: float = 1
         # texts differently from all of them.
         model = load_sentence_transformer(resolved, trust_remote_code=config.get("trust_remote_code", False))
         transformer = model[0]
-        transformer.auto_model = merge_adapter(transformer.auto_model, adapter, adapter_scale)
+        with warnings.catch_warnings():
+            # PEFT's merge asks transformers a deprecated question (is_gradient_checkpointing): not the user's concern.
+            warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+            transformer.auto_model = merge_adapter(transformer.auto_model, adapter, adapter_scale)
         lengths = {"max_seq_length": model.max_seq_length, "training_max_seq_length": config.get("max_seq_length")}
         with atomic_directory(out, replace=overwrite) as staging:
             model.save(str(staging))

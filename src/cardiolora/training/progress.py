@@ -55,7 +55,7 @@ class TrainingProgress(TrainerCallback):
                 TextColumn("training"),
                 BarColumn(),
                 MofNCompleteColumn(),
-                TextColumn("steps, loss {task.fields[loss]}"),
+                TextColumn("steps{task.fields[loss]},"),
                 TextColumn("{task.fields[elapsed]} elapsed,"),
                 TimeRemainingColumn(),
                 TextColumn("left"),
@@ -64,7 +64,7 @@ class TrainingProgress(TrainerCallback):
             )
             self._bar.start()
             self._task = self._bar.add_task(
-                "training", total=state.max_steps, completed=state.global_step, loss="-", elapsed="0 s"
+                "training", total=state.max_steps, completed=state.global_step, loss="", elapsed="0 s"
             )
 
     def on_log(self, args, state, control, logs=None, **kwargs):
@@ -82,7 +82,8 @@ class TrainingProgress(TrainerCallback):
 
     def on_step_end(self, args, state, control, **kwargs):
         step, total = state.global_step, state.max_steps
-        loss = "-" if self.loss is None else f"{self.loss:.3f}"
+        # No loss shown before the first logged one (every logging_steps steps), rather than a dash.
+        loss = "" if self.loss is None else f", loss {self.loss:.3f}"
         elapsed = duration(time.perf_counter() - self._started)
         if self._bar is not None:
             self._bar.update(self._task, completed=step, loss=loss, elapsed=elapsed)
@@ -91,7 +92,7 @@ class TrainingProgress(TrainerCallback):
         if step % every == 0 or step == total:
             left = self._left(step, total)
             remaining = f", about {duration(left)} left" if left is not None and step < total else ""
-            self.log(f"step {step}/{total} ({100 * step / total:.0f}%), loss {loss}, {elapsed} elapsed{remaining}")
+            self.log(f"step {step}/{total} ({100 * step / total:.0f}%){loss}, {elapsed} elapsed{remaining}")
 
     def on_train_end(self, args, state, control, **kwargs):
         if self._bar is not None:

@@ -347,7 +347,10 @@ def _fit(trainer, work_dir: Path, resume: bool, log):
     output = trainer.train(resume_from_checkpoint=checkpoint)
     seconds = time.perf_counter() - started
     if is_main_process():
-        log(f"processes: {trainer.accelerator.num_processes} ({trainer.args.parallel_mode})")
+        processes = trainer.accelerator.num_processes
+        if processes > 1:
+            mode = str(trainer.args.parallel_mode).rsplit(".", 1)[-1].lower().replace("_", " ")
+            log(f"trained on {processes} processes ({mode} data parallel)")
     return output, seconds
 
 
