@@ -124,3 +124,32 @@ def test_a_training_run_records_retention_and_warns(tiny_config, caplog):
     assert [name for name in harmed if any(name in m for m in caplog.messages)] == harmed
     card = (result.run_dir / "README.md").read_text()
     assert "Retention on the other evaluation sets" in card and "pulmonology" in card
+
+
+def test_harm_judged_over_runs_averages_the_change_and_its_ci():
+    import numpy as np
+
+    from cardiolora.evaluation.retention import retention_over_runs
+
+    rng = np.random.default_rng(3)
+    categories = ["similar"] * 40 + ["different"] * 40
+    before = np.r_[rng.normal(0.6, 0.15, 40), rng.normal(0.4, 0.15, 40)]
+
+    def evaluation(name, cosines):
+        return {"eval_set": {"name": name}, "pair_cosines": list(cosines), "pair_categories": categories}
+
+    zero_shot = [evaluation("cardiology", before), evaluation("pulmonology", before)]
+    # Three seeds: each lowers pulmonology's similar pairs by 0.05 plus noise; cardiology improves.
+    runs = [
+        [evaluation("cardiology", before + np.r_[np.full(40, 0.1), np.zeros(40)] + rng.normal(0, 0.02, 80)),
+         evaluation("pulmonology", before - np.r_[np.full(40, 0.05), np.zeros(40)] + rng.normal(0, 0.02, 80))]
+        for _ in range(3)
+    ]  # fmt: skip
+    rows = {r.eval_set: r for r in retention_over_runs(zero_shot, runs, target="cardiology", include_target=True)}
+    assert (
+        rows["cardiology"].runs == 3 and rows["cardiology"].separation_change > 0.08 and not rows["cardiology"].harmed
+    )
+    pulmonology = rows["pulmonology"]
+    assert pulmonology.separation_change == pytest.approx(-0.05, abs=0.01)
+    assert pulmonology.separation_change_ci[1] < 0 and pulmonology.harmed
+    assert list(retention_over_runs(zero_shot, runs, target="cardiology")) == [pulmonology]  # the target left out

@@ -200,7 +200,20 @@ def report_command(
         return
     if out is None:
         raise CardioloraError("comparing training runs needs --out DIR (the runs themselves are not written to)")
-    from cardiolora.study.compare import compare_runs
+    from cardiolora.study.compare import compare_runs, over_runs, read_run
 
     for path in compare_runs(paths, out, overwrite=overwrite).values():
         console.print(f"wrote {plain(path)}")
+    rows = over_runs([read_run(Path(p)) for p in paths])
+    if rows:
+        table = Table(title=f"over the {len(paths)} runs: change over the base model, averaged, paired 95% CI")
+        for column in ("eval set", "separation change [95% CI]", "ROC-AUC change [95% CI]", "harmed"):
+            table.add_column(column, justify="left" if column == "eval set" else "right")
+        for r in rows:
+            table.add_row(
+                plain(r.eval_set),
+                f"{r.separation_change:+.3f} [{r.separation_change_ci[0]:+.3f}, {r.separation_change_ci[1]:+.3f}]",
+                f"{r.auc_change:+.3f} [{r.auc_change_ci[0]:+.3f}, {r.auc_change_ci[1]:+.3f}]",
+                "[bold red]harmed[/]" if r.harmed else "no",
+            )
+        console.print(table)

@@ -154,3 +154,65 @@ def retention_warnings(rows: Iterable[RetentionRow]) -> list[str]:
                 falls.append(f"{label} {before:.3f} -> {after:.3f} ({after - before:+.3f}{interval})")
         messages.append(f"{row.eval_set}: the adapter is worse than the base model: {', '.join(falls)}")
     return messages
+
+
+@dataclass(frozen=True)
+class RunsRetentionRow:
+    """One evaluation set over several runs of one recipe (seeds): each metric's change averaged over
+    the runs, with the paired CI of that average (:func:`cardiolora.evaluation.paired.paired_changes`)."""
+
+    eval_set: str
+    runs: int
+    separation_change: float
+    separation_change_ci: tuple[float, float]
+    auc_change: float
+    auc_change_ci: tuple[float, float]
+    tolerance: float = DEFAULT_TOLERANCE
+
+    @property
+    def harmed(self) -> bool:
+        return any(
+            change < -self.tolerance and ci[1] < 0
+            for change, ci in (
+                (self.separation_change, self.separation_change_ci),
+                (self.auc_change, self.auc_change_ci),
+            )
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "harmed": self.harmed}
+
+
+def retention_over_runs(
+    zero_shot: Iterable[Mapping[str, Any]],
+    runs: list[Iterable[Mapping[str, Any]]],
+    *,
+    target: str | Iterable[str] = "cardiology",
+    tolerance: float = DEFAULT_TOLERANCE,
+    include_target: bool = False,
+) -> list[RunsRetentionRow]:
+    """The harm rule judged over several runs of one recipe: for every set the runs all evaluated
+    with per-pair cosines (results.json ``evaluations``, a run's ``final.json``), the change of
+    separation and ROC-AUC over the base model averaged over the runs, with a paired bootstrap CI.
+    ``include_target`` keeps the target set(s) too (their gain, judged the same way)."""
+    targets = {target} if isinstance(target, str) else set(target)
+    before = _by_set(zero_shot)
+    adapted = [_by_set(run) for run in runs]
+    rows = []
+    for name, base in before.items():
+        if (name in targets and not include_target) or "pair_cosines" not in base:
+            continue
+        if not all(name in run and run[name].get("pair_categories") == base.get("pair_categories") for run in adapted):
+            continue
+        changes = paired_changes(
+            base["pair_categories"], base["pair_cosines"], [run[name]["pair_cosines"] for run in adapted]
+        )
+        if not changes:
+            continue
+        sep, auc = changes["separation"], changes["auc"]
+        rows.append(
+            RunsRetentionRow(
+                name, len(adapted), sep.change, (sep.low, sep.high), auc.change, (auc.low, auc.high), tolerance
+            )
+        )
+    return rows

@@ -41,7 +41,7 @@ def is_comparison_directory(path: str | Path) -> bool:
     return read_json_object(Path(path) / COMPARISON_MARKER).get("schema") == COMPARISON_SCHEMA
 
 
-def _read_run(path: Path) -> dict[str, Any]:
+def read_run(path: Path) -> dict[str, Any]:
     from cardiolora.training.run_directory import is_run_directory
 
     metrics_file = path / "metrics.json"
@@ -54,8 +54,50 @@ def _read_run(path: Path) -> dict[str, Any]:
         config = json.loads((path / "config.json").read_text())
     except (OSError, ValueError) as exc:
         raise CardioloraError(f"{metrics_file}: cannot be read ({exc})") from None
-    # Runs from before embedding maps were written have none: their section is left out.
-    return {"path": path, "metrics": metrics, "config": config, "map": read_json_object(path / "embedding_map.json")}
+    # Runs from before embedding maps (or full evaluations) were written have none: their section is left out.
+    return {
+        "path": path,
+        "metrics": metrics,
+        "config": config,
+        "map": read_json_object(path / "embedding_map.json"),
+        "zero_shot": read_json_object(path / "zero_shot.json").get("evaluations"),
+        "final": read_json_object(path / "final.json").get("evaluations"),
+    }
+
+
+def over_runs(runs: list[dict[str, Any]]):
+    """The change on every set averaged over the runs, with its paired CI and the harm verdict, when
+    the runs are of one base model and target and all kept their full evaluations (seeds of one
+    recipe, typically); else None."""
+    from cardiolora.evaluation.retention import retention_over_runs
+
+    if len(runs) < 2 or not all(run["zero_shot"] and run["final"] for run in runs):
+        return None
+    if len({(run["metrics"].get("model"), run["config"]["eval_sets"][0]) for run in runs}) != 1:
+        return None
+    target = runs[0]["config"]["eval_sets"][0]
+    return retention_over_runs(runs[0]["zero_shot"], [run["final"] for run in runs], target=target, include_target=True)
+
+
+def over_runs_table(rows) -> str:
+    def ci(low: float, high: float) -> str:
+        return f"[{low:+.3f}, {high:+.3f}]"
+
+    return markdown_table(
+        ["eval set", "runs", "separation change", "95% CI", "ROC-AUC change", "95% CI ", "harmed"],
+        [
+            [
+                r.eval_set,
+                r.runs,
+                f"{r.separation_change:+.3f}",
+                ci(*r.separation_change_ci),
+                f"{r.auc_change:+.3f}",
+                ci(*r.auc_change_ci),
+                "**harmed**" if r.harmed else "no",
+            ]
+            for r in rows
+        ],  # fmt: skip
+    )
 
 
 def run_row(run: dict[str, Any]) -> dict[str, Any]:
@@ -156,7 +198,7 @@ def compare_runs(run_dirs: list[str | Path], out: str | Path, *, overwrite: bool
     """Write the comparison of ``run_dirs`` into ``out`` (see the module docstring); ``overwrite``
     replaces an earlier comparison there (never another directory), once the new one is complete."""
     out = Path(out)
-    runs = [_read_run(Path(path)) for path in run_dirs]
+    runs = [read_run(Path(path)) for path in run_dirs]
     if not runs:
         raise CardioloraError("give at least one training run directory to compare")
     if overwrite:
@@ -176,6 +218,13 @@ def compare_runs(run_dirs: list[str | Path], out: str | Path, *, overwrite: bool
             *[f"### {title}\n\n![{title}](figures/{key}.png)" for key, title in FIGURES.items()],
         ]
     )
+    over = over_runs(runs)
+    if over:
+        markdown += (
+            f"\n\n## Over the {len(runs)} runs\n\nEach set's change over the base model averaged over the runs "
+            "(seeds of one recipe, typically), with a paired bootstrap 95% CI over the pairs; harmed: the CI below "
+            f"zero and the change worse than -{over[0].tolerance}.\n\n" + over_runs_table(over)
+        )
     maps = {f"embedding_map-{n}": run for n, run in enumerate(runs, start=1) if run["map"].get("texts")}
     if maps:
         markdown += "\n\n## Embedding maps (the target set, base and adapted)\n\n" + "\n\n".join(

@@ -8,6 +8,7 @@ A run directory::
     adapter/           adapter_model.safetensors + adapter_config.json (PEFT)
     metrics.json       zero-shot and final evaluation, training statistics, evaluation history
     zero_shot.json     the base model's evaluation, kept for ``--resume`` (not run again)
+    final.json         the adapted model's full evaluation (per-pair cosines; results.json's schema)
     history.json       the evaluations during training so far, kept for ``--resume``
     embedding_map.json the target set's texts in 2-D, base and adapted (written before metrics.json)
     README.md          model card (:mod:`cardiolora.training.model_card`)

@@ -402,6 +402,11 @@ def _finish(
         metrics["retention"] = [row.to_dict() for row in rows]
         for warning in retention_warnings(rows):
             logger.warning(warning)
+    # The full final evaluation (per-pair cosines, normalisation ranks), beside zero_shot.json: what
+    # retention over several runs (seeds) needs, and what `cardiolora report RUN...` reads for it.
+    final.zero_shot = zero_shot.evaluations if zero_shot else None
+    final.target = config.eval_sets[0] if zero_shot else None
+    final.save(work_dir / "final.json")
     write_json_atomic(work_dir / "metrics.json", metrics)
     write_text_atomic(work_dir / "README.md", model_card(config, metrics))
     return TrainResult(work_dir, adapter_dir, metrics, zero_shot=zero_shot, final=final, training=stats)
