@@ -134,6 +134,20 @@ def test_export_merges_into_a_standalone_model(tiny_config, tmp_path):
     assert "merged" in card and "cardiology" in card and f"up to {exported.max_seq_length} tokens" in card
     marker = json.loads((merged / "cardiolora-export.json").read_text())
     assert marker["max_seq_length"] == exported.max_seq_length and marker["training_max_seq_length"] == 8
+    # Hub metadata, as huggingface_hub reads it: an exported directory can be pushed as it is.
+    from huggingface_hub import ModelCard
+
+    data = ModelCard.load(merged / "README.md").data
+    assert data.library_name == "sentence-transformers" and data.pipeline_tag == "sentence-similarity"
+    assert "cardiology" in data.tags and data.datasets == ["human-phenotype-ontology", "icd-10-cm"]
+    names = {(r.dataset_type, r.metric_type) for r in data.eval_results}
+    assert ("cardiolora/cardiology", "roc_auc") in names and ("cardiolora/pulmonology", "roc_auc") in names
+    auc = next(
+        r.metric_value
+        for r in data.eval_results
+        if r.dataset_type == "cardiolora/cardiology" and r.metric_type == "roc_auc"
+    )
+    assert auc == round(result.metrics["final"]["cardiology"]["auc"], 4)
 
 
 def test_toml_config_with_flag_overrides(tiny_model_dir, tiny_pairs, tmp_path):
@@ -205,3 +219,22 @@ def test_resume_skips_a_checkpoint_cut_short_by_a_kill(tmp_path):
         if complete:
             (checkpoint / "trainer_state.json").write_text("{}")
     assert _last_checkpoint(tmp_path).endswith("checkpoint-40")
+
+
+def test_a_zoo_models_card_names_its_hub_base_model_and_licence(tiny_config):
+    from huggingface_hub import ModelCard
+
+    from cardiolora.training.model_card import model_card
+
+    metrics = {
+        "model": "minilm",
+        "final": {"cardiology": {"separation": 0.3, "auc": 0.81234, "negation_accuracy": 0.5}},
+        "normalisation": {"cardiology": {"final": {"top1": 0.2, "top5": 0.5, "mrr": 0.3}}},
+        "training": {"pairs": 10, "global_step": 3, "seconds": 1.0, "trainable_parameters": 1, "total_parameters": 2},
+        "command": "cardiolora train",
+    }
+    data = ModelCard(model_card(tiny_config(), metrics)).data
+    assert data.base_model == "sentence-transformers/all-MiniLM-L6-v2" and data.license == "apache-2.0"
+    results = {(r.dataset_type, r.metric_type): r.metric_value for r in data.eval_results}
+    assert results[("cardiolora/cardiology", "roc_auc")] == 0.8123
+    assert results[("cardiolora/normalisation-cardiology", "accuracy")] == 0.2

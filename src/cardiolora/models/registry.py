@@ -43,6 +43,7 @@ class ModelSpec:
         study_group: How the reference study grouped the model (``encoder`` / ``decoder-style``), or
             ``None`` for models outside the study.
         max_seq_length: Maximum tokens per text used by default.
+        license: The base model's licence identifier as the Hub writes it (an adapter's card repeats it).
         notes: Anything a user should know (licence gates, quirks).
     """
 
@@ -58,6 +59,7 @@ class ModelSpec:
     requires_remote_code: bool = False
     study_group: str | None = None
     max_seq_length: int = 256
+    license: str | None = None
     notes: str = ""
 
     def prompt_for(self, role: Role | None) -> str:
@@ -92,6 +94,7 @@ MODEL_REGISTRY: dict[str, ModelSpec] = {
         ModelSpec(
             name="minilm",
             hub_id="sentence-transformers/all-MiniLM-L6-v2",
+            license="apache-2.0",
             family="encoder",
             parameters=22_713_216,
             dimension=384,
@@ -106,6 +109,7 @@ MODEL_REGISTRY: dict[str, ModelSpec] = {
         ModelSpec(
             name="mpnet",
             hub_id="sentence-transformers/all-mpnet-base-v2",
+            license="apache-2.0",
             family="encoder",
             parameters=109_486_464,
             dimension=768,
@@ -129,6 +133,7 @@ MODEL_REGISTRY: dict[str, ModelSpec] = {
         ModelSpec(
             name="smollm2-135m",
             hub_id="HuggingFaceTB/SmolLM2-135M-Instruct",
+            license="apache-2.0",
             family="decoder",
             parameters=134_515_008,
             dimension=576,
@@ -144,6 +149,7 @@ MODEL_REGISTRY: dict[str, ModelSpec] = {
         ModelSpec(
             name="biolinkbert-large",
             hub_id="michiyasunaga/BioLinkBERT-large",
+            license="apache-2.0",
             family="encoder",
             parameters=340_000_000,
             dimension=1024,
@@ -157,6 +163,7 @@ MODEL_REGISTRY: dict[str, ModelSpec] = {
         ModelSpec(
             name="bge-m3",
             hub_id="BAAI/bge-m3",
+            license="mit",
             family="encoder",
             parameters=567_754_752,
             dimension=1024,
@@ -169,6 +176,7 @@ MODEL_REGISTRY: dict[str, ModelSpec] = {
         ModelSpec(
             name="bge-large-en-v1.5",
             hub_id="BAAI/bge-large-en-v1.5",
+            license="mit",
             family="encoder",
             parameters=335_141_888,
             dimension=1024,
@@ -182,6 +190,7 @@ MODEL_REGISTRY: dict[str, ModelSpec] = {
         ModelSpec(
             name="bge-small-en-v1.5",
             hub_id="BAAI/bge-small-en-v1.5",
+            license="mit",
             family="encoder",
             parameters=33_360_000,
             dimension=384,
@@ -195,6 +204,7 @@ MODEL_REGISTRY: dict[str, ModelSpec] = {
         ModelSpec(
             name="e5-large-v2",
             hub_id="intfloat/e5-large-v2",
+            license="mit",
             family="encoder",
             parameters=335_142_400,
             dimension=1024,
@@ -208,6 +218,7 @@ MODEL_REGISTRY: dict[str, ModelSpec] = {
         ModelSpec(
             name="jina-v2-base",
             hub_id="jinaai/jina-embeddings-v2-base-en",
+            license="apache-2.0",
             family="encoder",
             parameters=137_368_320,
             dimension=768,
@@ -225,6 +236,7 @@ MODEL_REGISTRY: dict[str, ModelSpec] = {
         ModelSpec(
             name="gemma-2-2b",
             hub_id="google/gemma-2-2b",
+            license="gemma",
             family="decoder",
             parameters=2_614_341_888,
             dimension=2304,
@@ -238,6 +250,7 @@ MODEL_REGISTRY: dict[str, ModelSpec] = {
         ModelSpec(
             name="qwen2.5-0.5b",
             hub_id="Qwen/Qwen2.5-0.5B",
+            license="apache-2.0",
             family="decoder",
             parameters=494_032_768,
             dimension=896,
@@ -250,6 +263,7 @@ MODEL_REGISTRY: dict[str, ModelSpec] = {
         ModelSpec(
             name="qwen3-embedding-4b",
             hub_id="Qwen/Qwen3-Embedding-4B",
+            license="apache-2.0",
             family="decoder",
             parameters=4_021_774_336,
             dimension=2560,

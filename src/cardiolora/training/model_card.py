@@ -31,6 +31,60 @@ def _retention_section(metrics: dict[str, Any]) -> str:
     )
 
 
+def front_matter(config: TrainConfig, metrics: dict[str, Any], *, export: bool = False) -> str:
+    """The Hugging Face metadata a pushed model needs, as YAML front matter (huggingface_hub's
+    ``ModelCardData``): base model, library, pipeline, tags, licence, the data it was built from, and a
+    model-index of the run's results (every evaluation set's ROC-AUC and separation, normalisation
+    top-1 where evaluated)."""
+    from huggingface_hub import EvalResult, ModelCardData
+
+    from cardiolora.errors import UnknownNameError
+    from cardiolora.models import get_model_spec
+
+    try:
+        spec = get_model_spec(metrics["model"])
+        base_model, license_id = spec.hub_id, spec.license
+    except UnknownNameError:  # a local model directory: its own name, its licence unknown here
+        base_model, license_id = None, None
+    results = []
+    for name, final in metrics["final"].items():
+        dataset = {"dataset_type": f"cardiolora/{name}", "dataset_name": f"cardiolora {name} (form-balanced pairs)"}
+        for metric, value in (("roc_auc", final.get("auc")), ("separation", final.get("separation"))):
+            if value is not None:
+                results.append(EvalResult(task_type="sentence-similarity", metric_type=metric,
+                                          metric_value=round(value, 4), **dataset))  # fmt: skip
+    for name, entry in (metrics.get("normalisation") or {}).items():
+        results.append(
+            EvalResult(
+                task_type="text-retrieval",
+                dataset_type=f"cardiolora/normalisation-{name}",
+                dataset_name=f"cardiolora {name} concept normalisation",
+                metric_type="accuracy",
+                metric_name="top-1",
+                metric_value=round(entry["final"]["top1"], 4),
+            )  # fmt: skip
+        )
+    data = ModelCardData(
+        base_model=base_model,
+        library_name="sentence-transformers",
+        pipeline_tag="sentence-similarity",
+        license=license_id,
+        tags=[
+            "sentence-transformers",
+            "sentence-similarity",
+            "feature-extraction",
+            "medical",
+            "cardiology",
+            "lora",
+            "cardiolora",
+        ],  # fmt: skip
+        datasets=["human-phenotype-ontology", "icd-10-cm"],
+        model_name=f"{metrics['model']} + cardiology adapter" + (", merged" if export else ""),
+        eval_results=results or None,
+    )
+    return f"---\n{data.to_yaml()}\n---\n"
+
+
 def model_card(config: TrainConfig, metrics: dict[str, Any], *, export: dict[str, Any] | None = None) -> str:
     """The card, in Markdown, from the resolved configuration and the run's ``metrics.json``.
 
@@ -70,7 +124,9 @@ vectors = model.encode(["mitral stenosis", "aortic stenosis"], normalize_embeddi
 
 Texts are read up to {export["max_seq_length"]} tokens, the length `cardiolora embed`, `evaluate` and
 `serve` use for this model; training capped its texts at {export["training_max_seq_length"]} tokens."""
-    return f"""# {title}
+    return (
+        front_matter(config, metrics, export=export is not None)
+        + f"""# {title}
 
 A {config.peft.method.upper()} adapter (r={config.peft.r}, alpha={config.peft.alpha}) for `{metrics["model"]}`,
 trained by cardiolora with the `{config.loss.name}` objective on `{config.data}`.
@@ -99,3 +155,4 @@ Settings (`config.json` holds all of them):
 {json.dumps(config.resolved(), indent=2)}
 ```
 """
+    )
