@@ -53,6 +53,18 @@ def test_evaluate_writes_results_with_the_documented_keys(tiny_model_dir, write_
     assert data["settings"]["n_resamples"] == 200
     assert "separation" in result.output and "first" in result.output
     assert not list(out.parent.glob(".*"))  # no temporary files left beside the result
+    # --dims keeps the first N dimensions (renormalized): other cosines, recorded in the results.
+    truncated = tmp_path / "truncated.json"
+    model = str(tiny_model_dir("bert"))
+    args = ["evaluate", "--model", model, "-e", str(first), "--dims", "8", "--out", str(truncated),
+            "--n-resamples", "200"]  # fmt: skip
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    small = json.loads(truncated.read_text())
+    assert small["model"]["truncate_dim"] == 8 and small["model"]["dimension"] == 8
+    assert small["evaluations"][0]["pair_cosines"] != data["evaluations"][0]["pair_cosines"]
+    too_many = runner.invoke(app, [*args[:6], "100000", "--out", str(tmp_path / "none.json")])
+    assert too_many.exit_code == 2 and "dimensions" in too_many.stderr
 
 
 @pytest.mark.parametrize(

@@ -210,6 +210,8 @@ def render_evaluation(result: dict[str, Any]) -> Table:
         if model.get("adapter")
         else " (zero-shot)"
     )
+    if model.get("truncate_dim"):
+        title += f", first {model['truncate_dim']} dimensions"
     table = Table(title=plain(title))  # model and set names may be paths: printed literally
     for column in (
         "eval set",
@@ -384,6 +386,16 @@ def evaluate(
             "the bundled one named like --target, if any; 'none' for none.",
         ),
     ] = None,
+    dims: Annotated[
+        int | None,
+        typer.Option(
+            "--dims",
+            min=1,
+            metavar="N",
+            help="Keep the first N dimensions of every vector, renormalized (Matryoshka-style truncation, as "
+            "the server's `dimensions`): how much a smaller index costs.",
+        ),
+    ] = None,
     n_resamples: Annotated[int, typer.Option(min=100, metavar="N", help="Bootstrap resamples for the CI.")] = 5000,
     seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
     batch_size: Annotated[int, typer.Option(min=1, metavar="N", help="Texts per forward pass.")] = 32,
@@ -414,6 +426,10 @@ def evaluate(
         precision=precision,
         adapter_scale=adapter_scale,
     )
+    if dims is not None:
+        if dims > embedder.full_dimension:
+            raise CardioloraError(f"--dims {dims} is more than the model's {embedder.full_dimension} dimensions")
+        embedder.truncate_dim = dims
     report = evaluate_embedder(
         embedder,
         sets,

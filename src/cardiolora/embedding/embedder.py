@@ -82,8 +82,13 @@ class Embedder:
     batch_size: int = 32
     precision: str = "fp32"
     adapter_scale: float = 1.0
+    # Matryoshka-style truncation: keep the first this many dimensions (renormalized), as the server's
+    # ``dimensions`` does; None keeps all.
+    truncate_dim: int | None = None
 
     def __post_init__(self) -> None:
+        if self.truncate_dim is not None and not 1 <= self.truncate_dim <= self.full_dimension:
+            raise CardioloraError(f"dimensions must be within 1..{self.full_dimension}, got {self.truncate_dim}")
         if self.precision not in PRECISIONS:
             raise CardioloraError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         if self.precision == "bf16" and not bf16_supported(str(self.model.device)):
@@ -148,8 +153,14 @@ class Embedder:
             backbone.enable_adapters()
 
     @property
-    def dimension(self) -> int:
+    def full_dimension(self) -> int:
+        """The model's own embedding dimension."""
         return int(self.model.get_embedding_dimension() or self.spec.dimension)
+
+    @property
+    def dimension(self) -> int:
+        """The dimension of the vectors :meth:`encode` returns (``truncate_dim`` when set)."""
+        return self.truncate_dim or self.full_dimension
 
     def encode(
         self,
@@ -195,7 +206,9 @@ class Embedder:
         if not isinstance(vectors, np.ndarray):
             vectors = vectors.float().cpu().numpy()
         vectors = vectors.astype(np.float32, copy=False)
-        # Normalize in float32 here: a model's own Normalize may have run in bf16.
+        if self.truncate_dim is not None:
+            vectors = vectors[:, : self.truncate_dim]
+        # Normalize in float32 here: a model's own Normalize may have run in bf16 (and after truncation).
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
         return vectors / np.maximum(norms, 1e-12)
 
@@ -220,4 +233,5 @@ class Embedder:
             "adapter": str(self.adapter) if self.adapter else None,
             "adapter_scale": self.adapter_scale if self.adapter else None,
             "precision": self.precision,
+            "truncate_dim": self.truncate_dim,
         }
