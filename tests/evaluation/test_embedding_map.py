@@ -62,3 +62,28 @@ def test_the_panels_are_titled_with_the_model_and_the_set_not_a_domain():
     titles = [ax.get_title() for ax in figure.axes if ax.get_title()]
     plt.close(figure)
     assert titles == ["minilm on cardiology: zero-shot (base model)", "minilm on cardiology: adapted"]
+
+
+def test_labels_of_nearby_points_do_not_overlap():
+    from cardiolora.study.report_figures import plot_embedding_map, pyplot
+
+    # Six texts crowded near one spot: their labels must still be laid out apart.
+    rng = np.random.default_rng(1)
+    points = (rng.normal(size=(40, 2)) * [1.0, 1.0]).round(3)
+    points[:6] = rng.normal(size=(6, 2)) * 0.01
+    texts = [f"crowded clinical finding number {i}" if i < 6 else f"t{i}" for i in range(40)]
+    moved = [1.0] * 6 + [0.0] * 34
+    data = {"eval_set": "cardiology", "texts": texts, "domains": ["ischemic"] * 40, "zero_shot": points.tolist(),
+            "adapted": points.tolist(), "explained_variance": [0.4, 0.2], "moved": moved}  # fmt: skip
+    plt = pyplot()
+    figure = plot_embedding_map("minilm", data, plt)
+    figure.canvas.draw()
+    renderer = figure.canvas.get_renderer()
+    for ax in figure.axes[:2]:
+        boxes = [t.get_window_extent(renderer) for t in ax.texts]
+        assert len(boxes) == 6
+        overlaps = [(i, j) for i in range(6) for j in range(i + 1, 6) if boxes[i].overlaps(boxes[j])]
+        assert overlaps == [], overlaps
+        inside = ax.get_window_extent(renderer)
+        assert all(inside.x0 - 1 <= b.x0 and b.x1 <= inside.x1 + 1 for b in boxes)
+    plt.close(figure)

@@ -116,6 +116,32 @@ def _annotate_inside(ax, points, labels, log_x: bool = False) -> None:
         )
 
 
+def _short_label(text: str, limit: int = 32) -> str:
+    """A label of at most ``limit`` characters, cut at a word: "no evidence of ..." keeps its words."""
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 3].rsplit(" ", 1)[0]
+    return (cut if len(cut) >= limit // 2 else text[: limit - 3]) + "..."
+
+
+def _label_without_overlap(ax, points, labels, avoid) -> None:
+    """Labels moved apart from each other and from the plotted points (adjustText), each joined to its
+    point by a thin leader line, kept inside the axes: labels of nearby points no longer pile up."""
+    from adjustText import adjust_text
+
+    texts = [ax.text(x, y, label, fontsize=7) for (x, y), label in zip(points, labels, strict=True)]
+    if not texts:
+        return
+    adjust_text(
+        texts,
+        x=np.asarray(avoid)[:, 0],
+        y=np.asarray(avoid)[:, 1],
+        ax=ax,
+        arrowprops={"arrowstyle": "-", "color": "0.35", "lw": 0.5},
+        ensure_inside_axes=True,
+    )
+
+
 def figure_pareto(rows, plt, front: list[str]):
     from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
@@ -375,8 +401,8 @@ def plot_embedding_map(name: str, data: dict, plt, labelled: int = 6):
             )
         ax.set_xlim(lows[0], highs[0])
         ax.set_ylim(lows[1], highs[1])
-        labels = [data["texts"][j] if len(data["texts"][j]) <= 32 else data["texts"][j][:30] + "..." for j in moved]
-        _annotate_inside(ax, [tuple(points[j]) for j in moved], labels)
+        labels = [_short_label(data["texts"][j]) for j in moved]
+        _label_without_overlap(ax, [tuple(points[j]) for j in moved], labels, points)
         ax.set_title(f"{name} on {data['eval_set']}: {title}", fontsize=9)
         ax.set_xlabel(f"PC1 ({100 * data['explained_variance'][0]:.0f}% of variance)")
     axes[0].set_ylabel(f"PC2 ({100 * data['explained_variance'][1]:.0f}% of variance)")
