@@ -127,6 +127,22 @@ def ontology(
             help="Pairs per disease of presentation, presentation-pair or finding-swap (0 disables); repeatable.",
         ),
     ] = None,
+    statements: Annotated[
+        bool,
+        typer.Option(
+            "--statements/--no-statements",
+            help="Add the bundled clinical statement bank: one fact in other words (positives), look-alike "
+            "statements of another fact (negatives), descriptions -> their term.",
+        ),
+    ] = False,
+    statement_weights: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--statement-weight",
+            metavar="RELATION=PAIRS",
+            help="Pairs per bank entry of statement-paraphrase or statement-term (0 disables); repeatable.",
+        ),
+    ] = None,
     exclude_eval: ExcludeEvalOption = None,
     hard_negative_rate: Annotated[float, typer.Option(help="Share of lexically similar negatives.")] = 0.5,
     sentence_rate: Annotated[float, typer.Option(help="Share of texts placed in clinical sentences.")] = 0.3,
@@ -157,6 +173,13 @@ def ontology(
 
         parsed = _parse_weights(disease_weights, DiseaseRecipe().weights, DISEASE_RELATIONS, "--disease-weight")
         disease_recipe = DiseaseRecipe(weights=parsed, seed=seed)
+    statement_recipe = None
+    if statements or statement_weights:
+        from cardiolora.data.statements import RELATIONS as STATEMENT_RELATIONS
+        from cardiolora.data.statements import StatementRecipe
+
+        parsed = _parse_weights(statement_weights, StatementRecipe().weights, STATEMENT_RELATIONS, "--statement-weight")
+        statement_recipe = StatementRecipe(weights=parsed, seed=seed)
     with stage_progress("building pairs from the ontologies") as progress:
         result = build_ontology_dataset(
             out,
@@ -168,6 +191,7 @@ def ontology(
             max_per_category=max_per_category,
             exclude_eval=exclude_eval or [],
             diseases=disease_recipe,
+            statements=statement_recipe,
             progress=progress,
         )
     print_datacard_summary(result)

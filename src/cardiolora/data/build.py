@@ -18,6 +18,7 @@ from cardiolora.data.leakage import EVALUATION_PAIR, EVALUATION_TEXT, LeakGuard,
 from cardiolora.data.ontology import Concept, load_concepts
 from cardiolora.data.ontology_pairs import OntologyRecipe, build_ontology_pairs, dedup_pairs
 from cardiolora.data.records import PairRecord, write_pairs
+from cardiolora.data.statements import StatementRecipe
 from cardiolora.errors import CardioloraError, UnknownNameError
 from cardiolora.io import atomic_path
 
@@ -137,13 +138,16 @@ def build_ontology_dataset(
     replay_ratio: float = DEFAULT_REPLAY_RATIO,
     replay_branches: Sequence[str] | None = None,
     diseases: DiseaseRecipe | None = None,
+    statements: StatementRecipe | None = None,
     progress: Callable[[str, int, int], None] | None = None,
 ) -> DatasetResult:
     """Pairs from HPO and/or ICD-10-CM concepts of one branch, plus ``replay_ratio`` times as many
     from the other organ systems (``replay_branches``, default every other branch) so that training
     keeps the rest of medicine in place: the recommended recipe by default. ``diseases`` adds
     sentence-level pairs from HPO's disease annotations (:mod:`cardiolora.data.diseases`): the branch's
-    diseases, and ``replay_ratio`` times as many from the replay branches' diseases. ``progress(what,
+    diseases, and ``replay_ratio`` times as many from the replay branches' diseases; ``statements``
+    adds the clinical statement bank's pairs (:mod:`cardiolora.data.statements`) the same way.
+    ``progress(what,
     done, total)`` hears of each branch as it is read (the target first, then the replay branches)."""
     recipe = recipe or OntologyRecipe()
     if replay_ratio < 0:
@@ -187,6 +191,14 @@ def build_ontology_dataset(
         disease_pairs = disease_dataset_pairs(
             diseases, branch, replay_branches if replay_ratio > 0 else [], replay_ratio, guard, dropped_concepts
         )
+    statement_pairs: list[PairRecord] = []
+    if statements is not None:
+        from cardiolora.data.statements import statement_dataset_pairs
+
+        report("the clinical statement bank", steps - 1)
+        statement_pairs = statement_dataset_pairs(
+            statements, branch, replay_branches if replay_ratio > 0 else [], replay_ratio
+        )
     report("duplicates, leak guard, data card", steps - 1)
     settings = {
         "builder": "ontology",
@@ -201,10 +213,11 @@ def build_ontology_dataset(
             "weights": weights if replay_ratio > 0 else {},
         },
         "diseases": asdict(diseases) if diseases is not None else None,
+        "statements": asdict(statements) if statements is not None else None,
         "exclude_eval": [str(p) for p in exclude_eval],
     }
     removed = {"evaluation_concepts": sum(dropped_concepts.values())}
-    pairs = [*raw, *replay, *disease_pairs]
+    pairs = [*raw, *replay, *disease_pairs, *statement_pairs]
     return finish_dataset(pairs, out, name=Path(out).stem, settings=settings, removed=removed, guard=guard)
 
 
