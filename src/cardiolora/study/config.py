@@ -70,6 +70,10 @@ class DataSettings(_Strict):
     # Pairs from the other organ systems per target pair (see ``cardiolora data ontology --replay-ratio``).
     replay_ratio: float = Field(DEFAULT_REPLAY_RATIO, ge=0.0)
     replay_branches: list[str] | None = None
+    # Sentence-level pairs, as `cardiolora data ontology --diseases/--statements`: pairs per disease /
+    # per bank entry of each relation ({} takes the builders' defaults; absent: none).
+    diseases: dict[str, float] | None = None
+    statements: dict[str, float] | None = None
 
     @field_validator("sources")
     @classmethod

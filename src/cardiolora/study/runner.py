@@ -75,11 +75,18 @@ def data_path(config: StudyConfig, study_dir: Path) -> Path:
 def build_study_data(config: StudyConfig, out: Path) -> None:
     """The study's training pairs from the ontologies, as its ``[data]`` section says."""
     from cardiolora.data import OntologyRecipe, build_ontology_dataset
+    from cardiolora.data.diseases import DiseaseRecipe
     from cardiolora.data.ontology_pairs import DEFAULT_WEIGHTS
+    from cardiolora.data.statements import StatementRecipe
 
     settings = config.data
     recipe = OntologyRecipe(weights={**DEFAULT_WEIGHTS, **settings.weights}, seed=config.seed)
     custom_sets = [s for s in config.evaluation.all_sets if Path(s).suffix]
+    diseases = statements = None
+    if settings.diseases is not None:
+        diseases = DiseaseRecipe(weights={**DiseaseRecipe().weights, **settings.diseases}, seed=config.seed)
+    if settings.statements is not None:
+        statements = StatementRecipe(weights={**StatementRecipe().weights, **settings.statements}, seed=config.seed)
     build_ontology_dataset(
         out,
         branch=settings.branch,
@@ -88,6 +95,8 @@ def build_study_data(config: StudyConfig, out: Path) -> None:
         exclude_eval=custom_sets,
         replay_ratio=settings.replay_ratio,
         replay_branches=settings.replay_branches,
+        diseases=diseases,
+        statements=statements,
     )
 
 
