@@ -155,3 +155,28 @@ def test_a_saved_model_is_published_with_the_users_mode(tiny_model_dir, tmp_path
     assert any(p.name == "model.safetensors" for p in files)
     assert {p.name: mode(p) for p in files} == {p.name: 0o644 for p in files}
     assert mode(tmp_path / "merged") == 0o755
+
+
+def test_atomic_writes_reach_the_disk_before_and_after_the_rename(tmp_path, monkeypatch):
+    """fsync of the file before the rename and of its directory after: a power cut cannot leave an
+    empty file where a finished one was."""
+    import os
+
+    from cardiolora import io
+
+    synced: list[str] = []
+    real = os.fsync
+
+    def spy(fd):
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        return real(fd)
+
+    monkeypatch.setattr(io.os, "fsync", spy)
+    target = tmp_path / "out" / "result.json"
+    io.write_json_atomic(target, {"a": 1})
+    assert len(synced) == 2
+    assert synced[0].startswith(str(target.parent / ".result.json.")) and synced[1] == str(target.parent)
+    synced.clear()
+    with io.atomic_directory(tmp_path / "model") as staging:
+        (staging / "weights.bin").write_bytes(b"x")
+    assert any(s.endswith("weights.bin") for s in synced) and synced[-1] == str(tmp_path)

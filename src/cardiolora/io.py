@@ -71,9 +71,34 @@ def _publish_modes(path: Path, umask: int) -> None:
 # ---------------------------------------------------------------------------------------- output
 
 
+def fsync_path(path: str | Path) -> None:
+    """Flush a file, or every file of a directory tree and the directories themselves, to the disk."""
+    path = Path(path)
+    if path.is_dir():
+        for root, _, files in os.walk(path):
+            for name in files:
+                fsync_path(Path(root, name))
+            fsync_directory(Path(root))
+        return
+    with open(path, "rb") as handle:
+        os.fsync(handle.fileno())
+
+
+def fsync_directory(path: str | Path) -> None:
+    """Flush a directory's entries (a rename into it) to the disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 @contextlib.contextmanager
 def atomic_path(target: str | Path, suffix: str = "") -> Iterator[Path]:
-    """Yield a temporary path beside ``target``; rename it onto ``target`` if the block succeeds."""
+    """Yield a temporary path beside ``target``; rename it onto ``target`` if the block succeeds.
+
+    The file is flushed to the disk before the rename and the directory after it: without both, a
+    power cut can leave an empty or missing file where a finished one was."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix or ".tmp", dir=target.parent)
@@ -82,7 +107,10 @@ def atomic_path(target: str | Path, suffix: str = "") -> Iterator[Path]:
     try:
         yield tmp
         _publish_modes(tmp, current_umask())
+        if tmp.exists():
+            fsync_path(tmp)
         os.replace(tmp, target)
+        fsync_directory(target.parent)
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
@@ -104,10 +132,12 @@ def atomic_directory(target: str | Path, *, replace: bool = False) -> Iterator[P
     try:
         yield tmp
         _publish_modes(tmp, current_umask())
+        fsync_path(tmp)
         if replace:
             replace_directory(tmp, target)
         else:
             os.rename(tmp, target)
+        fsync_directory(target.parent)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
