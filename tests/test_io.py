@@ -180,3 +180,31 @@ def test_atomic_writes_reach_the_disk_before_and_after_the_rename(tmp_path, monk
     with io.atomic_directory(tmp_path / "model") as staging:
         (staging / "weights.bin").write_bytes(b"x")
     assert any(s.endswith("weights.bin") for s in synced) and synced[-1] == str(tmp_path)
+
+
+@pytest.mark.parametrize(("line", "field"), [('{"text": "a", "score": NaN}', "score"),
+                                             ('{"text": "a", "meta": {"w": [1, -Infinity]}}', "meta.w.1")])  # fmt: skip
+def test_nan_and_infinity_are_not_json(tmp_path, line, field):
+    """A corpus row with NaN went into an index and broke every search that hit it (a 500)."""
+    from cardiolora.errors import InputError
+    from cardiolora.io import iter_jsonl
+
+    path = tmp_path / "rows.jsonl"
+    path.write_text('{"text": "fine"}\n' + line + "\n")
+    with pytest.raises(InputError) as error:
+        list(iter_jsonl(path))
+    assert error.value.line == 2 and error.value.field == field and "NaN or Infinity" in str(error.value)
+
+
+def test_index_build_refuses_a_nan_row(tmp_path, tiny_model_dir):
+    from typer.testing import CliRunner
+
+    from cardiolora.cli import app
+
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text('{"text": "mitral stenosis"}\n{"text": "aortic stenosis", "weight": NaN}\n')
+    out = tmp_path / "index"
+    result = CliRunner().invoke(app, ["index", "build", "--corpus", str(corpus), "-m", str(tiny_model_dir("bert")),
+                                      "--out", str(out)])  # fmt: skip
+    assert result.exit_code == 2 and f"{corpus}:2" in result.stderr and "weight" in result.stderr
+    assert not out.exists()

@@ -247,12 +247,34 @@ def iter_text_lines(path: str | Path) -> Iterator[tuple[int, str]]:
         raise InputError(f"cannot read ({exc.strerror})", path=path) from None
 
 
+class _NonFinite(str):
+    """What ``NaN``, ``Infinity`` or ``-Infinity`` parse to in :func:`iter_jsonl`: found and refused."""
+
+
+def _non_finite_field(value: Any, where: str = "") -> str | None:
+    """The dotted field path of the first :class:`_NonFinite` in a parsed JSON value, else None."""
+    if isinstance(value, _NonFinite):
+        return where or "(value)"
+    if isinstance(value, dict):
+        items = value.items()
+    elif isinstance(value, list):
+        items = ((str(i), v) for i, v in enumerate(value))
+    else:
+        return None
+    for key, item in items:
+        found = _non_finite_field(item, f"{where}.{key}" if where else str(key))
+        if found is not None:
+            return found
+    return None
+
+
 def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
     """``(line number, object)`` for each non-blank line of a JSONL file.
 
     Raises :class:`~cardiolora.errors.InputError` naming the file and line for a missing file,
-    text that is not UTF-8, malformed JSON (nesting too deep for the parser included), a string
-    that is not valid Unicode, or a line that is not a JSON object. A byte-order mark is allowed.
+    text that is not UTF-8, malformed JSON (nesting too deep for the parser included; NaN and
+    Infinity, which Python reads but JSON does not have, named by field), a string that is not valid
+    Unicode, or a line that is not a JSON object. A byte-order mark is allowed.
     """
     from cardiolora.errors import InputError
 
@@ -261,7 +283,7 @@ def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
         if not raw.strip():
             continue
         try:
-            record = json.loads(raw)
+            record = json.loads(raw, parse_constant=_NonFinite)
         except json.JSONDecodeError as exc:
             raise InputError(f"malformed JSON ({exc.msg} at column {exc.colno})", path=path, line=line_number) from None
         except RecursionError:
@@ -270,6 +292,9 @@ def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
             raise InputError(f"malformed JSON ({str(exc).split(';')[0]})", path=path, line=line_number) from None
         if not isinstance(record, dict):
             raise InputError(f"expected a JSON object, got {type(record).__name__}", path=path, line=line_number)
+        where = _non_finite_field(record)
+        if where is not None:  # Python's json reads NaN and Infinity; JSON has neither (and a reply cannot hold them)
+            raise InputError("NaN or Infinity is not a JSON number", path=path, line=line_number, field=where)
         if _SURROGATE_ESCAPE.search(raw):
             try:
                 json.dumps(record, ensure_ascii=False).encode("utf-8")
