@@ -238,3 +238,24 @@ def test_a_zoo_models_card_names_its_hub_base_model_and_licence(tiny_config):
     results = {(r.dataset_type, r.metric_type): r.metric_value for r in data.eval_results}
     assert results[("cardiolora/cardiology", "roc_auc")] == 0.8123
     assert results[("cardiolora/normalisation-cardiology", "accuracy")] == 0.2
+
+
+def test_a_run_directory_cannot_switch_on_remote_code_for_export(tiny_config, tmp_path, monkeypatch):
+    """A run directory may come from anyone: its config.json saying trust_remote_code is ignored;
+    only the caller's own flag allows a model's code to run."""
+    import cardiolora.models as models
+
+    result = train(tiny_config(max_steps=2), log=lambda *_: None)
+    config_file = result.run_dir / "config.json"
+    config_file.write_text(json.dumps({**json.loads(config_file.read_text()), "trust_remote_code": True}))
+    seen = []
+    real = models.load_sentence_transformer
+
+    def spy(resolved, **kwargs):
+        seen.append(kwargs.get("trust_remote_code"))
+        return real(resolved, **kwargs)
+
+    monkeypatch.setattr(models, "load_sentence_transformer", spy)
+    export_merged(result.run_dir, tmp_path / "merged")
+    export_merged(result.run_dir, tmp_path / "trusted", trust_remote_code=True)
+    assert seen == [False, True]

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from cardiolora.cli.common import AdapterScaleOption, app, console, plain, quiet_libraries, user_errors
+from cardiolora.cli.common import AdapterScaleOption, TrustOption, app, console, plain, quiet_libraries, user_errors
 
 
 @app.command()
@@ -27,6 +27,7 @@ def export(
             "complete).",
         ),
     ] = False,
+    trust_remote_code: TrustOption = False,
 ) -> None:
     """Write a standalone sentence-transformers model: the base with the adapter merged in.
 
@@ -36,7 +37,7 @@ def export(
 
     del merge  # the flag from when it was required; merging is what export does
     quiet_libraries()
-    export_merged(run_dir, out, adapter_scale=adapter_scale, overwrite=overwrite)
+    export_merged(run_dir, out, adapter_scale=adapter_scale, overwrite=overwrite, trust_remote_code=trust_remote_code)
     max_seq_length = read_json_object(out / EXPORT_MARKER).get("max_seq_length")
     console.print(
         f"merged model written to {plain(out)} (texts read up to {max_seq_length} tokens, as `cardiolora embed` "

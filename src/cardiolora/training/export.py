@@ -46,11 +46,19 @@ def _export_card(run_dir: Path, config: dict, export: dict) -> str | None:
     return model_card(build_config(config, source=str(run_dir / "config.json")), metrics, export=export)
 
 
-def export_merged(run_dir: str | Path, out: str | Path, adapter_scale: float = 1.0, *, overwrite: bool = False) -> Path:
+def export_merged(
+    run_dir: str | Path,
+    out: str | Path,
+    adapter_scale: float = 1.0,
+    *,
+    overwrite: bool = False,
+    trust_remote_code: bool = False,
+) -> Path:
     """Write base model + adapter, merged, as a sentence-transformers directory that loads without
     cardiolora (``SentenceTransformer(out)``) and embeds as the adapted model does (with its update
     multiplied by ``adapter_scale``). ``overwrite`` replaces an earlier export at ``out`` (never a
-    directory that is not one), once the new one is complete."""
+    directory that is not one), once the new one is complete. ``trust_remote_code`` is the caller's
+    decision alone: a run directory's own config.json, which may come from anyone, cannot switch it on."""
     from cardiolora.models import load_sentence_transformer, resolve_model
     from cardiolora.models.adapters import merge_adapter
 
@@ -67,7 +75,7 @@ def export_merged(run_dir: str | Path, out: str | Path, adapter_scale: float = 1
         # The serving length, not training's cap: `embed`, `evaluate`, `serve` and `index` read up to the
         # model's own maximum, and an export that truncated at training's 64 tokens would embed long
         # texts differently from all of them.
-        model = load_sentence_transformer(resolved, trust_remote_code=config.get("trust_remote_code", False))
+        model = load_sentence_transformer(resolved, trust_remote_code=trust_remote_code)
         transformer = model[0]
         with warnings.catch_warnings():
             # PEFT's merge asks transformers a deprecated question (is_gradient_checkpointing): not the user's concern.
