@@ -76,3 +76,18 @@ def test_a_killed_unpack_leaves_no_finished_looking_directory(tmp_path, monkeypa
     monkeypatch.setattr(shutil, "copyfileobj", real_copy)
     unpack_split_zip(parts, digest, "model-dir", target)
     assert (target / "config.json").exists()
+
+
+@pytest.mark.parametrize("member", ["model-dir//tmp/escaped.txt", "model-dir/../escaped.txt", "model-dir/a/../../x"])
+def test_a_member_outside_the_directory_is_refused_and_nothing_lands_outside(tmp_path, member):
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("model-dir/config.json", "{}")
+        archive.writestr(member, "escaped")
+    part = tmp_path / "archive.zip.001"
+    part.write_bytes(buffer.getvalue())
+    target = tmp_path / "cache" / "model"
+    with pytest.raises(CardioloraError, match="outside its directory"):
+        unpack_split_zip([part], hashlib.sha256(buffer.getvalue()).hexdigest(), "model-dir", target)
+    assert not target.exists() and not Path("/tmp/escaped.txt").exists()
+    assert not (tmp_path / "cache" / "escaped.txt").exists()

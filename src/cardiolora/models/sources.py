@@ -166,16 +166,25 @@ def unpack_split_zip(parts: list[Path], sha256: str, inner_directory: str, targe
                     relative = member.filename[len(prefix) :]
                     if member.is_dir() or not member.filename.startswith(prefix):
                         continue
-                    # Windows folder metadata and anything escaping the target stay out.
-                    if relative.endswith("desktop.ini") or ".." in Path(relative).parts:
+                    if relative.endswith("desktop.ini"):  # Windows folder metadata
                         continue
-                    destination = staging / relative
+                    destination = member_destination(staging, relative, label)
                     destination.parent.mkdir(parents=True, exist_ok=True)
                     with archive.open(member) as src, open(destination, "wb") as dst:
                         shutil.copyfileobj(src, dst, 1 << 22)
         finally:
             joined.unlink(missing_ok=True)
     return target
+
+
+def member_destination(staging: Path, relative: str, label: str) -> Path:
+    """Where an archive member goes under ``staging``; a member that would land anywhere else (``..``,
+    an absolute path such as ``prefix//etc/x``, a drive) is refused: the archive is not to be trusted."""
+    root = staging.resolve()
+    destination = (staging / relative).resolve()
+    if relative.startswith(("/", "\\")) or not destination.is_relative_to(root) or destination == root:
+        raise CardioloraError(f"the archive of {label!r} holds a member outside its directory: {relative!r}")
+    return destination
 
 
 @dataclass(frozen=True)
