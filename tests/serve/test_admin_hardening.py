@@ -33,7 +33,11 @@ def admin(tiny_model_dir, two_adapters, tmp_path):
 
 def _load(client, name, path):
     # json.dumps escapes lone surrogates, which httpx's own JSON encoding refuses.
-    return client.post("/admin/adapters", content=json.dumps({"name": name, "path": path}), headers=AUTH)
+    return client.post(
+        "/admin/adapters",
+        content=json.dumps({"name": name, "path": path}),
+        headers={**AUTH, "content-type": "application/json"},
+    )
 
 
 def _embed(client, model):

@@ -58,6 +58,10 @@ class GatedBackend:
         raise RuntimeError(f"/srv/secret/adapters/{path} blew up")
 
 
+# What every JSON request declares (a body of another media type is refused: 415).
+JSON = {"content-type": "application/json"}
+
+
 def _error(response: httpx.Response) -> dict:
     body = response.json()
     assert set(body) == {"error"} and set(body["error"]) == {"message", "type", "param", "code"}, body
@@ -110,14 +114,14 @@ def test_oversized_bodies_are_413_in_openai_shape_and_never_parsed():
         error = _error(declared)
         assert "larger than 1000 bytes" in error["message"] and error["code"] == "request_too_large"
         # Without a Content-Length (chunked), the count of bytes read stops it.
-        chunked = client.post("/v1/embeddings", content=iter([big[:600].encode(), big[600:].encode()]))
+        chunked = client.post("/v1/embeddings", content=iter([big[:600].encode(), big[600:].encode()]), headers=JSON)
         assert chunked.status_code == 413 and "larger than 1000 bytes" in _error(chunked)["message"]
         # The admin API has the same limit (after its token check).
-        admin = client.post("/admin/adapters", content=big)
+        admin = client.post("/admin/adapters", content=big, headers=JSON)
         assert admin.status_code == 403
         assert backend.counted == [] and backend.encoded == []
         # Just under the limit is served.
-        assert client.post("/v1/embeddings", content=json.dumps(_body("word " * 150))).status_code == 200
+        assert client.post("/v1/embeddings", content=json.dumps(_body("word " * 150)), headers=JSON).status_code == 200
         text = client.get("/metrics").text
         assert 'cardiolora_requests_total{model="unknown",status="413"} 2.0' in text
 
@@ -142,11 +146,11 @@ def test_a_large_body_is_parsed_off_the_event_loop_with_the_same_answers(monkeyp
     with TestClient(create_app(backend, ServeSettings(max_input_chars=100_000))) as client:
         large = json.dumps(_body(["word " * 2000] * 4))
         assert len(large) > app_module.PARSE_IN_THREAD_BYTES
-        assert client.post("/v1/embeddings", content=large).status_code == 200
-        broken = client.post("/v1/embeddings", content=large[:-2])  # a large body that is not JSON
+        assert client.post("/v1/embeddings", content=large, headers=JSON).status_code == 200
+        broken = client.post("/v1/embeddings", content=large[:-2], headers=JSON)  # a large body that is not JSON
         assert broken.status_code == 400 and "not valid JSON" in _error(broken)["message"]
         small = json.dumps(_body("small"))
-        assert client.post("/v1/embeddings", content=small).status_code == 200
+        assert client.post("/v1/embeddings", content=small, headers=JSON).status_code == 200
     where = dict(parsed_in)  # json.loads is the module's: other callers are recorded too
     assert where[large.encode()] == where[large[:-2].encode()] == "worker thread"
     assert where[small.encode()] == "event loop"
@@ -221,12 +225,12 @@ def test_a_body_that_arrives_too_slowly_is_a_408():
         return chunks()
 
     async def scenario(http):
-        slow = await http.post("/v1/embeddings", content=trickle(2.0))
+        slow = await http.post("/v1/embeddings", content=trickle(2.0), headers=JSON)
         assert slow.status_code == 408
         error = _error(slow)
         assert error["code"] == "timeout" and "did not arrive in time" in error["message"]
         assert backend.counted == [] and backend.encoded == []
-        assert (await http.post("/v1/embeddings", content=trickle(0.05))).status_code == 200
+        assert (await http.post("/v1/embeddings", content=trickle(0.05), headers=JSON)).status_code == 200
 
     _run(app, scenario)
 
@@ -295,6 +299,34 @@ def test_hostile_json_is_a_400_not_a_500(client, body, param, fragment):
 
 
 def test_a_lone_surrogate_in_the_model_name_is_a_404_that_still_encodes(client):
-    response = client.post("/v1/embeddings", content='{"model": "al\\ud800pha", "input": "x"}')
+    response = client.post("/v1/embeddings", content='{"model": "al\\ud800pha", "input": "x"}', headers=JSON)
     assert response.status_code == 404
     assert "\\ud800" in _error(response)["message"]
+
+
+def test_a_body_not_declared_json_is_a_415_before_any_work(client):
+    """A web page may POST text/plain to any host without asking; the server must not compute for it."""
+    body = json.dumps({"model": client.app.state.backend.names()[0], "input": "mitral stenosis"})
+    for headers in ({"content-type": "text/plain"}, {"content-type": "application/x-www-form-urlencoded"}, {}):
+        response = client.post("/v1/embeddings", content=body, headers=headers)
+        assert response.status_code == 415, headers
+        assert _error(response)["code"] == "unsupported_media_type"
+    for media in ("application/json", "application/json; charset=utf-8", "application/vnd.api+json"):
+        assert client.post("/v1/embeddings", content=body, headers={"content-type": media}).status_code == 200
+
+
+def test_a_loopback_server_answers_only_loopback_host_names(pool):
+    """DNS rebinding: a page on evil.example whose name now points at 127.0.0.1 sends Host: evil.example."""
+    from cardiolora.cli.serve import _allowed_hosts
+
+    assert _allowed_hosts("127.0.0.1", None) == ("127.0.0.1", "localhost", "::1")
+    assert _allowed_hosts("0.0.0.0", None) is None and _allowed_hosts("::1", None) is not None
+    assert _allowed_hosts("127.0.0.1", ["Embeddings.Example:8000"]) == ("embeddings.example",)
+    app = create_app(pool, ServeSettings(allowed_hosts=_allowed_hosts("127.0.0.1", None)))
+    with TestClient(app, base_url="http://127.0.0.1:8000") as local:
+        assert local.get("/v1/models").status_code == 200
+        for host in ("localhost:8000", "[::1]:8000", "127.0.0.1"):
+            assert local.get("/v1/models", headers={"host": host}).status_code == 200, host
+        for host in ("evil.example", "evil.example:8000", "127.0.0.1.evil.example"):
+            refused = local.post("/v1/search", content="{}", headers={"host": host, **JSON})
+            assert refused.status_code == 400 and _error(refused)["code"] == "host_not_allowed", host

@@ -93,6 +93,15 @@ def serve(
         ),
     ] = None,
     host: Annotated[str, typer.Option(help="Bind address; loopback unless you mean otherwise.")] = "127.0.0.1",
+    allowed_hosts: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--allowed-host",
+            metavar="NAME",
+            help="A Host header name the server answers (others: 400); repeatable. Default: on a loopback "
+            "address, the loopback names only (no DNS rebinding from a web page); elsewhere, any.",
+        ),
+    ] = None,
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
     backend: Annotated[
         str,
@@ -164,6 +173,7 @@ def serve(
         max_input_chars=max_input_chars,
         max_queue=max_queue,
         request_timeout_s=request_timeout_s,
+        allowed_hosts=_allowed_hosts(host, allowed_hosts),
     )
     if adapter_dir is not None and not adapter_dir.is_dir():
         raise CardioloraError(f"--adapter-dir {adapter_dir} is not a directory")
@@ -218,3 +228,18 @@ def serve(
     uvicorn.run(
         create_app(pool, settings, corpus), host=host, port=port, log_level="warning", timeout_graceful_shutdown=30
     )
+
+
+def _allowed_hosts(host: str, given: list[str] | None) -> tuple[str, ...] | None:
+    """The Host names to answer: the given ones; on a loopback bind, the loopback names; else any."""
+    import ipaddress
+
+    from cardiolora.serve.http import LOOPBACK_HOSTS, host_name
+
+    if given:
+        return tuple(dict.fromkeys(host_name(name) for name in given))
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    return LOOPBACK_HOSTS if loopback else None

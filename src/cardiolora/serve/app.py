@@ -42,6 +42,7 @@ from cardiolora.serve.http import (
     EmbeddingRequest,
     ServeSettings,
     busy,
+    check_host,
     check_model,
     check_text,
     json_body,
@@ -95,6 +96,16 @@ def create_app(backend: EncodingBackend, settings: ServeSettings | None = None, 
     @app.exception_handler(APIError)
     async def _api_error(request: Request, exc: APIError):
         return exc.response()
+
+    if settings.allowed_hosts is not None:
+
+        @app.middleware("http")
+        async def _only_allowed_hosts(request: Request, call_next):
+            try:
+                check_host(request, settings)
+            except APIError as exc:
+                return exc.response()
+            return await call_next(request)
 
     @app.exception_handler(Exception)
     async def _internal(request: Request, exc: Exception):

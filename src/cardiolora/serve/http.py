@@ -37,6 +37,9 @@ class ServeSettings:
     max_input_chars: int = 32_768
     max_queue: int = 256
     request_timeout_s: float = 60.0
+    # Host header values the server answers (without port); None: any. A server bound to loopback
+    # answers only loopback names: a web page on another host cannot reach it by DNS rebinding.
+    allowed_hosts: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         if self.overlong not in ("truncate", "reject"):
@@ -131,7 +134,43 @@ async def read_body(request: Request, limit: int, deadline: float) -> bytes:
     return b"".join(chunks)
 
 
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+def host_name(header: str) -> str:
+    """A Host header without its port: ``example.org:8000`` -> ``example.org``, ``[::1]:8000`` -> ``::1``."""
+    header = header.strip().lower()
+    if header.startswith("["):
+        return header[1:].split("]", 1)[0]
+    return header.rsplit(":", 1)[0] if header.count(":") == 1 else header
+
+
+def check_host(request: Request, settings: ServeSettings) -> None:
+    """400 unless the Host header names an allowed host (see ``ServeSettings.allowed_hosts``)."""
+    if settings.allowed_hosts is None:
+        return
+    if host_name(request.headers.get("host", "")) not in settings.allowed_hosts:
+        raise APIError(
+            400,
+            "this server answers only requests addressed to " + ", ".join(settings.allowed_hosts),
+            code="host_not_allowed",
+        )
+
+
+def check_json_content_type(request: Request) -> None:
+    """415 unless the body is declared JSON (``application/json`` or ``application/*+json``): a web page
+    may POST ``text/plain`` to any host without asking, and must not make the server compute."""
+    media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media != "application/json" and not (media.startswith("application/") and media.endswith("+json")):
+        raise APIError(
+            415,
+            f"the request body must be application/json, not {media or 'undeclared'}",
+            code="unsupported_media_type",
+        )
+
+
 async def json_body(request: Request, schema: type[BaseModel], settings: ServeSettings, deadline: float | None = None):
+    check_json_content_type(request)
     if deadline is None:
         deadline = asyncio.get_running_loop().time() + settings.request_timeout_s
     raw = await read_body(request, settings.max_body_bytes, deadline)
