@@ -56,6 +56,7 @@ SET_VALUES = {
     "data_fraction": ("0.5", 0.5),
     "target_branch": ("respiratory", "respiratory"),
     "teacher_texts": ("none", None),
+    "cache_teacher": ("false", False),
     "precision": ("fp32", "fp32"),
     "load_in_8bit": ("true", True),
     "eval_steps": ("10", 10),

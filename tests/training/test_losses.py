@@ -242,6 +242,40 @@ def test_the_teacher_term_covers_only_replay_rows(tiny_model_dir):
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in lora)
 
 
+def test_cached_teacher_targets_give_the_same_term_without_a_base_pass(tiny_model_dir, monkeypatch):
+    """The base model's embeddings, computed once and carried in the label column, stand in for the
+    per-step base pass: the same loss, and no base forward at all."""
+    import numpy as np
+
+    from cardiolora.training import losses
+    from cardiolora.training.dataset import with_cached_teacher
+
+    model = _tiny_adapted_model(tiny_model_dir("bert"))
+    texts = {"anchor": ["mitral valve stenosis", "aortic effusion", "seizure with aura", "gout flare"],
+             "positive": ["valve narrowing", "fluid by the aorta", "fits", "crystal arthritis"],
+             "negative": ["atrial flutter", "renal cyst", "migraine", "lupus"],
+             "teacher": ["the cat sat", "a red bus", "rain again today", "coffee please"]}  # fmt: skip
+    labels = [[-1.0, 0.8, 0.0], [-1.0, 0.8, 1.0], [-1.0, 0.8, 0.0], [-1.0, 0.8, 1.0]]
+    model.eval()
+    with torch.no_grad():
+        for p in (p for name, p in model.named_parameters() if "lora_B" in name):
+            p.normal_(0, 0.5)
+        model[0].auto_model.disable_adapters()
+        base = lambda batch: model.encode(batch, convert_to_numpy=True)  # noqa: E731
+        cached = with_cached_teacher({**texts, "label": labels}, base)
+        model[0].auto_model.enable_adapters()
+    assert cached.shape == (4, 3 + 4 * model.get_embedding_dimension())
+    assert np.all(cached[[0, 2], 3 + 384 :] == 0) if model.get_embedding_dimension() == 384 else True
+    features = [model.preprocess(texts[name]) for name in ("anchor", "positive", "negative", "teacher")]
+    zero = torch.nn.Module()
+    zero.compute_loss_from_embeddings = lambda embeddings, labels: embeddings[0].sum() * 0
+    loss = losses.WeightedSumLoss(model, [(zero, 1.0)], teacher_weight=1.0, teacher_columns=1)
+    reference = loss(features, torch.tensor(labels)).item()
+    monkeypatch.setattr(losses, "base_embeddings", lambda *a, **k: pytest.fail("a base pass ran"))
+    assert loss(features, torch.tensor(cached)).item() == pytest.approx(reference, rel=1e-4, abs=1e-6)
+    assert reference > 1e-3
+
+
 def test_the_teacher_keeps_replay_texts_nearer_the_base(tiny_config, tmp_path):
     import json
 

@@ -171,6 +171,9 @@ class TrainConfig(_Strict):
     # Pairs whose ``branch`` is another organ system are replay (the teacher term keeps their texts
     # where the base model put them); None: no pair is replay.
     target_branch: str | None = "cardiovascular"
+    # The teacher's targets (the base model's embeddings of the teacher and replay texts) computed once
+    # before training instead of by a forward pass at every step (they do not change).
+    cache_teacher: bool = True
     # Texts with no pair that the teacher term keeps in place: ``general-english`` (bundled everyday
     # English, see cardiolora.data.general), a file with one text a line, or None.
     teacher_texts: str | None = "general-english"

@@ -24,9 +24,18 @@ from cardiolora.training.losses import needs_labels
 TEACHER_COLUMN = "teacher"
 
 
-def build_dataset(pairs: list[PairRecord], config: TrainConfig):
+# The label column's first entries; with cached teacher embeddings the base vectors follow them.
+LABEL_FIELDS = 3
+
+
+def build_dataset(pairs: list[PairRecord], config: TrainConfig, base_encode=None):
     """Triplets for ranking losses (a missing negative is another pair's positive, like an in-batch
-    negative); labelled pairs for the absolute-cosine objectives."""
+    negative); labelled pairs for the absolute-cosine objectives.
+
+    ``base_encode`` (texts -> the base model's embeddings, as the training pass computes them) caches
+    the teacher's targets in the label column (:func:`with_cached_teacher`): the base model's
+    embeddings of the teacher texts and of the replay rows' texts do not change during a run, so they
+    are computed once here instead of in a forward pass at every step."""
     from datasets import Dataset
 
     rng = random.Random(config.seed)
@@ -74,7 +83,39 @@ def build_dataset(pairs: list[PairRecord], config: TrainConfig):
             ]
             for p in pairs
         ]
+        if base_encode is not None and config.loss.applied_teacher_weight:
+            columns["label"] = with_cached_teacher(columns, base_encode)
     return Dataset.from_dict(columns)
+
+
+def teacher_slots(column_names) -> list[str]:
+    """The text columns whose base embeddings a cached label carries, in order: the teacher-only
+    column first (when there is one), then the ranked columns (anchor, positive[, negative])."""
+    ranked = [name for name in ("anchor", "positive", "negative") if name in column_names]
+    return ([TEACHER_COLUMN] if TEACHER_COLUMN in column_names else []) + ranked
+
+
+def with_cached_teacher(columns: dict[str, list], base_encode):
+    """Each row's label followed by the base embeddings the teacher term compares with: every row's
+    teacher-only text, and the replay rows' anchor, positive and negative (zeros on other rows,
+    which the term does not use), as one ``(rows, 3 + slots x dimension)`` float32 array."""
+    import numpy as np
+
+    labels = np.asarray(columns["label"], dtype=np.float32)
+    slots = teacher_slots(columns)
+    replay = np.flatnonzero(labels[:, 2] > 0)
+    blocks = []
+    for name in slots:
+        rows = np.arange(len(labels)) if name == TEACHER_COLUMN else replay
+        vectors = np.asarray(base_encode([columns[name][i] for i in rows]), dtype=np.float32) if len(rows) else None
+        block = None
+        if vectors is not None:
+            block = np.zeros((len(labels), vectors.shape[1]), dtype=np.float32)
+            block[rows] = vectors
+        blocks.append(block)
+    dimension = next((b.shape[1] for b in blocks if b is not None), 0)
+    blocks = [b if b is not None else np.zeros((len(labels), dimension), np.float32) for b in blocks]
+    return np.concatenate([labels, *blocks], axis=1)
 
 
 def length_matched(texts: list[str], row_lengths: list[int]) -> list[str]:

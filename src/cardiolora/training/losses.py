@@ -154,7 +154,9 @@ class WeightedSumLoss(nn.Module):
         )
         if self.preserve_weight:
             total = total + self.preserve_weight * self._drift(ranked[0], ranked_features[0]).mean()
-        if self.teacher_weight:
+        if self.teacher_weight and labels is not None and labels.dim() == 2 and labels.shape[1] > CACHED_FROM:
+            total = total + self.teacher_weight * self._cached_drift(embeddings[split:], ranked, labels).mean()
+        elif self.teacher_weight:
             adapted, features = list(embeddings[split:]), list(sentence_features[split:])
             kept: list[Tensor | None] = [None] * len(adapted)
             if labels is not None and labels.dim() == 2 and labels.shape[1] > 2:
@@ -170,6 +172,22 @@ class WeightedSumLoss(nn.Module):
                 drifts = [d if k is None else d[k] for d, k in zip(drifts, kept, strict=True)]
                 total = total + self.teacher_weight * torch.cat(drifts).mean()
         return total
+
+    def _cached_drift(self, teacher: list[Tensor], ranked: list[Tensor], labels: Tensor) -> Tensor:
+        """The teacher's drifts against base embeddings cached in the label column (see
+        :func:`cardiolora.training.dataset.with_cached_teacher`): every teacher-only text, and every
+        text of the replay rows. No base forward pass."""
+        slots = [*teacher, *ranked]
+        base = labels[:, CACHED_FROM:].reshape(len(labels), len(slots), -1).to(ranked[0].device)
+        replay = labels[:, 2].to(ranked[0].device) > 0
+        drifts = []
+        for index, adapted in enumerate(slots):
+            rows = slice(None) if index < len(teacher) else replay
+            if index >= len(teacher) and not replay.any():
+                continue
+            target = base[rows, index].to(adapted.dtype)
+            drifts.append(1 - nn.functional.cosine_similarity(adapted[rows], target, dim=-1))
+        return torch.cat(drifts) if drifts else torch.zeros(1, device=ranked[0].device)
 
     def _drift(self, adapted: Tensor, features: dict[str, Tensor]) -> Tensor:
         """1 - cos(adapted embedding, the base model's embedding of the same texts), per text."""
@@ -188,6 +206,8 @@ class WeightedSumLoss(nn.Module):
         return drifts
 
 
+# Where a label row's cached base embeddings begin (after category id, target, replay flag).
+CACHED_FROM = 3
 # The teacher's pass over the replay rows of a batch runs on a multiple of this many rows.
 ROW_BUCKET = 8
 

@@ -147,7 +147,10 @@ def _run(
         if main and evaluate_zero_shot
         else None
     )
-    dataset = build_dataset(prepared.pairs, config)
+    base_encode = _base_encoder(model, config, prepared, log)
+    if base_encode is not None:
+        log("teacher targets: the base model's embeddings of the teacher and replay texts, computed once")
+    dataset = build_dataset(prepared.pairs, config, base_encode=base_encode)
     trainable, total = _setup_adapter(model, config, prepared, len(dataset), log)
     trainer, evaluator, precision = _setup_trainer(model, config, prepared, dataset, work_dir, log, console)
     output, seconds = _fit(trainer, work_dir, resume, log)
@@ -259,6 +262,25 @@ def _covering(report: EvaluationReport, prepared: Prepared) -> EvaluationReport 
     if not (same_sets and same_norms):
         return None
     return replace(report, evaluations=evaluations, normalisation=normalisation, zero_shot=None, target=None)
+
+
+def _base_encoder(model, config: TrainConfig, prepared: Prepared, log):
+    """texts -> the base model's embeddings as a training step computes them (same tokenizer, length
+    cap, prompt and precision), for the teacher's cached targets; None when nothing is cached (no
+    teacher, or ``cache_teacher`` off)."""
+    if not (config.loss.applied_teacher_weight and config.cache_teacher):
+        return None
+    import torch
+
+    precision = resolve_precision(config.precision)
+    prompt = prepared.resolved.spec.prompt_for("similarity") or None
+
+    def encode(texts: list[str]):
+        with torch.autocast(device_type=model.device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
+            vectors = model.encode(texts, prompt=prompt, batch_size=64, convert_to_tensor=True, show_progress_bar=False)
+        return vectors.float().cpu().numpy()
+
+    return encode
 
 
 def _setup_adapter(model, config: TrainConfig, prepared: Prepared, rows: int, log) -> tuple[int, int]:
@@ -476,7 +498,7 @@ def time_recipe(config: TrainConfig, pairs: list[PairRecord], *, steps: int = 4)
             started = time.perf_counter()
             model.encode(texts[:count], batch_size=batch_size)
             rates[batch_size] = count / (time.perf_counter() - started)
-        dataset = build_dataset(sample, timed)
+        dataset = build_dataset(sample, timed, base_encode=_base_encoder(model, timed, prepared, log=None))
         _setup_adapter(model, timed, prepared, len(dataset), log=lambda *_: None)
         trainer, _, _ = _setup_trainer(model, timed, prepared, dataset, Path(tmp), log=lambda *_: None)
         timer = StepTimer()
