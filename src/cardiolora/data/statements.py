@@ -21,6 +21,7 @@ No evaluation text reaches training through it: every pair passes the leak guard
 
 from __future__ import annotations
 
+import itertools
 import random
 import re
 from collections.abc import Iterable, Sequence
@@ -183,8 +184,10 @@ def statement_pairs(entries: Sequence[Statement], recipe: StatementRecipe | None
         for relation, weight in recipe.weights.items():
             count = int(weight) + (1 if rng.random() < weight - int(weight) else 0)
             if relation == "statement-paraphrase":
-                combos = [(a, b) for a in entry.same for b in entry.same if a != b]
-                for anchor, positive in rng.sample(combos, min(count, len(combos))):
+                # Unordered: (a, b) and (b, a) are one pair to the build's dedup; each drawn one way round.
+                combos = list(itertools.combinations(entry.same, 2))
+                for first, second in rng.sample(combos, min(count, len(combos))):
+                    anchor, positive = (first, second) if rng.random() < 0.5 else (second, first)
                     ranked = sorted(entry.different, key=lambda d, a=anchor: -_overlap(a, d))
                     negative = ranked[0] if rng.random() < 0.7 else rng.choice(entry.different)
                     pairs.append(record(anchor, positive, negative, relation))
