@@ -59,7 +59,11 @@ def test_the_budget_keeps_the_most_recently_used_adapters(tiny_model_dir, two_ad
     pool = AdapterPool.load(str(tiny_model_dir("bert")), adapters, adapter_root=root, merged_cache_mb=one_copy_mb * 1.5)
     pool.encode(TEXTS, "alpha")
     pool.encode(TEXTS, "beta")
-    assert pool.merged_names == ["beta"]  # room for one: alpha, least recently used, went out
+    # Room for one: beta, used once, runs unmerged rather than evict alpha's copy at once.
+    assert pool.merged_names == ["alpha"]
+    for _ in range(16):  # beta earns the copy: used far more than alpha lately
+        pool.encode(TEXTS[:2], "beta")
+    assert pool.merged_names == ["beta"]
     unmerged = AdapterPool.load(str(tiny_model_dir("bert")), adapters, adapter_root=root, merged_cache_mb=0)
     assert (pool.encode(TEXTS, "alpha") * unmerged.encode(TEXTS, "alpha")).sum(1).min() >= 1 - FP32_TOLERANCE
     assert unmerged.merged_names == []
@@ -91,3 +95,26 @@ def test_bf16_serving_stays_within_its_tolerance(tiny_model_dir, two_adapters):
     assert pool.embedder.precision == "bf16"
     served = pool.encode(TEXTS, "alpha")
     assert (served * offline(tiny_model_dir("bert"), adapters["alpha"])).sum(1).min() >= 1 - BF16_TOLERANCE
+
+
+def test_rotating_over_more_adapters_than_fit_does_not_copy_the_model_every_batch(
+    tiny_model_dir, two_adapters, monkeypatch
+):
+    """Requests alternating between two adapters with room for one copy: before the admission rule
+    every batch evicted the other's copy and deep-copied the model on the encoding thread."""
+    from cardiolora.serve import pool as pool_module
+
+    root, adapters = two_adapters
+    probe = AdapterPool.load(str(tiny_model_dir("bert")), adapters, adapter_root=root)
+    pool = AdapterPool.load(
+        str(tiny_model_dir("bert")), adapters, adapter_root=root, merged_cache_mb=probe._weight_bytes() / 1e6 * 1.5
+    )
+    copies = []
+    real = pool_module.merged_copy
+    monkeypatch.setattr(pool_module, "merged_copy", lambda model, name: copies.append(name) or real(model, name))
+    expected = {name: offline(tiny_model_dir("bert"), adapters[name]) for name in ("alpha", "beta")}
+    for step in range(40):
+        name = ("alpha", "beta")[step % 2]
+        served = pool.encode(TEXTS, name)
+        assert (served * expected[name]).sum(1).min() >= 1 - FP32_TOLERANCE  # merged or not, the same vectors
+    assert len(copies) <= 2, copies

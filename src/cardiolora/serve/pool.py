@@ -20,7 +20,7 @@ import logging
 import os
 import threading
 import warnings
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -60,6 +60,11 @@ class InvalidAdapterName(CardioloraError):
 
 MAX_NAME_LENGTH = 64
 logger = logging.getLogger("cardiolora.serve")
+
+# Merged-copy admission (AdapterPool._merged_embedder): the batches an adapter's recent uses are
+# counted over, and how often it must have been used in them to evict another model's copy.
+ADMISSION_WINDOW = 16
+ADMISSION_MIN_USES = 4
 
 
 def check_adapter_name(name: str, base_name: str | None = None) -> str:
@@ -108,6 +113,9 @@ class AdapterPool:
     _counter: object = None
     _merged: OrderedDict[str, Embedder] = field(default_factory=OrderedDict)
     _base_bytes: int | None = None
+    # The models of the last ADMISSION_WINDOW single-model batches: which adapters earn a copy.
+    _recent: deque = field(default_factory=lambda: deque(maxlen=ADMISSION_WINDOW))
+    _batches_since_build: int = ADMISSION_WINDOW
 
     @classmethod
     def load(
@@ -261,23 +269,42 @@ class AdapterPool:
         return self._base_bytes
 
     def _merged_embedder(self, name: str) -> Embedder | None:
-        """The merged copy for adapter ``name`` (built now if it fits the budget), or None; for the
-        base model's name, a copy without any adapter layer. Call it holding the lock."""
+        """The merged copy for adapter ``name``, or None (the batch then runs unmerged); for the base
+        model's name, a copy without any adapter layer. Call it holding the lock.
+
+        A copy costs a full model copy on the encoding thread, so one is built only when it pays
+        (:meth:`_earns_a_copy`): with room in the budget, at once; when a copy must be evicted for
+        it, only for a model used more often lately than the least recently used copy's model, and
+        at most once every ADMISSION_WINDOW batches. Requests rotating over more adapters than the
+        budget holds then run unmerged instead of copying the model at every batch."""
+        self._recent.append(name)
+        self._batches_since_build += 1
         if name in self._merged:
             self._merged.move_to_end(name)
             return self._merged[name]
         if name != self.base_name and not self._is_lora(name):
             return None
         cost = self._weight_bytes()
-        if cost > self.merged_cache_bytes:
+        if cost > self.merged_cache_bytes or not self._earns_a_copy(name, cost):
             return None
         while self._merged and cost * (len(self._merged) + 1) > self.merged_cache_bytes:
             self._merged.popitem(last=False)
+        self._batches_since_build = 0
         base = self.embedder
         model = merged_copy(self.model, name)
         adapter = self.adapters.get(name)
         self._merged[name] = Embedder(model, base.spec, base.source, adapter, base.batch_size, base.precision)
         return self._merged[name]
+
+    def _earns_a_copy(self, name: str, cost: int) -> bool:
+        """Whether ``name`` gets a merged copy now (see :meth:`_merged_embedder`)."""
+        if cost * (len(self._merged) + 1) <= self.merged_cache_bytes:
+            return True  # room: nothing is evicted
+        if self._batches_since_build < ADMISSION_WINDOW:
+            return False  # a copy was built lately: no eviction every batch
+        uses = self._recent.count(name)
+        victim = next(iter(self._merged))
+        return uses >= ADMISSION_MIN_USES and uses > self._recent.count(victim)
 
     def _all_merged_fit(self, names: set[str]) -> bool:
         """Whether a merged copy of every model in ``names`` fits the budget at once."""
