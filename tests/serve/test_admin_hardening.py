@@ -167,7 +167,7 @@ def test_symlinks_out_of_the_adapter_directory_are_refused(admin, tmp_path):
     (linked / "adapter_model.safetensors").symlink_to(outside / "adapter_model.safetensors")
     response = _load(client, "gamma", "linked")
     assert response.status_code == 400
-    assert "adapter_model.safetensors' is a symlink to outside" in _error(response)["message"]
+    assert "adapter_model.safetensors is not a regular file" in _error(response)["message"]
     config_linked = root / "config-linked"
     config_linked.mkdir()
     shutil.copy(root / "good" / "adapter_model.safetensors", config_linked)
@@ -176,12 +176,14 @@ def test_symlinks_out_of_the_adapter_directory_are_refused(admin, tmp_path):
     (root / "dir-link").symlink_to(outside, target_is_directory=True)
     assert "outside the adapter directory" in _error(_load(client, "gamma", "dir-link"))["message"]
     assert pool.names() == [pool.base_name] and pool._peft_names() == set()
-    # A symlink that stays inside the directory is fine.
+    # Files are read as regular files only: a symlink is refused even when it stays inside (what
+    # it points at may change between the check and the load).
     inside = root / "inside-link"
     inside.mkdir()
     shutil.copy(root / "good" / "adapter_config.json", inside)
     (inside / "adapter_model.safetensors").symlink_to(root / "good" / "adapter_model.safetensors")
-    assert _load(client, "gamma", "inside-link").status_code == 200
+    assert _load(client, "gamma", "inside-link").status_code == 400
+    assert _load(client, "gamma", "good").status_code == 200
 
 
 def test_unload_then_reload_under_the_same_name_forgets_the_old_scaling(tiny_model_dir, two_adapters, tmp_path):
@@ -201,3 +203,69 @@ def test_unload_then_reload_under_the_same_name_forgets_the_old_scaling(tiny_mod
     after = pool.encode(TEXTS, "g")
     assert np.abs(before - expected).max() > 1e-4, "the doubled alpha must change the embeddings"
     assert np.allclose(after, expected, atol=1e-5)
+
+
+def test_a_run_whose_adapter_links_out_of_the_directory_is_refused(admin, two_adapters, tmp_path):
+    """check_adapter_dir picks RUN/adapter for a run: that directory is resolved and checked too."""
+    client, pool, root = admin
+    _, adapters = two_adapters
+    (root / "run").mkdir()
+    (root / "run" / "adapter").symlink_to(adapters["beta"])  # outside the adapter directory
+    response = _load(client, "sneaky", "run")
+    assert response.status_code == 400 and "outside the adapter directory" in _error(response)["message"]
+    assert "sneaky" not in pool.names()
+
+
+@pytest.mark.parametrize("kind", ["symlink", "fifo"])
+def test_only_regular_files_are_loaded(admin, kind):
+    import os
+
+    client, pool, root = admin
+    shutil.copytree(root / "good", root / "odd")
+    weights = root / "odd" / "adapter_model.safetensors"
+    weights.unlink()
+    if kind == "symlink":
+        weights.symlink_to(root / "good" / "adapter_model.safetensors")  # inside, but a link
+    else:
+        os.mkfifo(weights)  # a read would block the encoding thread forever
+    response = _load(client, "odd", "odd")
+    assert response.status_code == 400 and "not a regular file" in _error(response)["message"]
+
+
+def test_an_adapter_of_another_base_model_is_refused_at_run_time(admin):
+    client, pool, root = admin
+    shutil.copytree(root / "good", root / "other")
+    config_file = root / "other" / "adapter_config.json"
+    config = json.loads(config_file.read_text())
+    config_file.write_text(json.dumps({**config, "base_model_name_or_path": "mpnet"}))
+    response = _load(client, "other", "other")
+    assert response.status_code == 400 and "trained on model 'mpnet'" in _error(response)["message"]
+    assert "other" not in pool.names()
+
+
+def test_run_time_loads_take_the_servers_adapter_scale(tiny_model_dir, two_adapters, tmp_path):
+    from cardiolora.embedding import Embedder
+
+    _, adapters = two_adapters
+    root = tmp_path / "adapters"
+    root.mkdir()
+    shutil.copytree(adapters["alpha"], root / "good")
+    pool = AdapterPool.load(str(tiny_model_dir("bert")), adapter_root=root, adapter_scale=0.5)
+    with TestClient(create_app(pool, ServeSettings(admin_token="s3cret", window_ms=1))) as client:
+        assert _load(client, "good", "good").status_code == 200
+        served = _embed(client, "good")
+    half = Embedder.load(str(tiny_model_dir("bert")), adapter=adapters["alpha"], adapter_scale=0.5).encode(TEXTS)
+    full = Embedder.load(str(tiny_model_dir("bert")), adapter=adapters["alpha"]).encode(TEXTS)
+    assert (served * half).sum(1).min() >= 0.9999 and (served * full).sum(1).min() < 0.9999
+
+
+def test_admin_errors_name_no_server_path_and_no_library_text(admin):
+    client, pool, root = admin
+    shutil.copytree(root / "good", root / "broken")
+    (root / "broken" / "adapter_model.safetensors").write_bytes(b"not safetensors")
+    for path in ("broken", "nowhere", "a\ud800b"):
+        response = _load(client, "x", path)
+        assert response.status_code == 400, (path, response.text)
+        # The served model's own name (public: GET /v1/models lists it) aside, no path of the server's.
+        message = _error(response)["message"].replace(pool.base_name, "MODEL")
+        assert str(root) not in message and "/tmp" not in message and "Error" not in message, message

@@ -145,12 +145,21 @@ def model_for_adapter(model: str | None, adapter_dir: str | Path | None) -> str:
     return model
 
 
+def _identity(model: str) -> str | None:
+    """What identifies a model across spellings: its zoo name, else its resolved directory, else
+    None (a hub id not in the zoo: not compared)."""
+    if (name := zoo_name(model)) is not None:
+        return name
+    path = Path(model).expanduser()
+    return str(path.resolve()) if path.is_absolute() and path.is_dir() else None
+
+
 def check_base_model(model: str, adapter_dir: str | Path, base: str | None) -> None:
     """Refuse ``model`` for an adapter trained on another zoo model (say an mpnet adapter on minilm):
     the weights would not fit, or worse, would load onto another network of the same shapes."""
     if base is None:
         return
-    given, trained = zoo_name(model), zoo_name(base)
+    given, trained = _identity(model), _identity(base)
     if given is not None and trained is not None and given != trained:
         raise CardioloraError(
             f"adapter {adapter_dir} was trained on model {trained!r}, not {model!r}: leave out the model "

@@ -18,6 +18,9 @@ from __future__ import annotations
 import copy
 import logging
 import os
+import shutil
+import stat
+import tempfile
 import threading
 import warnings
 from collections import OrderedDict, deque
@@ -29,7 +32,8 @@ import numpy as np
 
 from cardiolora.embedding import Embedder, check_adapter_dir
 from cardiolora.errors import CardioloraError
-from cardiolora.models.adapters import scale_adapter
+from cardiolora.models.adapters import adapter_base_model, check_base_model, scale_adapter, zoo_name
+from cardiolora.serve.http import SURROGATE
 
 
 class EncodingBackend(Protocol):
@@ -60,6 +64,8 @@ class InvalidAdapterName(CardioloraError):
 
 MAX_NAME_LENGTH = 64
 logger = logging.getLogger("cardiolora.serve")
+# What PEFT reads of an adapter directory (safetensors only: pickled weights are never loaded).
+ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
 
 # Merged-copy admission (AdapterPool._merged_embedder): the batches an adapter's recent uses are
 # counted over, and how often it must have been used in them to evict another model's copy.
@@ -110,6 +116,8 @@ class AdapterPool:
     lock: threading.Lock = field(default_factory=threading.Lock)
     # Bytes of weights the merged copies may hold together (0: never merge).
     merged_cache_bytes: int = 0
+    # The LoRA update's multiplier for every adapter, startup and run-time loads alike (--adapter-scale).
+    adapter_scale: float = 1.0
     _counter: object = None
     _merged: OrderedDict[str, Embedder] = field(default_factory=OrderedDict)
     _base_bytes: int | None = None
@@ -148,9 +156,10 @@ class AdapterPool:
             model,
             Path(adapter_root).resolve() if adapter_root else None,
             merged_cache_bytes=int(merged_cache_mb * 1_000_000),
+            adapter_scale=adapter_scale,
         )
         for name, path in (adapters or {}).items():
-            pool.add(name, path, startup=True, scale=adapter_scale)
+            pool.add(name, path, startup=True)
         return pool
 
     @property
@@ -178,28 +187,62 @@ class AdapterPool:
         return len(self._counter(prompt + text, add_special_tokens=True)["input_ids"])
 
     def _resolve_runtime_path(self, path: str | Path) -> Path:
-        """``path`` (relative to the adapter directory) resolved, checked to lie inside it, as is
-        every symlink in it: PEFT opens ``adapter_config.json`` and the weights by name, so a
-        symlinked file inside a resolved directory could still reach anywhere."""
+        """``path`` (relative to the adapter directory) resolved and checked to lie inside it, the
+        adapter directory ``check_adapter_dir`` picks (``RUN/adapter`` for a run) resolved and checked
+        again, and its two files checked to be regular files there (no symlink, no FIFO, no device).
+        Messages name the path as the client gave it, never the server's absolute paths."""
         if self.adapter_root is None:
             raise CardioloraError("run-time adapter loading is off: start the server with --adapter-dir DIR")
-        shown = ascii(str(path)[:200])
-        if "\x00" in str(path):
+        text = str(path)
+        shown = ascii(text[:200])
+        if "\x00" in text:
             raise CardioloraError(f"adapter path {shown} contains a NUL byte")
+        if SURROGATE.search(text):
+            raise CardioloraError(f"adapter path {shown} holds a lone surrogate (not valid Unicode)")
         try:
             candidate = (self.adapter_root / path).resolve()
             if not candidate.is_relative_to(self.adapter_root):
                 raise CardioloraError(f"adapter path {shown} is outside the adapter directory")
-            directory = check_adapter_dir(candidate)
-            for entry in os.scandir(directory):  # PEFT reads only the top level
-                if entry.is_symlink() and not Path(entry.path).resolve().is_relative_to(self.adapter_root):
-                    raise CardioloraError(
-                        f"adapter path {shown}: {entry.name!r} is a symlink to outside the adapter directory"
-                    )
+            try:
+                directory = check_adapter_dir(candidate).resolve()
+            except CardioloraError:
+                raise CardioloraError(
+                    f"adapter path {shown} is not an adapter directory (adapter_config.json and "
+                    "adapter_model.safetensors, or a training run holding them)"
+                ) from None
+            if not directory.is_relative_to(self.adapter_root):  # RUN/adapter, a symlink out of the root
+                raise CardioloraError(f"adapter path {shown} leads outside the adapter directory")
+            for name in ADAPTER_FILES:
+                mode = os.lstat(directory / name).st_mode
+                if not stat.S_ISREG(mode):
+                    raise CardioloraError(f"adapter path {shown}: {name} is not a regular file (a link, a pipe?)")
         except OSError as exc:  # a name too long, a loop of symlinks, no permission
             reason = exc.strerror or type(exc).__name__
             raise CardioloraError(f"adapter path {shown} cannot be read: {reason}") from None
         return directory
+
+    def _private_copy(self, directory: Path, shown: str) -> Path:
+        """The adapter's two files read once, without following links (``O_NOFOLLOW``), as regular
+        files, into a private temporary directory PEFT then loads from: a file swapped after the
+        checks cannot be what is loaded."""
+        staging = Path(tempfile.mkdtemp(prefix="cardiolora-adapter-"))
+        try:
+            for name in ADAPTER_FILES:
+                fd = os.open(directory / name, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_NONBLOCK", 0))
+                with os.fdopen(fd, "rb") as source:
+                    if not stat.S_ISREG(os.fstat(source.fileno()).st_mode):
+                        raise CardioloraError(f"adapter path {shown}: {name} is not a regular file")
+                    with open(staging / name, "wb") as target:
+                        shutil.copyfileobj(source, target)
+        except OSError as exc:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise CardioloraError(
+                f"adapter path {shown} cannot be read: {exc.strerror or type(exc).__name__}"
+            ) from None
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        return staging
 
     def _peft_names(self) -> set[str]:
         """The adapters PEFT holds on the model, loaded fully or not."""
@@ -216,18 +259,42 @@ class AdapterPool:
             if isinstance(module, LoraLayer):
                 module.__dict__.get("_cardiolora_trained_scaling", {}).pop(name, None)
 
-    def add(self, name: str, path: str | Path, *, startup: bool = False, scale: float = 1.0) -> None:
+    def add(self, name: str, path: str | Path, *, startup: bool = False, scale: float | None = None) -> None:
         """Load the adapter at ``path`` as ``name`` (safetensors weights only), its LoRA update
-        multiplied by ``scale``."""
+        multiplied by ``scale`` (default: the server's ``adapter_scale``). A run-time load (not
+        ``startup``) is checked as a startup one is (the base model it was trained on) and more
+        (:meth:`_resolve_runtime_path`), loads a private copy of the checked files, and fails with
+        messages that name the client's path and no server internals."""
         check_adapter_name(name, self.base_name)
         if name in self.adapters:
             raise CardioloraError(f"an adapter named {name!r} is already loaded")
-        directory = check_adapter_dir(Path(path)) if startup else self._resolve_runtime_path(path)
+        scale = self.adapter_scale if scale is None else scale
+        if startup:
+            directory = source = check_adapter_dir(Path(path))
+        else:
+            shown = ascii(str(path)[:200])
+            directory = self._resolve_runtime_path(path)
+            trained = adapter_base_model(directory)
+            try:
+                check_base_model(self.base_name, directory, trained)
+            except CardioloraError:
+                raise CardioloraError(
+                    f"adapter path {shown} was trained on model {zoo_name(trained) or trained!r}, not "
+                    f"{self.base_name!r}: its vectors would be wrong here"
+                ) from None
+            source = self._private_copy(directory, shown)
+        try:
+            self._load(name, directory, source, startup, scale)
+        finally:
+            if source != directory:
+                shutil.rmtree(source, ignore_errors=True)
+
+    def _load(self, name: str, directory: Path, source: Path, startup: bool, scale: float) -> None:
         with self.lock, warnings.catch_warnings():
             # PEFT warns on every second adapter that several will coexist: that is the point here.
             warnings.filterwarnings("ignore", message="Already found a `peft_config`")
             try:
-                self.model.load_adapter(str(directory), adapter_name=name)
+                self.model.load_adapter(str(source), adapter_name=name)
                 scale_adapter(self.model, scale, adapter_name=name)
             except BaseException as exc:
                 # PEFT injects the adapter's layers before it reads config values and weights: a
@@ -239,7 +306,13 @@ class AdapterPool:
                 if isinstance(exc, CardioloraError) or not isinstance(exc, Exception):
                     raise
                 # The files are the user's: a corrupt safetensors, a bad adapter_config.json or
-                # another model's adapter raise whatever their parser raises.
+                # another model's adapter raise whatever their parser raises. A client is told that
+                # much; the library's own text (paths, internals) goes to the log.
+                if not startup:
+                    logger.warning("run-time adapter %r failed to load: %s: %s", name, type(exc).__name__, exc)
+                    raise CardioloraError(
+                        f"the adapter could not be loaded onto model {self.base_name!r} (not a valid adapter for it)"
+                    ) from None
                 raise CardioloraError(
                     f"adapter {directory} could not be loaded onto model {self.base_name!r}: "
                     f"{type(exc).__name__}: {exc}"
