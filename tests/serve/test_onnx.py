@@ -54,3 +54,21 @@ def test_the_server_runs_on_the_onnx_backend_without_runtime_loading(tiny_model_
         assert response.status_code == 200 and len(response.json()["data"]) == 4
         refused = client.post("/admin/adapters", json={"name": "x", "path": "y"}, headers={"Authorization": "Bearer t"})
         assert refused.status_code == 400 and "--backend torch" in refused.json()["error"]["message"]
+
+
+def test_an_edited_adapter_config_is_a_new_export(tiny_model_dir, two_adapters, tmp_path, monkeypatch, cache):
+    """The cache key covers adapter_config.json: an edited lora_alpha must not serve the old export."""
+    import json
+    import shutil
+
+    from cardiolora.serve.onnx import export_onnx
+
+    monkeypatch.setenv("CARDIOLORA_CACHE", str(cache))
+    adapter = tmp_path / "adapter"
+    shutil.copytree(two_adapters[1]["alpha"], adapter)
+    first = export_onnx(str(tiny_model_dir("bert")), adapter, quantize=False)
+    config = json.loads((adapter / "adapter_config.json").read_text())
+    (adapter / "adapter_config.json").write_text(json.dumps({**config, "lora_alpha": config["lora_alpha"] * 4}))
+    second = export_onnx(str(tiny_model_dir("bert")), adapter, quantize=False)
+    assert second != first and second.exists() and first.exists()
+    assert (first.parent.parent / f"{first.parent.name}.lock").exists()  # exports are made under a lock

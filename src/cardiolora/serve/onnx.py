@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from filelock import FileLock
 
 from cardiolora.embedding import check_adapter_dir
 from cardiolora.io import atomic_directory, sha256_file
@@ -54,10 +55,12 @@ def _weights_key(
     for path in weights:
         digest.update(sha256_file(path).encode())
     if adapter is not None:
-        digest.update(sha256_file(adapter / "adapter_model.safetensors").encode())
+        # The config too: lora_alpha and the targets change the merged weights as much as the weights do.
+        for name in ("adapter_model.safetensors", "adapter_config.json"):
+            digest.update(sha256_file(adapter / name).encode())
         if adapter_scale != 1.0:
             digest.update(f"scale {adapter_scale!r}".encode())
-    digest.update(f"v2|{quantize}|{max_seq_length}|{torch.__version__}|{onnxruntime.__version__}".encode())
+    digest.update(f"v3|{quantize}|{max_seq_length}|{torch.__version__}|{onnxruntime.__version__}".encode())
     return digest.hexdigest()[:20]
 
 
@@ -72,7 +75,6 @@ def export_onnx(
     adapter_scale: float = 1.0,
 ) -> Path:
     """The ONNX file for ``model_name`` (+ merged ``adapter``), exported once and cached."""
-    import torch
 
     from cardiolora.models import load_sentence_transformer, resolve_model
     from cardiolora.models.sources import cache_root
@@ -84,6 +86,17 @@ def export_onnx(
     target = (cache or cache_root() / "onnx") / key
     if (target / "model.onnx").exists():
         return target / "model.onnx"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # One process exports a key at a time: two would each remove the other's half-built export.
+    with FileLock(str(target) + ".lock"):
+        if (target / "model.onnx").exists():  # another process finished it while this one waited
+            return target / "model.onnx"
+        return _export(st, target, model_name, adapter_path, quantize, adapter_scale)
+
+
+def _export(st, target: Path, model_name: str, adapter_path: Path | None, quantize: bool, adapter_scale: float) -> Path:
+    import torch
+
     if adapter_path is not None:
         from cardiolora.models.adapters import merge_adapter
 
@@ -92,7 +105,6 @@ def export_onnx(
     sample = st.tokenizer(["mitral valve stenosis", "a pericardial effusion"], padding=True, return_tensors="pt")
     input_names = [n for n in ("input_ids", "attention_mask", "token_type_ids") if n in sample]
     axes = {name: {0: "batch", 1: "tokens"} for name in input_names} | {"embedding": {0: "batch"}}
-    target.parent.mkdir(parents=True, exist_ok=True)
     if target.exists():
         shutil.rmtree(target)
     with atomic_directory(target) as staging, torch.no_grad(), warnings.catch_warnings():
