@@ -330,3 +330,91 @@ def test_a_loopback_server_answers_only_loopback_host_names(pool):
         for host in ("evil.example", "evil.example:8000", "127.0.0.1.evil.example"):
             refused = local.post("/v1/search", content="{}", headers={"host": host, **JSON})
             assert refused.status_code == 400 and _error(refused)["code"] == "host_not_allowed", host
+
+
+def _live(app, settings):
+    """Serve ``app`` with cardiolora's uvicorn configuration (connections.server_config) on a free
+    loopback port in a thread; returns (base URL, port, stop)."""
+    import socket
+
+    import uvicorn
+
+    from cardiolora.serve.connections import server_config
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = uvicorn.Server(server_config(app, "127.0.0.1", port, settings))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert server.started
+
+    def stop():
+        server.should_exit = True
+        thread.join(timeout=30)
+
+    return f"http://127.0.0.1:{port}", port, stop
+
+
+def test_a_client_trickling_its_headers_is_answered_408_and_closed():
+    import socket
+
+    settings = ServeSettings(header_timeout_s=1.0)
+    url, port, stop = _live(create_app(GatedBackend(), settings), settings)
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as slow:
+            started = time.monotonic()
+            slow.sendall(b"POST /v1/embeddings HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+            for _ in range(4):  # a header byte now and then: each used to cancel uvicorn's timer
+                time.sleep(0.4)
+                try:
+                    slow.sendall(b"X")
+                except OSError:
+                    break
+            reply = b""
+            while chunk := slow.recv(4096):
+                reply += chunk
+            assert reply.startswith(b"HTTP/1.1 408") and b'"code": "timeout"' in reply
+            assert time.monotonic() - started < 5
+        # A client that sends its headers in time is served as before, twice on one connection.
+        with httpx.Client(base_url=url, timeout=10) as client:
+            for _ in range(2):
+                assert client.get("/health").status_code == 200
+                time.sleep(0.6)  # the timer re-arms after each response, and is met again
+    finally:
+        stop()
+
+
+def test_requests_beyond_the_in_flight_limit_are_503_before_their_body_is_read():
+    backend = GatedBackend(open_gate=False)
+    settings = ServeSettings(max_in_flight=2, request_timeout_s=30)
+    url, _, stop = _live(create_app(backend, settings), settings)
+    try:
+        with httpx.Client(base_url=url, timeout=30) as client:
+            body = json.dumps(_body())
+            held = [
+                threading.Thread(
+                    target=client.post, args=("/v1/embeddings",), kwargs={"content": body, "headers": JSON}
+                )
+                for _ in range(2)
+            ]
+            for thread in held:
+                thread.start()
+            assert backend.started.wait(10)
+            deadline = time.monotonic() + 10
+            while len(backend.encoded) < 1 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            refused = client.post("/v1/embeddings", content=body, headers=JSON)
+            assert refused.status_code == 503 and refused.headers["retry-after"] == "1"
+            assert _error(refused)["code"] == "server_busy"
+            assert client.get("/health").status_code == 200  # monitoring still answers
+            backend.gate.set()
+            for thread in held:
+                thread.join(30)
+            assert client.post("/v1/embeddings", content=body, headers=JSON).status_code == 200
+    finally:
+        backend.gate.set()
+        stop()

@@ -126,6 +126,16 @@ def serve(
         float,
         typer.Option(help="Seconds per request: a body not received by then is a 408, a request not served a 503."),
     ] = 60.0,
+    max_in_flight: Annotated[
+        int,
+        typer.Option(
+            help="Requests handled at once, from the first byte of their body on (beyond: 503 + Retry-After)."
+        ),
+    ] = 512,
+    header_timeout_s: Annotated[
+        float, typer.Option(help="Seconds a connection has to send a request's headers (beyond: 408, closed).")
+    ] = 10.0,
+    max_connections: Annotated[int, typer.Option(help="Open connections at once (beyond: 503).")] = 1024,
     precision: Annotated[
         str,
         typer.Option(
@@ -174,6 +184,9 @@ def serve(
         max_queue=max_queue,
         request_timeout_s=request_timeout_s,
         allowed_hosts=_allowed_hosts(host, allowed_hosts),
+        max_in_flight=max_in_flight,
+        header_timeout_s=header_timeout_s,
+        max_connections=max_connections,
     )
     if adapter_dir is not None and not adapter_dir.is_dir():
         raise CardioloraError(f"--adapter-dir {adapter_dir} is not a directory")
@@ -225,9 +238,9 @@ def serve(
             f"{'on' if token else 'off (set CARDIOLORA_ADMIN_TOKEN)'}"
         )
     )
-    uvicorn.run(
-        create_app(pool, settings, corpus), host=host, port=port, log_level="warning", timeout_graceful_shutdown=30
-    )
+    from cardiolora.serve.connections import server_config
+
+    uvicorn.Server(server_config(create_app(pool, settings, corpus), host, port, settings)).run()
 
 
 def _allowed_hosts(host: str, given: list[str] | None) -> tuple[str, ...] | None:

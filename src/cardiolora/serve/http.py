@@ -40,6 +40,12 @@ class ServeSettings:
     # Host header values the server answers (without port); None: any. A server bound to loopback
     # answers only loopback names: a web page on another host cannot reach it by DNS rebinding.
     allowed_hosts: tuple[str, ...] | None = None
+    # Requests handled at once, from their body's first byte on (beyond: 503); seconds a connection
+    # has to deliver a request's headers (beyond: 408); connections at once (uvicorn's backstop).
+    # See cardiolora.serve.connections.
+    max_in_flight: int = 512
+    header_timeout_s: float = 10.0
+    max_connections: int = 1024
 
     def __post_init__(self) -> None:
         if self.overlong not in ("truncate", "reject"):
@@ -50,6 +56,8 @@ class ServeSettings:
             raise CardioloraError(
                 "--max-body-bytes, --max-input-chars and --max-queue must be >= 1 and --request-timeout-s > 0"
             )
+        if min(self.max_in_flight, self.max_connections) < 1 or not self.header_timeout_s > 0:
+            raise CardioloraError("--max-in-flight and --max-connections must be >= 1 and --header-timeout-s > 0")
 
 
 class EmbeddingRequest(BaseModel):
