@@ -48,7 +48,8 @@ def test_each_model_ranks_the_whole_corpus_by_its_served_cosines(client, pool):
         assert [hit["rank"] for hit in hits] == list(range(1, 7))
         assert [hit["id"] for hit in hits] == [INDEX_CORPUS[i]["id"] for i in np.argsort(-expected, kind="stable")]
         assert np.allclose([hit["score"] for hit in hits], np.sort(expected)[::-1], atol=1e-4)
-        assert hits[0]["id"] == "ms" and hits[0]["metadata"] == {"source": "cardiology"}  # the row's other fields
+        # The row's other fields, but not its source (a file path for document rows: opt-in, see below).
+        assert hits[0]["id"] == "ms" and hits[0]["metadata"] == {}
         rankings[model] = [hit["score"] for hit in hits]
     assert not np.allclose(rankings["alpha"], rankings["beta"], atol=1e-3), "each model must rank with its own vectors"
     two = client.post("/v1/search", json={"model": "alpha", "query": "pericardial effusion", "k": 2}).json()["data"]
@@ -131,3 +132,12 @@ def test_searches_are_counted_by_model_and_status(client):
     text = client.get("/metrics").text
     assert 'cardiolora_search_requests_total{model="alpha",status="200"} 1.0' in text
     assert 'cardiolora_search_requests_total{model="unknown",status="404"} 1.0' in text
+
+
+def test_row_sources_reach_search_clients_only_when_the_server_shows_them(index_dir, pool):
+    for show, expected in ((False, {}), (True, {"source": "cardiology"})):
+        corpus = ServedCorpus.open(index_dir, show_sources=show)
+        with TestClient(create_app(pool, ServeSettings(window_ms=1), corpus)) as client:
+            found = client.post("/v1/search", json={"model": pool.names()[0], "query": "mitral valve stenosis", "k": 6})
+            hits = {hit["id"]: hit["metadata"] for hit in found.json()["data"]}
+            assert hits["ms"] == expected

@@ -162,6 +162,14 @@ def serve(
             "(POST /v1/search, the playground's search box); each model embeds it at startup.",
         ),
     ] = None,
+    show_sources: Annotated[
+        bool,
+        typer.Option(
+            "--show-sources",
+            help="Give search clients each corpus row's source (the file path of rows read from documents); "
+            "off by default: search needs no login.",
+        ),
+    ] = False,
     trust_remote_code: TrustOption = False,
 ) -> None:
     """Serve embeddings with OpenAI's API (POST /v1/embeddings, GET /v1/models), /health and
@@ -196,7 +204,7 @@ def serve(
     if index is not None:
         from cardiolora.serve.corpus import ServedCorpus
 
-        corpus = ServedCorpus.open(index)  # before a model loads: a wrong path fails at once
+        corpus = ServedCorpus.open(index, show_sources=show_sources)  # before a model loads: fails at once
     quiet_libraries()
     if backend == "torch":
         from cardiolora.serve import AdapterPool

@@ -51,8 +51,15 @@ class SearchRequest(BaseModel):
 class ServedCorpus:
     """An index directory's rows (``meta.jsonl``) and, per served model, their unit vectors."""
 
-    def __init__(self, path: Path, rows: list[dict[str, Any]], info: dict[str, Any]) -> None:
+    # Row fields that name files of the machine that built the index (a document's path, its page):
+    # given to search clients, who need no login, only when the server is told to (--show-sources).
+    SOURCE_FIELDS = ("source",)
+
+    def __init__(
+        self, path: Path, rows: list[dict[str, Any]], info: dict[str, Any], show_sources: bool = False
+    ) -> None:
         self.path, self.rows, self.info = path, rows, info
+        self.show_sources = show_sources
         self.texts = [row["text"] for row in rows]
         self.vectors: dict[str, np.ndarray] = {}
         self._locks: dict[str, asyncio.Lock] = {}
@@ -60,8 +67,9 @@ class ServedCorpus:
         self._generation: dict[str, int] = {}
 
     @classmethod
-    def open(cls, path: str | Path) -> ServedCorpus:
-        """The corpus of an index directory written by ``cardiolora index build``."""
+    def open(cls, path: str | Path, show_sources: bool = False) -> ServedCorpus:
+        """The corpus of an index directory written by ``cardiolora index build``; ``show_sources``
+        gives search clients each row's ``source`` (a file path, for rows read from documents)."""
         from cardiolora.io import iter_jsonl
         from cardiolora.serve.search import INDEX_SCHEMA
 
@@ -72,7 +80,7 @@ class ServedCorpus:
         rows = [row for _, row in iter_jsonl(path / "meta.jsonl")]
         if not rows:
             raise CardioloraError(f"--index {path} holds no rows")
-        return cls(path, rows, info)
+        return cls(path, rows, info, show_sources)
 
     def chunks(self) -> list[list[str]]:
         """The rows' texts, :data:`CHUNK_ROWS` at a time (one encoder call each)."""
@@ -116,7 +124,8 @@ class ServedCorpus:
         hits = []
         for rank, index in enumerate(best, start=1):
             row = self.rows[int(index)]
-            extra = {key: value for key, value in row.items() if key not in ("id", "text")}
+            hidden = ("id", "text") if self.show_sources else ("id", "text", *self.SOURCE_FIELDS)
+            extra = {key: value for key, value in row.items() if key not in hidden}
             # The row's own fields apart, so that a corpus field named "score" or "rank" cannot pass for ours.
             hit = {"rank": rank, "score": float(scores[index]), "id": row["id"], "text": row["text"], "metadata": extra}
             hits.append(hit)
