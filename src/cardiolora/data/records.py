@@ -113,15 +113,20 @@ def _read_csv(path: Path, default_source: str) -> Iterator[PairRecord]:
                 path=path,
                 line=start,
             )
-        spanning = [k for k, v in row.items() if isinstance(v, str) and "\n" in v]
-        if spanning:
-            raise InputError(
-                f"the field runs on to line {reader.line_num}: a double quote opened here is not closed",
-                path=path,
-                line=start,
-                field=spanning[0],
-            )
-        yield _validated(dict(row), path, start, default_source)
+        try:
+            yield _validated(dict(row), path, start, default_source)
+        except InputError as exc:
+            # A quoted field may hold line breaks; a quote left open swallows the rest of the file into
+            # one field, and the row then lacks its other fields: say so at the line the quote opened.
+            spanning = [k for k, v in row.items() if isinstance(v, str) and "\n" in v]
+            if spanning and reader.line_num > start and exc.reason == "missing required field":
+                raise InputError(
+                    f"the field runs on to line {reader.line_num}: a double quote opened here is not closed",
+                    path=path,
+                    line=start,
+                    field=spanning[0],
+                ) from None
+            raise
 
 
 def load_pairs(path: str | Path, **kwargs) -> list[PairRecord]:
