@@ -110,12 +110,11 @@ def test_serve_refuses_a_directory_that_is_not_an_index_before_loading_a_model(t
 
 
 def test_serve_with_an_index_embeds_it_for_every_model_before_it_serves(tiny_model_dir, index_dir, monkeypatch):
-    import uvicorn
-
     from cardiolora.cli import app
+    from cardiolora.serve import connections
 
     served = {}
-    monkeypatch.setattr(uvicorn, "run", lambda application, **options: served.update(app=application))
+    monkeypatch.setattr(connections, "run_server", lambda application, *args: served.update(app=application))
     result = CliRunner().invoke(app, ["serve", "--model", str(tiny_model_dir("bert")), "--index", str(index_dir)])
     assert result.exit_code == 0, result.output
     assert f"embedding the index {index_dir} ({len(INDEX_CORPUS)} rows)" in result.output

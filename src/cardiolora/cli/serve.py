@@ -175,8 +175,6 @@ def serve(
     """Serve embeddings with OpenAI's API (POST /v1/embeddings, GET /v1/models), /health and
     Prometheus /metrics. The admin API (POST/DELETE /admin/adapters) needs the bearer token in
     $CARDIOLORA_ADMIN_TOKEN and --adapter-dir."""
-    import uvicorn
-
     from cardiolora.serve import ServeSettings, create_app
 
     token = os.environ.get("CARDIOLORA_ADMIN_TOKEN") or None
@@ -246,9 +244,9 @@ def serve(
             f"{'on' if token else 'off (set CARDIOLORA_ADMIN_TOKEN)'}"
         )
     )
-    from cardiolora.serve.connections import server_config
+    from cardiolora.serve import connections
 
-    uvicorn.Server(server_config(create_app(pool, settings, corpus), host, port, settings)).run()
+    connections.run_server(create_app(pool, settings, corpus), host, port, settings)
 
 
 def _allowed_hosts(host: str, given: list[str] | None) -> tuple[str, ...] | None:

@@ -136,3 +136,10 @@ def server_config(app, host: str, port: int, settings: ServeSettings):
         log_level="warning",
         timeout_graceful_shutdown=30,
     )
+
+
+def run_server(app, host: str, port: int, settings: ServeSettings) -> None:
+    """Serve ``app`` until stopped, with :func:`server_config`'s limits (``cardiolora serve``)."""
+    import uvicorn
+
+    uvicorn.Server(server_config(app, host, port, settings)).run()
