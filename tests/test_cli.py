@@ -367,8 +367,14 @@ def test_an_adapter_that_does_not_fit_says_so_in_one_line(tiny_model_dir, tmp_pa
             (wider / path.name).write_bytes(path.read_bytes())
     out = tmp_path / "vectors.npy"
     result = runner.invoke(app, ["embed", "-m", str(wider), "-a", str(adapter), "--out", str(out), "chest pain"])
-    assert_clean_failure(result, out, fragments=(str(adapter), f"trained on {str(small)!r}", "does not fit model",
-                                                  "other shapes"))  # fmt: skip
+    # the adapter records its base: another local model is refused before anything is loaded
+    assert_clean_failure(result, out, fragments=(str(adapter), f"trained on model {str(small)!r}",
+                                                  "leave out the model"))  # fmt: skip
+    # an adapter that does not say what it was trained on fails at loading, in one line too
+    config_path = adapter / "adapter_config.json"
+    config_path.write_text(json.dumps({**json.loads(config_path.read_text()), "base_model_name_or_path": None}))
+    result = runner.invoke(app, ["embed", "-m", str(wider), "-a", str(adapter), "--out", str(out), "chest pain"])
+    assert_clean_failure(result, out, fragments=(str(adapter), "does not fit model", "other shapes"))
     assert "above" not in result.stderr
 
 

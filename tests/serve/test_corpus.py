@@ -118,7 +118,7 @@ def test_serve_with_an_index_embeds_it_for_every_model_before_it_serves(tiny_mod
     result = CliRunner().invoke(app, ["serve", "--model", str(tiny_model_dir("bert")), "--index", str(index_dir)])
     assert result.exit_code == 0, result.output
     assert f"embedding the index {index_dir} ({len(INDEX_CORPUS)} rows)" in result.output
-    with TestClient(served["app"]) as client:
+    with TestClient(served["app"], base_url="http://127.0.0.1:8000") as client:  # a loopback server: loopback Host
         model = client.get("/v1/models").json()["data"][0]["id"]
         assert client.get("/v1/index").json()["embedded_for"] == [model]
         hits = client.post("/v1/search", json={"model": model, "query": "chronic kidney disease", "k": 1}).json()

@@ -84,7 +84,7 @@ def test_every_eval_set_is_evaluated_and_named(tiny_model_dir, tmp_path):
     assert result.exit_code == 0, result.output
     table = "".join(result.stdout.split())  # the title may wrap anywhere in a long model path
     assert "│cardiology│" in table and "│pulmonology│" in table  # one row per set
-    assert f"model{model}" in table and "adapternone" in table
+    assert f"retrieval:model{model}┏" in table  # no adapter: the title names only the model
     written = json.loads(out.read_text())
     assert [e["eval_set"] for e in written["evaluations"]] == ["cardiology", "pulmonology"]
     assert written["eval_set"] == "cardiology" and written["metrics"] == written["evaluations"][0]["metrics"]

@@ -205,9 +205,14 @@ class AdapterPool:
                 raise CardioloraError(f"adapter path {shown} is outside the adapter directory")
             try:
                 directory = check_adapter_dir(candidate).resolve()
-            except CardioloraError:
+            except CardioloraError as exc:
+                # check_adapter_dir names the server's absolute path: say the same without it
+                pickled = "never unpickles" in str(exc)
                 raise CardioloraError(
-                    f"adapter path {shown} is not an adapter directory (adapter_config.json and "
+                    f"adapter path {shown} holds pickled weights (adapter_model.bin), which cardiolora never "
+                    "unpickles: save the adapter as adapter_model.safetensors"
+                    if pickled
+                    else f"adapter path {shown} is not an adapter directory (adapter_config.json and "
                     "adapter_model.safetensors, or a training run holding them)"
                 ) from None
             if not directory.is_relative_to(self.adapter_root):  # RUN/adapter, a symlink out of the root
