@@ -276,34 +276,43 @@ def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
     Infinity, which Python reads but JSON does not have, named by field), a string that is not valid
     Unicode, or a line that is not a JSON object. A byte-order mark is allowed.
     """
-    from cardiolora.errors import InputError
-
     path = Path(path)
     for line_number, raw in iter_text_lines(path):
-        if not raw.strip():
-            continue
+        record = parse_jsonl_line(raw, path, line_number)
+        if record is not None:
+            yield line_number, record
+
+
+def parse_jsonl_line(raw: str, path: str | Path, line_number: int) -> dict[str, Any] | None:
+    """The JSON object on one line of a JSONL file (``None`` for a blank line), checked as
+    :func:`iter_jsonl` checks it; errors name ``path`` and ``line_number``. For readers that take
+    a file apart themselves (a line range of a large file, :mod:`cardiolora.distributed`)."""
+    from cardiolora.errors import InputError
+
+    if not raw.strip():
+        return None
+    try:
+        record = json.loads(raw, parse_constant=_NonFinite)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"malformed JSON ({exc.msg} at column {exc.colno})", path=path, line=line_number) from None
+    except RecursionError:
+        raise InputError("malformed JSON (nested too deeply)", path=path, line=line_number) from None
+    except ValueError as exc:  # e.g. an integer of more digits than Python converts
+        raise InputError(f"malformed JSON ({str(exc).split(';')[0]})", path=path, line=line_number) from None
+    if not isinstance(record, dict):
+        raise InputError(f"expected a JSON object, got {type(record).__name__}", path=path, line=line_number)
+    where = _non_finite_field(record)
+    if where is not None:  # Python's json reads NaN and Infinity; JSON has neither (and a reply cannot hold them)
+        raise InputError("NaN or Infinity is not a JSON number", path=path, line=line_number, field=where)
+    if _SURROGATE_ESCAPE.search(raw):
         try:
-            record = json.loads(raw, parse_constant=_NonFinite)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"malformed JSON ({exc.msg} at column {exc.colno})", path=path, line=line_number) from None
+            json.dumps(record, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise InputError(
+                "a string holds a lone UTF-16 surrogate (\\ud800-\\udfff escape), not text",
+                path=path,
+                line=line_number,
+            ) from None
         except RecursionError:
             raise InputError("malformed JSON (nested too deeply)", path=path, line=line_number) from None
-        except ValueError as exc:  # e.g. an integer of more digits than Python converts
-            raise InputError(f"malformed JSON ({str(exc).split(';')[0]})", path=path, line=line_number) from None
-        if not isinstance(record, dict):
-            raise InputError(f"expected a JSON object, got {type(record).__name__}", path=path, line=line_number)
-        where = _non_finite_field(record)
-        if where is not None:  # Python's json reads NaN and Infinity; JSON has neither (and a reply cannot hold them)
-            raise InputError("NaN or Infinity is not a JSON number", path=path, line=line_number, field=where)
-        if _SURROGATE_ESCAPE.search(raw):
-            try:
-                json.dumps(record, ensure_ascii=False).encode("utf-8")
-            except UnicodeEncodeError:
-                raise InputError(
-                    "a string holds a lone UTF-16 surrogate (\\ud800-\\udfff escape), not text",
-                    path=path,
-                    line=line_number,
-                ) from None
-            except RecursionError:
-                raise InputError("malformed JSON (nested too deeply)", path=path, line=line_number) from None
-        yield line_number, record
+    return record
