@@ -125,33 +125,103 @@ def embed(
             "-o",
             metavar="FILE",
             help="Output file: .npy (matrix) or .jsonl (text + vector, and the input's id where it has one); "
-            "- writes the JSONL to standard output.",
+            "- writes the JSONL to standard output. With --engine ray: a directory of Parquet vector shards.",
         ),
     ],
     texts: Annotated[list[str] | None, typer.Argument(metavar="TEXT", help="Texts to embed (or use --input).")] = None,
     model: ModelOption = None,
-    input_file: Annotated[
-        Path | None, typer.Option("--input", "-i", metavar="FILE", help="A .txt file (one text a line) or .jsonl file.")
+    input_files: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--input",
+            "-i",
+            metavar="FILE",
+            help="A .txt file (one text a line) or .jsonl file. With --engine ray: repeatable, and also .parquet "
+            "files, directories and quoted globs.",
+        ),
     ] = None,
-    field: Annotated[str, typer.Option(help="The text field of a .jsonl input.")] = "text",
+    field: Annotated[str, typer.Option(help="The text field of a .jsonl (or .parquet) input.")] = "text",
     role: Annotated[str, typer.Option(help="Prompt role: similarity, query, passage or none.")] = "similarity",
     adapter: AdapterOption = None,
     adapter_scale: AdapterScaleOption = 1.0,
     batch_size: Annotated[int, typer.Option(min=1, metavar="N", help="Texts per forward pass.")] = 32,
     trust_remote_code: TrustOption = False,
     precision: PrecisionOption = "fp32",
+    engine: Annotated[
+        str,
+        typer.Option(
+            "--engine",
+            metavar="local|ray",
+            help="local: this process, vectors in memory (the default). ray: Ray Data, an actor pool of "
+            "embedders writing Parquet shards into the --out directory, resumable (docs/scale.md).",
+        ),
+    ] = "local",
+    ray_address: Annotated[
+        str | None,
+        typer.Option(
+            "--ray-address",
+            metavar="ADDRESS",
+            help="The Ray cluster to run on (auto, HOST:6379, ray://HOST:10001). Default: a local Ray started here.",
+        ),
+    ] = None,
+    workers: Annotated[int, typer.Option("--workers", min=1, metavar="N", help="Ray: embedders in the pool.")] = 2,
+    cpus_per_worker: Annotated[
+        float | None,
+        typer.Option(
+            "--cpus-per-worker",
+            min=0.0,
+            metavar="N",
+            help="Ray: CPUs each embedder takes (default: this machine's cores shared out locally, 1 on a cluster).",
+        ),
+    ] = None,
+    gpus_per_worker: Annotated[
+        float, typer.Option("--gpus-per-worker", min=0.0, metavar="N", help="Ray: GPUs each embedder takes (0: CPU).")
+    ] = 0.0,
+    rows_per_shard: Annotated[
+        int, typer.Option("--rows-per-shard", min=1, metavar="N", help="Ray: input lines (or rows) per shard.")
+    ] = 10_000,
+    id_field: Annotated[
+        str, typer.Option("--id-field", metavar="NAME", help="Ray: the id field (default: FILE:LINE where absent).")
+    ] = "id",
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Ray: discard shards in --out made with other settings.")
+    ] = False,
 ) -> None:
-    """Embed texts into L2-normalized vectors, written as .npy or JSONL."""
+    """Embed texts into L2-normalized vectors, written as .npy or JSONL (or, with --engine ray, as
+    Parquet shards of any number of texts)."""
     import numpy as np
 
     from cardiolora.embedding import Embedder
     from cardiolora.io import atomic_path
 
+    if role not in ("similarity", "query", "passage", "none"):
+        raise CardioloraError(f"--role must be similarity, query, passage or none, got {role!r}")
+    if engine not in ("local", "ray"):
+        raise CardioloraError(f"--engine must be local or ray, got {engine!r}")
+    if adapter_scale != 1.0 and adapter is None:
+        raise CardioloraError("--adapter-scale needs --adapter")
+    if engine == "ray":
+        from cardiolora.cli.shards import embed_with_ray
+
+        if texts or not input_files:
+            raise CardioloraError("--engine ray embeds --input files (repeatable), not texts given as arguments")
+        if str(out) == "-" or out.suffix in (".npy", ".jsonl"):
+            raise CardioloraError(f"with --engine ray, --out is a directory of Parquet shards, got {out}")
+        embed_with_ray(
+            input_files, out, model=model, adapter=adapter, adapter_scale=adapter_scale, precision=precision,
+            role=role, batch_size=batch_size, text_field=field, id_field=id_field, rows_per_shard=rows_per_shard,
+            workers=workers, cpus_per_worker=cpus_per_worker, gpus_per_worker=gpus_per_worker,
+            ray_address=ray_address, overwrite=overwrite,
+        )  # fmt: skip
+        return
+    if ray_address is not None:
+        raise CardioloraError("--ray-address needs --engine ray")
+    if len(input_files or []) > 1:
+        raise CardioloraError("the local engine reads one --input file; --engine ray reads many")
+    input_file = input_files[0] if input_files else None
     to_stdout = str(out) == "-"
     if out.suffix not in (".npy", ".jsonl") and not to_stdout:
         raise CardioloraError(f"--out must end in .npy or .jsonl, or be - (JSONL on standard output), got {out}")
-    if role not in ("similarity", "query", "passage", "none"):
-        raise CardioloraError(f"--role must be similarity, query, passage or none, got {role!r}")
     if bool(texts) == (input_file is not None):
         raise CardioloraError("give either texts as arguments or --input FILE, not both or neither")
     if input_file is not None:
@@ -162,8 +232,6 @@ def embed(
         if not text.strip():
             raise CardioloraError(f"text argument {index + 1} is empty")
     quiet_libraries()
-    if adapter_scale != 1.0 and adapter is None:
-        raise CardioloraError("--adapter-scale needs --adapter")
     embedder = Embedder.load(
         model,
         adapter=adapter,
