@@ -211,7 +211,7 @@ def embed(
             input_files, out, model=model, adapter=adapter, adapter_scale=adapter_scale, precision=precision,
             role=role, batch_size=batch_size, text_field=field, id_field=id_field, rows_per_shard=rows_per_shard,
             workers=workers, cpus_per_worker=cpus_per_worker, gpus_per_worker=gpus_per_worker,
-            ray_address=ray_address, overwrite=overwrite,
+            ray_address=ray_address, overwrite=overwrite, trust_remote_code=trust_remote_code,
         )  # fmt: skip
         return
     if ray_address is not None:

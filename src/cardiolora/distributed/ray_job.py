@@ -150,7 +150,9 @@ def _peak_rss_bytes() -> int:
 class ShardEmbedder:
     """An actor of the pool: loads the embedder once, then embeds and writes one shard per call."""
 
-    def __init__(self, settings: dict[str, Any], out: str, batch_size: int, threads: int | None) -> None:
+    def __init__(
+        self, settings: dict[str, Any], out: str, batch_size: int, threads: int | None, trust_remote_code: bool = False
+    ) -> None:
         from cardiolora.embedding import Embedder
         from cardiolora.logs import quiet_libraries
 
@@ -165,6 +167,7 @@ class ShardEmbedder:
         self.embedder = Embedder.load(
             settings["model"],
             adapter=settings["adapter"],
+            trust_remote_code=trust_remote_code,
             max_seq_length=settings["max_seq_length"],
             batch_size=batch_size,
             precision=settings["precision"],
@@ -359,6 +362,7 @@ def embed_to_shards(
     gpus_per_worker: float = 0.0,
     ray_address: str | None = None,
     overwrite: bool = False,
+    trust_remote_code: bool = False,
     on_plan: Callable[[int, int, int], None] | None = None,
     on_shard: Callable[[ShardDone], None] | None = None,
 ) -> ShardJobResult:
@@ -432,7 +436,7 @@ def embed_to_shards(
         if pending:
             embedded = _run(pending, input_files, fields, settings, out, manifest, peaks, on_shard,
                             batch_size=batch_size, workers=workers, cpus=cpus_per_worker, gpus=gpus_per_worker,
-                            address=ray_address)  # fmt: skip
+                            address=ray_address, trust_remote_code=trust_remote_code)  # fmt: skip
         seconds = time.perf_counter() - started
         missing = [shard.name for shard in shards if not (out / shard.name).is_file()]
         if missing:  # a bug, not the user's: every pending shard's task reported success
@@ -447,7 +451,7 @@ def embed_to_shards(
 
 
 def _run(pending, input_files, fields, settings, out, manifest, peaks, on_shard, *, batch_size, workers, cpus, gpus,
-         address) -> int:  # fmt: skip
+         address, trust_remote_code) -> int:  # fmt: skip
     """Run the pending shards through Ray Data; returns the rows embedded."""
     # Workers on this machine read the same offline switches; a cluster's get them from runtime_env.
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -479,6 +483,7 @@ def _run(pending, input_files, fields, settings, out, manifest, peaks, on_shard,
                     "out": str(out),
                     "batch_size": batch_size,
                     "threads": threads,
+                    "trust_remote_code": trust_remote_code,
                 },  # fmt: skip
                 batch_size=None,  # a whole block, which is a whole shard
                 batch_format="pyarrow",
