@@ -28,7 +28,7 @@ def test_build_search_and_evaluate_through_the_cli(tiny_model_dir, write_jsonl, 
         app, ["index", "build", "--model", model, "--corpus", str(corpus), "--out", str(out), "--kind", kind]
     )
     assert built.exit_code == 0, built.output
-    assert {p.name for p in out.iterdir()} == {"index.faiss", "meta.jsonl", "index.json"}
+    assert {p.name for p in out.iterdir()} == {"index.faiss", "meta.jsonl", "meta.offsets.npy", "index.json"}
     found = runner.invoke(app, ["search", str(out), "mitral valve stenosis", "-k", "2", "--json"])
     assert found.exit_code == 0, found.output
     hits = [json.loads(line) for line in found.stdout.splitlines()]
