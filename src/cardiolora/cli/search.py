@@ -48,10 +48,39 @@ def index_build(
     out: Annotated[Path, typer.Option("--out", "-o", metavar="DIR", help="Index directory to write.")],
     model: ModelOption = None,
     adapter: AdapterOption = None,
-    kind: Annotated[
-        str,
-        typer.Option("--kind", metavar="flat|hnsw", help="flat (exact) or hnsw (approximate, for large corpora)."),
-    ] = "flat",
+    index_type: Annotated[
+        str | None,
+        typer.Option(
+            "--index-type",
+            "--kind",
+            metavar="TYPE",
+            help="flat (exact), hnsw (graph), ivf-flat or ivf-pq (inverted file; ivf-pq compressed, for "
+            "corpora that outgrow memory). Default: by corpus size (flat below 100,000 texts, hnsw below "
+            "500,000, ivf-pq from there).",
+        ),
+    ] = None,
+    nlist: Annotated[
+        int | None, typer.Option("--nlist", metavar="N", help="IVF cells (default: 4 x sqrt(texts)).")
+    ] = None,
+    pq_m: Annotated[
+        int | None,
+        typer.Option("--pq-m", metavar="M", help="ivf-pq codes a vector; must divide the dimension (default: dim/3)."),
+    ] = None,
+    pq_nbits: Annotated[
+        int | None, typer.Option("--pq-nbits", metavar="BITS", help="ivf-pq bits a code (default 8).")
+    ] = None,
+    nprobe: Annotated[
+        int | None,
+        typer.Option("--nprobe", metavar="N", help="IVF cells a search probes by default (default: nlist / 16)."),
+    ] = None,
+    check_recall: Annotated[
+        int,
+        typer.Option(
+            "--check-recall",
+            metavar="N",
+            help="Print and record recall@10 against exact search for N stored vectors as queries (0: off).",
+        ),
+    ] = 0,
     text_field: Annotated[
         str, typer.Option("--field", metavar="NAME", help="The text field of each .jsonl row.")
     ] = "text",
@@ -72,19 +101,41 @@ def index_build(
     """Embed a corpus (passage role) into a FAISS index directory."""
     from cardiolora.directories import lock_directory
     from cardiolora.embedding import Embedder
-    from cardiolora.serve.search import INDEX_KINDS, build_index, check_index_out, read_corpus
+    from cardiolora.index import build_index, check_index_out, plan_recipe, read_corpus
 
-    if kind not in INDEX_KINDS:
-        raise CardioloraError(f"--kind must be one of {', '.join(INDEX_KINDS)}, got {kind!r}")
-    check_index_out(out, overwrite)  # before the corpus is read and the model loads
+    recipe = dict(nlist=nlist, pq_m=pq_m, pq_nbits=pq_nbits, nprobe=nprobe)
+    if check_recall < 0:
+        raise CardioloraError(f"--check-recall must be >= 0, got {check_recall}")
+    # The options checked before the corpus is read and the model loads (the dimension is not known
+    # yet: --pq-m against it is checked again once the model is loaded, before anything is embedded).
+    plan_recipe(1_000_000, 1 if pq_m is None else pq_m, index_type, **recipe)
+    check_index_out(out, overwrite)
     rows = read_corpus(corpus, text_field, id_field)
     quiet_libraries()
     # Locked from here: a second build into the same directory is refused before it embeds anything.
     with lock_directory(out, what="index directory"):
         embedder = Embedder.load(model, adapter=adapter, trust_remote_code=trust_remote_code)
         console.print(f"embedding {len(rows):,} texts with {plain(embedder.spec.name)}")
-        build_index(embedder, rows, out, kind=kind, overwrite=overwrite, show_progress=None)
-    console.print(f"indexed {len(rows):,} texts ({kind}, {embedder.dimension} dimensions) into {plain(out)}")
+        build_index(
+            embedder,
+            rows,
+            out,
+            index_type=index_type,
+            overwrite=overwrite,
+            show_progress=None,
+            check_recall=check_recall,
+            **recipe,
+        )
+    info = json.loads((out / "index.json").read_text())
+    built = info["recipe"]
+    shape = built["factory"] + (f", nprobe {built['nprobe']}" if built.get("nprobe") else "")
+    console.print(
+        f"indexed {len(rows):,} texts ({built['type']}: {shape}; {embedder.dimension} dimensions) into {plain(out)}"
+    )
+    if "recall_check" in info:
+        check = info["recall_check"]
+        print(f"recall@10 {check['recall']:.4f}")
+        console.print(f"(of {check['queries']:,} stored vectors as queries, against exact search)")
 
 
 @app.command()
@@ -94,16 +145,27 @@ def search(
     query: Annotated[str, typer.Argument(metavar="QUERY", help="The query text.")],
     k: Annotated[int, typer.Option("-k", "--k", "--top-k", metavar="N", help="Results to show.")] = 5,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines instead of a table.")] = False,
+    nprobe: Annotated[
+        int | None,
+        typer.Option(
+            "--nprobe",
+            metavar="N",
+            help="IVF indexes: cells to probe, 1..nlist (default: the index's; more is slower and finds more).",
+        ),
+    ] = None,
 ) -> None:
     """The k corpus texts nearest to the query (the index's model and adapter embed it)."""
-    from cardiolora.serve.search import SearchIndex
+    from cardiolora.index import SearchIndex
+    from cardiolora.index.recipe import check_nprobe
+    from cardiolora.index.search import read_index_info
 
     if not query.strip():
         raise CardioloraError("the query is empty")
     if k < 1:
         raise CardioloraError("-k/--top-k must be >= 1")
+    check_nprobe(read_index_info(index), nprobe, f"{index} ")  # before the model loads
     quiet_libraries()
-    hits = SearchIndex.open(index).search([query], k=k)[0]
+    hits = SearchIndex.open(index, nprobe=nprobe).search([query], k=k)[0]
     if as_json:
         for score, row in hits:
             print(json.dumps({"score": round(score, 6), **row}, ensure_ascii=False))
@@ -179,7 +241,7 @@ def evaluate_retrieval_command(
 def _evaluate_index(index: Path, queries: Path, ks: list[int]):
     """One index against one query file: (table title, [result], the --out document)."""
     from cardiolora.evaluation.retrieval import read_queries
-    from cardiolora.serve.search import SearchIndex, evaluate_retrieval
+    from cardiolora.index import SearchIndex, evaluate_retrieval
 
     pairs = read_queries(queries)  # checked before the model loads
     quiet_libraries()

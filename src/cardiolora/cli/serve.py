@@ -170,6 +170,14 @@ def serve(
             "off by default: search needs no login.",
         ),
     ] = False,
+    nprobe: Annotated[
+        int | None,
+        typer.Option(
+            "--nprobe",
+            metavar="N",
+            help="With an IVF --index: cells a search probes unless the request gives nprobe (default: the index's).",
+        ),
+    ] = None,
     trust_remote_code: TrustOption = False,
 ) -> None:
     """Serve embeddings with OpenAI's API (POST /v1/embeddings, GET /v1/models), /health and
@@ -202,7 +210,9 @@ def serve(
     if index is not None:
         from cardiolora.serve.corpus import ServedCorpus
 
-        corpus = ServedCorpus.open(index, show_sources=show_sources)  # before a model loads: fails at once
+        corpus = ServedCorpus.open(index, show_sources=show_sources, nprobe=nprobe)  # before a model loads
+    elif nprobe is not None:
+        raise CardioloraError("--nprobe needs --index (an ivf-flat or ivf-pq index)")
     quiet_libraries()
     if backend == "torch":
         from cardiolora.serve import AdapterPool
@@ -234,7 +244,9 @@ def serve(
     else:
         raise CardioloraError(f"--backend must be torch, onnx or onnx-int8, got {backend!r}")
     if corpus is not None:
-        embed_corpus(corpus, pool)
+        corpus.bind(pool)  # an IVF index: the served model that made its vectors, or a refusal
+        if corpus.index is None:  # an IVF index is searched through its stored vectors, not embedded again
+            embed_corpus(corpus, pool)
     # Model and adapter names (paths among them) and the host are printed literally, not as markup.
     console.print(
         plain(

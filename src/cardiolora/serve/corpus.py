@@ -7,6 +7,12 @@ model only, and a comparison of models must rank the same rows on equal terms. T
 the startup adapters' vectors are made before the server starts (:meth:`ServedCorpus.embed_all`); an
 adapter loaded at run time gets its vectors on its first search, in chunks on the encoding thread,
 so other requests are served between them. Ranking is exact (a matrix product over unit vectors).
+
+An IVF index (``ivf-flat``, ``ivf-pq``: built for corpora too large to embed again at every start) is
+searched through its stored, memory-mapped FAISS index instead, and only by the served model that
+made its vectors (the index's model without an adapter, or the startup adapter it was built with);
+its rows are read from disk as hits need them. A search's ``nprobe`` (1..nlist) sets the cells probed,
+default the index's; it is refused (400) for flat and hnsw indexes, whose search here is exact.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from fastapi import FastAPI, Request
 from pydantic import BaseModel, ConfigDict, StrictInt
 
 from cardiolora.errors import CardioloraError
+from cardiolora.index.recipe import IVF_TYPES, check_nprobe
 from cardiolora.io import read_json_object
 from cardiolora.serve.batcher import QueueFull
 from cardiolora.serve.http import (
@@ -46,6 +53,7 @@ class SearchRequest(BaseModel):
     model: str
     query: str
     k: StrictInt = 5
+    nprobe: StrictInt | None = None
 
 
 class ServedCorpus:
@@ -56,31 +64,85 @@ class ServedCorpus:
     SOURCE_FIELDS = ("source",)
 
     def __init__(
-        self, path: Path, rows: list[dict[str, Any]], info: dict[str, Any], show_sources: bool = False
+        self,
+        path: Path,
+        rows,
+        info: dict[str, Any],
+        show_sources: bool = False,
+        index=None,
+        nprobe: int | None = None,
     ) -> None:
         self.path, self.rows, self.info = path, rows, info
         self.show_sources = show_sources
-        self.texts = [row["text"] for row in rows]
+        # An IVF index's FAISS index, searched for the model that made it (see the module); None: exact.
+        self.index, self.nprobe = index, nprobe
+        self.stored_model: str | None = None
+        self.texts = [row["text"] for row in rows] if index is None else []
         self.vectors: dict[str, np.ndarray] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         # Bumped by forget(): vectors embedded while the model was replaced are not kept.
         self._generation: dict[str, int] = {}
 
     @classmethod
-    def open(cls, path: str | Path, show_sources: bool = False) -> ServedCorpus:
+    def open(cls, path: str | Path, show_sources: bool = False, nprobe: int | None = None) -> ServedCorpus:
         """The corpus of an index directory written by ``cardiolora index build``; ``show_sources``
-        gives search clients each row's ``source`` (a file path, for rows read from documents)."""
+        gives search clients each row's ``source`` (a file path, for rows read from documents);
+        ``nprobe``: the cells an IVF index's searches probe by default."""
+        from cardiolora.index.build import INDEX_SCHEMA
+        from cardiolora.index.rows import open_rows
+        from cardiolora.index.search import index_type, open_faiss_index
         from cardiolora.io import iter_jsonl
-        from cardiolora.serve.search import INDEX_SCHEMA
 
         path = Path(path)
         info = read_json_object(path / "index.json")
         if info.get("schema") != INDEX_SCHEMA or not (path / "meta.jsonl").is_file():
             raise CardioloraError(f"--index {path} is not a cardiolora index directory (no index.json / meta.jsonl)")
-        rows = [row for _, row in iter_jsonl(path / "meta.jsonl")]
-        if not rows:
+        check_nprobe(info, nprobe, f"--index {path} ")
+        if index_type(info) in IVF_TYPES:
+            rows, index = open_rows(path), open_faiss_index(path, info)
+        else:
+            rows, index = [row for _, row in iter_jsonl(path / "meta.jsonl")], None
+        if not len(rows):
             raise CardioloraError(f"--index {path} holds no rows")
-        return cls(path, rows, info, show_sources)
+        return cls(path, rows, info, show_sources, index, nprobe)
+
+    @property
+    def type(self) -> str:
+        from cardiolora.index.search import index_type
+
+        return index_type(self.info)
+
+    @property
+    def nlist(self) -> int | None:
+        return (self.info.get("recipe") or {}).get("nlist")
+
+    def bind(self, backend) -> None:
+        """For an IVF index: find the served model that made its vectors (``stored_model``), or refuse
+        to start; the corpus is then not embedded by any model."""
+        if self.index is None:
+            return
+        model, adapter = self.info.get("model"), self.info.get("adapter")
+        base = getattr(backend, "base_name", None)
+        if adapter is None and base is not None and _same_model(model, base):
+            self.stored_model = base
+        for name, directory in (getattr(backend, "adapters", None) or {}).items():
+            if adapter is not None and Path(directory).resolve() == Path(adapter):
+                self.stored_model = name
+        if self.stored_model is None:
+            made_by = f"model {model!r}" + (f" with the adapter {adapter}" if adapter else " without an adapter")
+            raise CardioloraError(
+                f"--index {self.path} is an {self.type} index searched through its stored vectors, made by "
+                f"{made_by}: serve that model (--model, and --adapter NAME={adapter or 'DIR'} for an adapter)"
+            )
+
+    def search_stored(self, query: np.ndarray, k: int, nprobe: int | None = None) -> list[dict[str, Any]]:
+        """The ``k`` nearest rows of an IVF index for the unit vector ``query`` (blocking: run it off the loop)."""
+        from cardiolora.index.search import search_vectors
+
+        nprobe = self.nprobe if nprobe is None else nprobe
+        scores, ids = search_vectors(self.index, self.info, query[None, :], min(k, len(self.rows)), nprobe)
+        hits = [(float(score), int(i)) for score, i in zip(scores[0], ids[0], strict=True) if i >= 0]
+        return [self._hit(rank, score, self.rows[i]) for rank, (score, i) in enumerate(hits, start=1)]
 
     def chunks(self) -> list[list[str]]:
         """The rows' texts, :data:`CHUNK_ROWS` at a time (one encoder call each)."""
@@ -121,24 +183,37 @@ class ServedCorpus:
         k = min(k, len(scores))
         best = np.argpartition(-scores, k - 1)[:k]
         best = best[np.argsort(-scores[best], kind="stable")]
-        hits = []
-        for rank, index in enumerate(best, start=1):
-            row = self.rows[int(index)]
-            hidden = ("id", "text") if self.show_sources else ("id", "text", *self.SOURCE_FIELDS)
-            extra = {key: value for key, value in row.items() if key not in hidden}
-            # The row's own fields apart, so that a corpus field named "score" or "rank" cannot pass for ours.
-            hit = {"rank": rank, "score": float(scores[index]), "id": row["id"], "text": row["text"], "metadata": extra}
-            hits.append(hit)
-        return hits
+        return [self._hit(rank, float(scores[i]), self.rows[int(i)]) for rank, i in enumerate(best, start=1)]
+
+    def _hit(self, rank: int, score: float, row: dict[str, Any]) -> dict[str, Any]:
+        hidden = ("id", "text") if self.show_sources else ("id", "text", *self.SOURCE_FIELDS)
+        extra = {key: value for key, value in row.items() if key not in hidden}
+        # The row's own fields apart, so that a corpus field named "score" or "rank" cannot pass for ours.
+        return {"rank": rank, "score": score, "id": row["id"], "text": row["text"], "metadata": extra}
 
     def describe(self) -> dict[str, Any]:
-        return {
+        described = {
             "object": "index",
             "name": self.path.name,
             "count": len(self.rows),
+            "type": self.type,
             "built_with": self.info.get("model"),
             "embedded_for": sorted(self.vectors),
         }
+        if self.index is not None:
+            recipe = self.info.get("recipe") or {}
+            nprobe = self.nprobe or recipe.get("nprobe")
+            described.update(embedded_for=[self.stored_model], nlist=recipe.get("nlist"), nprobe=nprobe)
+        return described
+
+
+def _same_model(recorded: str | None, served: str) -> bool:
+    """Whether the index's model (its reload name: a zoo name or a directory) is the served one."""
+    if recorded is None:
+        return False
+    if recorded == served:
+        return True
+    return Path(recorded).exists() and Path(served).exists() and Path(recorded).resolve() == Path(served).resolve()
 
 
 def add_search_routes(
@@ -177,6 +252,15 @@ def add_search_routes(
         check_text(body.query, "query", "query", settings.max_input_chars)
         if not 1 <= body.k <= MAX_K:
             raise APIError(400, f"k must be within 1..{MAX_K}", param="k")
+        if body.nprobe is not None:
+            if corpus.index is None:
+                raise APIError(
+                    400, f"nprobe applies to ivf-flat and ivf-pq indexes; this index is {corpus.type}", param="nprobe"
+                )
+            if not 1 <= body.nprobe <= corpus.nlist:
+                raise APIError(400, f"nprobe must be within 1..{corpus.nlist} (the index's nlist)", param="nprobe")
+        if corpus.index is not None:
+            return await _search_stored(body)
         try:
             # A run-time adapter's first search embeds the corpus: that is not bounded by the
             # request timeout (it is work done once), the query below is.
@@ -190,3 +274,24 @@ def add_search_routes(
         except AdapterNotFound as exc:  # unloaded meanwhile
             raise model_gone(exc) from None
         return {"object": "list", "model": body.model, "query": body.query, "data": corpus.top(vectors, query, body.k)}
+
+    async def _search_stored(body: SearchRequest) -> dict[str, Any]:
+        if body.model != corpus.stored_model:
+            raise APIError(
+                400,
+                f"this server's index ({corpus.type}) holds the vectors of model {corpus.stored_model!r} only: "
+                f"search it with that model",
+                param="model",
+            )
+        try:
+            async with asyncio.timeout(settings.request_timeout_s):
+                query = (await batcher.submit([body.query], body.model))[0]
+                # FAISS releases the GIL: the search runs on a worker thread while the loop serves others.
+                hits = await asyncio.to_thread(corpus.search_stored, query, body.k, body.nprobe)
+        except TimeoutError:
+            raise not_served_in_time(settings) from None
+        except QueueFull:
+            raise busy(settings) from None
+        except AdapterNotFound as exc:
+            raise model_gone(exc) from None
+        return {"object": "list", "model": body.model, "query": body.query, "data": hits}
