@@ -150,3 +150,26 @@ def test_bad_input_fails_naming_file_and_line_with_no_partial_shard(local_ray, m
         import pyarrow.parquet as pq
 
         assert pq.ParquetFile(path).metadata.num_rows > 0
+
+
+def test_index_build_on_ray_fills_the_index_from_the_shards(local_ray, model, corpus, reference, tmp_path):
+    from cardiolora.index import SearchIndex
+
+    out = tmp_path / "index"
+    args = ["index", "build", "--engine", "ray", "--corpus", str(corpus[0]), "--out", str(out), "--model", model,
+            "--index-type", "flat"]  # fmt: skip
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert f"indexed {len(corpus[1]):,} texts (flat" in result.output
+    assert read_manifest(tmp_path / "index.shards")["status"] == "complete"  # the shards, beside the index
+    opened = SearchIndex.open(out)
+    hits = opened.search([corpus[1][5]], k=3)[0]
+    assert any(row["text"] == corpus[1][5] for _, row in hits) and hits[0][0] > 0.999
+    # A second build into a finished index is refused (nothing of it replaced) until --overwrite.
+    again = CliRunner().invoke(app, args)
+    assert again.exit_code == 2 and "--overwrite" in again.stderr
+    replaced = CliRunner().invoke(app, [*args, "--overwrite", "--index-type", "ivf-flat", "--check-recall", "50"])
+    assert replaced.exit_code == 0, replaced.output
+    assert (
+        "recall@10" in replaced.output and json.loads((out / "index.json").read_text())["recipe"]["type"] == "ivf-flat"
+    )

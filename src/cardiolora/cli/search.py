@@ -97,6 +97,33 @@ def index_build(
         ),
     ] = False,
     trust_remote_code: TrustOption = False,
+    engine: Annotated[
+        str,
+        typer.Option(
+            "--engine",
+            metavar="local|ray",
+            help="local: embed in this process, every vector in memory (the default). ray: embed on Ray Data into "
+            "Parquet shards (--shards), resumable, then fill the index shard by shard (docs/scale.md); --corpus may "
+            "then be a directory or glob of .jsonl, .txt or .parquet files.",
+        ),
+    ] = "local",
+    ray_address: Annotated[
+        str | None,
+        typer.Option(
+            "--ray-address",
+            metavar="ADDRESS",
+            help="Ray: the cluster to run on (auto, HOST:6379, ray://HOST:10001). Default: a local Ray started here.",
+        ),
+    ] = None,
+    workers: Annotated[int, typer.Option("--workers", min=1, metavar="N", help="Ray: embedders in the pool.")] = 2,
+    shards: Annotated[
+        Path | None,
+        typer.Option(
+            "--shards",
+            metavar="DIR",
+            help="Ray: where the vector shards go (default: OUT.shards beside the index); a rerun resumes there.",
+        ),
+    ] = None,
 ) -> None:
     """Embed a corpus (passage role) into a FAISS index directory."""
     from cardiolora.directories import lock_directory
@@ -110,6 +137,18 @@ def index_build(
     # yet: --pq-m against it is checked again once the model is loaded, before anything is embedded).
     plan_recipe(1_000_000, 1 if pq_m is None else pq_m, index_type, **recipe)
     check_index_out(out, overwrite)
+    if engine not in ("local", "ray"):
+        raise CardioloraError(f"--engine must be local or ray, got {engine!r}")
+    if engine == "ray":
+        _build_index_on_ray(
+            corpus, out, shards or out.with_name(out.name + ".shards"), model=model, adapter=adapter,
+            index_type=index_type, recipe=recipe, check_recall=check_recall, text_field=text_field,
+            id_field=id_field, overwrite=overwrite, trust_remote_code=trust_remote_code,
+            ray_address=ray_address, workers=workers,
+        )  # fmt: skip
+        return
+    if ray_address is not None or shards is not None:
+        raise CardioloraError("--ray-address and --shards need --engine ray")
     rows = read_corpus(corpus, text_field, id_field)
     quiet_libraries()
     # Locked from here: a second build into the same directory is refused before it embeds anything.
@@ -126,16 +165,50 @@ def index_build(
             check_recall=check_recall,
             **recipe,
         )
+    _print_built(out, len(rows), embedder.dimension)
+
+
+def _print_built(out: Path, count: int, dimension: int) -> None:
     info = json.loads((out / "index.json").read_text())
     built = info["recipe"]
     shape = built["factory"] + (f", nprobe {built['nprobe']}" if built.get("nprobe") else "")
-    console.print(
-        f"indexed {len(rows):,} texts ({built['type']}: {shape}; {embedder.dimension} dimensions) into {plain(out)}"
-    )
+    console.print(f"indexed {count:,} texts ({built['type']}: {shape}; {dimension} dimensions) into {plain(out)}")
     if "recall_check" in info:
         check = info["recall_check"]
         print(f"recall@10 {check['recall']:.4f}")
         console.print(f"(of {check['queries']:,} stored vectors as queries, against exact search)")
+
+
+def _build_index_on_ray(corpus: Path, out: Path, shards: Path, *, model, adapter, index_type, recipe, check_recall,
+                        text_field, id_field, overwrite, trust_remote_code, ray_address, workers) -> None:  # fmt: skip
+    """Embed on Ray into ``shards`` (resumable), then fill the index shard by shard: the vectors are
+    never all in memory at once (for ivf-pq only their codes are)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from cardiolora.cli.shards import embed_with_ray
+    from cardiolora.directories import lock_directory
+    from cardiolora.distributed import iter_vector_shards, read_manifest
+    from cardiolora.embedding import Embedder
+    from cardiolora.index import build_index_from_chunks, describe_embedder
+
+    embed_with_ray(
+        [corpus], shards, model=model, adapter=adapter, role="passage", text_field=text_field, id_field=id_field,
+        workers=workers, ray_address=ray_address, overwrite=overwrite, trust_remote_code=trust_remote_code,
+    )  # fmt: skip
+    count = sum(read_manifest(shards)["rows_per_shard_written"].values())
+    quiet_libraries()
+    with lock_directory(out, what="index directory"):
+        # Loaded here only to describe the vectors (index.json): a search loads the model the same way.
+        embedder = Embedder.load(model, adapter=adapter, trust_remote_code=trust_remote_code)
+        columns = (TextColumn("indexing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+        with Progress(*columns, console=console, transient=True) as bar:
+            task = bar.add_task("indexing", total=count)
+            build_index_from_chunks(
+                iter_vector_shards(shards), out, index_type=index_type, model_info=describe_embedder(embedder),
+                count=count, check_recall=check_recall, overwrite=overwrite,
+                progress=lambda rows: bar.advance(task, rows), **recipe,
+            )  # fmt: skip
+    _print_built(out, count, embedder.dimension)
 
 
 @app.command()
