@@ -78,6 +78,21 @@ def test_recipe_validation():
         load_concepts("dermatology", ["hpo"])
 
 
+# The ontology relations alone: the disease and statement pairs (on by default) have their own tests.
+ONTOLOGY_ONLY = {"diseases": False, "statements": False}
+
+
+def test_sentence_level_pairs_are_in_the_default_recipe(tmp_path):
+    result = build_ontology_dataset(tmp_path / "pairs.jsonl", sources=["hpo"], replay_ratio=0)
+    card = json.loads(result.datacard_json.read_text())
+    assert card["settings"]["diseases"] is not None and card["settings"]["statements"] is not None
+    assert {"presentation", "statement-paraphrase", "statement-term", "sibling"} <= set(card["by_relation"])
+    plain = build_ontology_dataset(tmp_path / "plain.jsonl", sources=["hpo"], replay_ratio=0, **ONTOLOGY_ONLY)
+    assert not {"presentation", "statement-paraphrase"} & set(
+        json.loads(plain.datacard_json.read_text())["by_relation"]
+    )
+
+
 @pytest.mark.parametrize(
     ("branch", "sources", "minimum"),
     [
@@ -88,7 +103,9 @@ def test_recipe_validation():
     ],
 )
 def test_dataset_sizes_and_datacard(tmp_path, branch, sources, minimum):
-    result = build_ontology_dataset(tmp_path / "pairs.jsonl", branch=branch, sources=sources, replay_ratio=0)
+    result = build_ontology_dataset(
+        tmp_path / "pairs.jsonl", branch=branch, sources=sources, replay_ratio=0, **ONTOLOGY_ONLY
+    )
     pairs = load_pairs(result.path)
     assert len(pairs) >= minimum
     card = json.loads(result.datacard_json.read_text())
@@ -105,7 +122,7 @@ def test_dataset_sizes_and_datacard(tmp_path, branch, sources, minimum):
 
 
 def test_exclude_eval_removes_pairs_sharing_a_sentence(tmp_path, write_jsonl):
-    plain = load_pairs(build_ontology_dataset(tmp_path / "plain.jsonl", replay_ratio=0).path)
+    plain = load_pairs(build_ontology_dataset(tmp_path / "plain.jsonl", replay_ratio=0, **ONTOLOGY_ONLY).path)
     # An evaluation file built from texts the plain build contains (one as a variant spelling).
     chosen = [plain[0].anchor, plain[1].positive, plain[2].anchor.upper() + "  "]
     eval_file = write_jsonl(
@@ -116,7 +133,9 @@ def test_exclude_eval_removes_pairs_sharing_a_sentence(tmp_path, write_jsonl):
         ],  # fmt: skip
     )
     guarded = load_pairs(
-        build_ontology_dataset(tmp_path / "guarded.jsonl", exclude_eval=[eval_file], replay_ratio=0).path
+        build_ontology_dataset(
+            tmp_path / "guarded.jsonl", exclude_eval=[eval_file], replay_ratio=0, **ONTOLOGY_ONLY
+        ).path
     )
     banned = {normalize_for_match(t) for t in chosen}
     assert not any(normalize_for_match(t) in banned for p in guarded for t in p.texts())
@@ -169,8 +188,10 @@ def test_replay_branches_get_categories_from_the_ontologies():
 
 
 def test_replay_mixes_other_organ_systems_at_the_ratio(tmp_path):
-    target = load_pairs(build_ontology_dataset(tmp_path / "plain.jsonl", replay_ratio=0).path)
-    mixed = build_ontology_dataset(tmp_path / "mixed.jsonl", replay_ratio=0.2, replay_branches=["renal", "nervous"])
+    target = load_pairs(build_ontology_dataset(tmp_path / "plain.jsonl", replay_ratio=0, **ONTOLOGY_ONLY).path)
+    mixed = build_ontology_dataset(
+        tmp_path / "mixed.jsonl", replay_ratio=0.2, replay_branches=["renal", "nervous"], **ONTOLOGY_ONLY
+    )
     pairs = load_pairs(mixed.path)
     by_branch = json.loads(mixed.datacard_json.read_text())["by_branch"]
     assert set(by_branch) == {"cardiovascular", "renal", "nervous"}

@@ -116,9 +116,10 @@ def ontology(
         typer.Option(
             "--diseases/--no-diseases",
             help="Add sentence-level pairs from HPO's disease annotations: described patients -> diagnosis, two "
-            "descriptions of one disease, findings reworded (hard negatives share words, not meaning).",
+            "descriptions of one disease, findings reworded (hard negatives share words, not meaning). On by "
+            "default.",
         ),
-    ] = False,
+    ] = True,
     disease_weights: Annotated[
         list[str] | None,
         typer.Option(
@@ -132,9 +133,9 @@ def ontology(
         typer.Option(
             "--statements/--no-statements",
             help="Add the bundled clinical statement bank: one fact in other words (positives), look-alike "
-            "statements of another fact (negatives), descriptions -> their term.",
+            "statements of another fact (negatives), descriptions -> their term. On by default.",
         ),
-    ] = False,
+    ] = True,
     statement_weights: Annotated[
         list[str] | None,
         typer.Option(
@@ -166,14 +167,13 @@ def ontology(
         max_anchors_per_category=max_anchors_per_category,
         seed=seed,
     )
-    disease_recipe = None
+    disease_recipe = statement_recipe = None  # --no-diseases / --no-statements
     if diseases or disease_weights:
         from cardiolora.data.diseases import RELATIONS as DISEASE_RELATIONS
         from cardiolora.data.diseases import DiseaseRecipe
 
         parsed = _parse_weights(disease_weights, DiseaseRecipe().weights, DISEASE_RELATIONS, "--disease-weight")
         disease_recipe = DiseaseRecipe(weights=parsed, seed=seed)
-    statement_recipe = None
     if statements or statement_weights:
         from cardiolora.data.statements import RELATIONS as STATEMENT_RELATIONS
         from cardiolora.data.statements import StatementRecipe

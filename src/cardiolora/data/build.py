@@ -137,8 +137,8 @@ def build_ontology_dataset(
     exclude_eval: Sequence[str | Path] = (),
     replay_ratio: float = DEFAULT_REPLAY_RATIO,
     replay_branches: Sequence[str] | None = None,
-    diseases: DiseaseRecipe | None = None,
-    statements: StatementRecipe | None = None,
+    diseases: DiseaseRecipe | bool | None = True,
+    statements: StatementRecipe | bool | None = True,
     progress: Callable[[str, int, int], None] | None = None,
 ) -> DatasetResult:
     """Pairs from HPO and/or ICD-10-CM concepts of one branch, plus ``replay_ratio`` times as many
@@ -147,9 +147,17 @@ def build_ontology_dataset(
     sentence-level pairs from HPO's disease annotations (:mod:`cardiolora.data.diseases`): the branch's
     diseases, and ``replay_ratio`` times as many from the replay branches' diseases; ``statements``
     adds the clinical statement bank's pairs (:mod:`cardiolora.data.statements`) the same way.
-    ``progress(what,
-    done, total)`` hears of each branch as it is read (the target first, then the replay branches)."""
+    Both are on by default (``True``: the builders' default recipes with ``recipe``'s seed; ``None``
+    or ``False``: off): they are what teaches clinical sentences (docs/recipes.md, "Meaning, not
+    words"). ``progress(what, done, total)`` hears of each branch as it is read (the target first,
+    then the replay branches)."""
     recipe = recipe or OntologyRecipe()
+    if diseases is True:
+        diseases = DiseaseRecipe(seed=recipe.seed)
+    if statements is True:
+        statements = StatementRecipe(seed=recipe.seed)
+    diseases = diseases or None
+    statements = statements or None
     if replay_ratio < 0:
         raise CardioloraError(f"replay ratio must be >= 0, got {replay_ratio}")
     if replay_branches is None:

@@ -33,17 +33,17 @@ RELATIONS: dict[str, str] = {
 # training aims at a lower cosine (``relation_targets = {category = 0.5}``, the default): trained
 # as full positives such pairs pull unrelated members of a broad category together and lowered
 # separation (rows 1-3), graded they raise it (rows 15-16, 26-27); negation pairs for negation
-# sensitivity. Twice the pairs per concept of the 2026-11-26 recipe (synonym 2, sibling 5, category
-# 1, parent 1, definition 1, negation 1.5): with replay and the teacher in the mix, the extra
-# cardiology pairs fit in one 15-minute epoch and raised cardiology separation and ROC-AUC without
-# harm elsewhere ("Adapting without forgetting").
+# sensitivity. Since 2026-12-07 fewer per concept than before (synonym 4, sibling 10, category 2,
+# parent 2, negation 3): the statement bank and the disease presentations (on by default) teach
+# clinical sentences, and with fewer term pairs beside them every form of the dev set rose
+# (docs/recipes.md, "Meaning, not words", row bank-dis-o3) and one epoch fits 15 minutes.
 DEFAULT_WEIGHTS: dict[str, float] = {
-    "synonym": 4.0,
-    "sibling": 10.0,
-    "category": 2.0,
-    "parent": 2.0,
+    "synonym": 2.0,
+    "sibling": 3.0,
+    "category": 1.0,
+    "parent": 1.0,
     "definition": 2.0,
-    "negation": 3.0,
+    "negation": 1.0,
 }
 
 

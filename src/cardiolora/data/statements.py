@@ -131,7 +131,7 @@ def load_bundled_statements() -> list[Statement]:
 class StatementRecipe:
     """Pairs per entry of each relation (see :data:`RELATIONS`), and the seed of every choice."""
 
-    weights: dict[str, float] = field(default_factory=lambda: {"statement-paraphrase": 4.0, "statement-term": 2.0})
+    weights: dict[str, float] = field(default_factory=lambda: {"statement-paraphrase": 6.0, "statement-term": 3.0})
     seed: int = 0
 
     def __post_init__(self) -> None:

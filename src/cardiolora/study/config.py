@@ -71,9 +71,10 @@ class DataSettings(_Strict):
     replay_ratio: float = Field(DEFAULT_REPLAY_RATIO, ge=0.0)
     replay_branches: list[str] | None = None
     # Sentence-level pairs, as `cardiolora data ontology --diseases/--statements`: pairs per disease /
-    # per bank entry of each relation ({} takes the builders' defaults; absent: none).
-    diseases: dict[str, float] | None = None
-    statements: dict[str, float] | None = None
+    # per bank entry of each relation, over the builders' defaults (true or absent: the defaults;
+    # false: none).
+    diseases: dict[str, float] | bool = True
+    statements: dict[str, float] | bool = True
 
     @field_validator("sources")
     @classmethod

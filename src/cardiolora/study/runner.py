@@ -83,10 +83,12 @@ def build_study_data(config: StudyConfig, out: Path) -> None:
     recipe = OntologyRecipe(weights={**DEFAULT_WEIGHTS, **settings.weights}, seed=config.seed)
     custom_sets = [s for s in config.evaluation.all_sets if Path(s).suffix]
     diseases = statements = None
-    if settings.diseases is not None:
-        diseases = DiseaseRecipe(weights={**DiseaseRecipe().weights, **settings.diseases}, seed=config.seed)
-    if settings.statements is not None:
-        statements = StatementRecipe(weights={**StatementRecipe().weights, **settings.statements}, seed=config.seed)
+    if settings.diseases is not False:
+        chosen = settings.diseases if isinstance(settings.diseases, dict) else {}
+        diseases = DiseaseRecipe(weights={**DiseaseRecipe().weights, **chosen}, seed=config.seed)
+    if settings.statements is not False:
+        chosen = settings.statements if isinstance(settings.statements, dict) else {}
+        statements = StatementRecipe(weights={**StatementRecipe().weights, **chosen}, seed=config.seed)
     build_ontology_dataset(
         out,
         branch=settings.branch,
