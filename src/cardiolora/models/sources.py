@@ -274,7 +274,7 @@ class HubCache(ModelSource):
 
     def how_to_get(self) -> str:
         return (
-            f"on a machine with internet run `huggingface-cli download {self.repo_id}` and copy the "
+            f"on a machine with internet run `hf download {self.repo_id}` (huggingface_hub's CLI) and copy the "
             f"Hugging Face cache here (HF_HOME), or pass the model's local directory as --model PATH"
         )
 
