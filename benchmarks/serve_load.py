@@ -1,7 +1,8 @@
 """Serving under load, side by side in one run, against `cardiolora serve` on loopback.
 
     .venv/bin/python benchmarks/serve_load.py --model minilm [--adapter runs/x/adapter]
-    .venv/bin/python benchmarks/serve_load.py --model minilm --soak [--soak-requests 10000]
+    .venv/bin/python benchmarks/serve_load.py --model minilm --soak [--soak-requests 10000] [--json FILE]
+    .venv/bin/python benchmarks/serve_load.py --smoke
 
 Prints, each measured in this run on this machine, `cardiolora serve` with its defaults, --concurrency
 clients (8) sending --per-request texts (16) with `encoding_format` base64 (the OpenAI client's default):
@@ -15,12 +16,24 @@ clients (8) sending --per-request texts (16) with `encoding_format` base64 (the 
 6. 1,000 requests with malformed ones mixed in: errors among the good ones and 5xx responses (aim: 0);
 7. --backend onnx-int8 vs the torch default: texts/s and separation change.
 
-With --soak, only the soak: --soak-requests requests (10,000), a quarter malformed, hostile or
-oversized (413, 400 before tokenization, deep nesting, huge integers, lone surrogates, bad UTF-8),
-from --concurrency clients (16) plus --soak-slow slow ones that send their bodies a few bytes at a
-time (half of them within the request timeout, half stalling past it); prints errors on good
-requests, 5xx responses, what the slow clients got, and the server's RSS (VmRSS) growth from after
-a warm-up to the end (aims: 0, 0, 200 and 408, < 10%).
+With --soak, only the soak (issue 23's acceptance): --soak-requests requests (10,000), a quarter
+malformed, hostile or oversized (413, 400 before tokenization, deep nesting, huge integers, lone
+surrogates, bad UTF-8), from --concurrency clients (16), twice on one server: alone, then beside the
+hostile groups, which repeat until the load is done:
+- --soak-slow slow-body clients (4): the body a few bytes at a time, half within the request timeout
+  (expected: served), half stalling past it (expected: 408);
+- --soak-slow-headers slow-header clients (4), raw sockets: the request's headers a few bytes at a
+  time, half done within the header timeout (expected: served), half crawling past it (expected: 408);
+- --soak-rotating clients (2) whose good requests rotate over --soak-rotate-adapters adapters (6),
+  more than the merged copies the server's --merged-cache-mb holds (--soak-cache-copies, 4).
+Prints, side by side, the good requests' errors, 5xx responses and p50 / p99 latency without and with
+the hostile groups and the ratio of the p99s; each hostile group's outcomes (served, 408, closed, no
+answer); the server's RSS (VmRSS) growth from after a warm-up to the end; and requests rotating over
+those adapters one at a time (single-adapter batches), and all for one adapter, on that server vs a
+second one with merging off (--merged-cache-mb 0), interleaved (--soak-rotate-rounds, median).
+Aims: 0 errors, 0 5xx, every slow client served or 408, p99 ratio <= 2x, RSS < +10%, rotating >= 1x
+of merging off (one adapter: > 1x, merging pays). --smoke runs it with short durations and a tiny
+random BERT (seconds: does it run, not how fast). --json FILE writes the results (either mode).
 
 Each server runs in its own process (`python -m cardiolora serve`); the clients are asyncio + httpx
 here. The adapters are random LoRA weights made by PEFT (distinct per name), so no training is needed.
@@ -45,7 +58,8 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-console = Console()
+# Wide when written to a file or pipe (rich's default there is 80 columns, which folds the tables).
+console = Console(width=None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 140)
 
 
 def random_adapters(model: str, count: int, root: Path) -> dict[str, Path]:
@@ -295,9 +309,37 @@ def rss_kib(pid: int) -> int:
 
 
 # The soak server's limits: the defaults, except a smaller body limit (oversized bodies stay cheap
-# to send) and a request timeout short enough for the stalling slow clients to see theirs.
+# to send), a request timeout short enough for the stalling slow clients to see theirs, and a
+# merged-copy budget of --soak-cache-copies model copies, fewer than the rotating clients' adapters.
 SOAK_BODY_BYTES = 262_144
-SOAK_TIMEOUT_S = 10.0
+
+# The soak's sizes and durations (--soak-* flags), and the short ones of --smoke.
+SOAK_DEFAULTS = {
+    "soak_requests": 10_000,  # main-load requests per phase (without, then with hostile clients)
+    "soak_warmup": 200,  # requests before the RSS baseline
+    "soak_request_timeout_s": 10.0,  # the server's --request-timeout-s (stalled bodies: 408 after it)
+    "soak_header_timeout_s": 10.0,  # the server's --header-timeout-s (its default)
+    "soak_slow": 4,  # slow-body clients (half trickle, half stall)
+    "soak_slow_headers": 4,  # slow-header clients (half finish in time, half crawl past it)
+    "soak_rotating": 2,  # clients whose good requests rotate over --soak-rotate-adapters adapters
+    "soak_cache_copies": 4,  # merged copies the server's --merged-cache-mb holds (mpnet's default: 4)
+    "soak_rotate_adapters": 6,  # adapters the rotating clients cycle over (more than the copies)
+    "soak_rotate_requests": 60,  # requests per measurement of merged copies vs merging off
+    "soak_rotate_rounds": 3,  # interleaved rounds of that measurement (median)
+}
+SMOKE = {
+    "soak_requests": 60,
+    "soak_warmup": 10,
+    "soak_request_timeout_s": 3.0,  # above the good requests' latency on a busy 2-core machine (else 503s)
+    "soak_header_timeout_s": 1.0,
+    "soak_slow": 2,
+    "soak_slow_headers": 2,
+    "soak_rotating": 1,
+    "soak_cache_copies": 2,
+    "soak_rotate_adapters": 4,
+    "soak_rotate_requests": 8,
+    "soak_rotate_rounds": 1,
+}
 
 
 def hostile_bodies(names: list[str], body_limit: int) -> list:
@@ -350,95 +392,351 @@ async def soak_load(url: str, bodies: list, concurrency: int) -> tuple[float, li
         return time.perf_counter() - started, statuses, seconds
 
 
-async def slow_request(port: int, body: bytes, *, pause: float, stall: bool) -> int:
-    """One request over a raw socket whose body is sent 8 bytes per ``pause`` seconds (or, with
-    ``stall``, half of it and then nothing); the status the server answered, -1 for none."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+# How a raw-socket client's request ended, besides an HTTP status.
+CLOSED, NO_ANSWER, REFUSED = -1, -2, -3
+OUTCOME_NAMES = {200: "served", 408: "408", CLOSED: "closed", NO_ANSWER: "no answer", REFUSED: "refused"}
+
+
+async def raw_request(port: int, parts: list[tuple[bytes, int, float]], wait: float) -> int:
+    """One request over a raw socket, sent as ``parts`` of (bytes, chunk, pause): ``chunk`` bytes
+    every ``pause`` seconds (chunk 0: all at once), while the answer is read at the same time (a
+    server may answer and close before the client has sent everything). The status answered, or
+    CLOSED (closed without one), NO_ANSWER (none within ``wait`` s after the last byte), REFUSED."""
     try:
-        head = (f"POST /v1/embeddings HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-                f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n")  # fmt: skip
-        writer.write(head.encode())
-        sent = body[: len(body) // 2] if stall else body
-        for start in range(0, len(sent), 8):
-            writer.write(sent[start : start + 8])
-            await writer.drain()
-            await asyncio.sleep(pause)
-        line = await asyncio.wait_for(reader.readline(), SOAK_TIMEOUT_S + 30)
-        return int(line.split()[1]) if line.startswith(b"HTTP/") else -1
-    except (OSError, TimeoutError, ValueError, IndexError):
-        return -1
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    except OSError:
+        return REFUSED
+    answer = asyncio.ensure_future(reader.readline())
+    try:
+        try:
+            for data, chunk, pause in parts:
+                for start in range(0, len(data), chunk or len(data) or 1):
+                    if answer.done():
+                        break
+                    writer.write(data[start : start + chunk] if chunk else data)
+                    await writer.drain()
+                    if chunk:
+                        await asyncio.sleep(pause)
+        except OSError:
+            pass  # the server closed while this client wrote: its answer may have come first
+        try:
+            line = await asyncio.wait_for(answer, wait)
+        except TimeoutError:
+            return NO_ANSWER
+        except (OSError, ValueError):
+            return CLOSED
+        try:
+            return int(line.split()[1]) if line.startswith(b"HTTP/") else CLOSED
+        except (ValueError, IndexError):
+            return CLOSED
     finally:
+        if not answer.done():
+            answer.cancel()
         writer.close()
 
 
-async def soak_run(server: Server, bodies: list, concurrency: int, slow: int, good_body: bytes) -> dict:
-    """The main load and ``slow`` slow clients at once; the slow ones repeat until the load is done."""
-    results: dict[str, list[int]] = {"trickle": [], "stall": []}
+def request_head(port: int, body: bytes) -> bytes:
+    return (f"POST /v1/embeddings HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode()  # fmt: skip
+
+
+def slow_parts(kind: str, port: int, body: bytes, header_timeout_s: float) -> list[tuple[bytes, int, float]]:
+    """What a slow client of ``kind`` sends:
+    - ``body-trickle``: the headers at once, the body 8 bytes per 50 ms (within the request timeout);
+    - ``body-stall``: the headers, half the body as above, then nothing (past the request timeout);
+    - ``header-trickle``: the headers 4 bytes at a time, done in half the header timeout, then the body;
+    - ``header-crawl``: the headers one byte per tenth of the header timeout (never done in time)."""
+    head = request_head(port, body)
+    if kind == "body-trickle":
+        return [(head, 0, 0.0), (body, 8, 0.05)]
+    if kind == "body-stall":
+        return [(head, 0, 0.0), (body[: len(body) // 2], 8, 0.05)]
+    if kind == "header-trickle":
+        return [(head, 4, header_timeout_s / 2 / -(-len(head) // 4)), (body, 0, 0.0)]
+    if kind == "header-crawl":
+        return [(head, 1, header_timeout_s / 10)]
+    raise ValueError(kind)
+
+
+def outcomes(statuses: list[int]) -> dict[str, int]:
+    """How many requests ended each way (served, 408, closed, ...; other statuses by number)."""
+    counts: dict[str, int] = {}
+    for status in statuses:
+        name = OUTCOME_NAMES.get(status, str(status))
+        counts[name] = counts.get(name, 0) + 1
+    return counts
+
+
+def show_outcomes(counts: dict[str, int], expected: str) -> str:
+    total = sum(counts.values())
+    others = ", ".join(f"{n} {name}" for name, n in counts.items() if name != expected)
+    return f"{counts.get(expected, 0)} of {total} {expected}" + (f" ({others})" if others else "")
+
+
+async def soak_run(
+    server: Server,
+    bodies: list,
+    concurrency: int,
+    args,
+    good_body: bytes | None = None,
+    rotating: list[str] | None = None,
+    texts: list[str] | None = None,
+) -> dict:
+    """The main load, alone or (with ``good_body``) beside the hostile groups: slow-body and
+    slow-header clients (raw sockets) and clients whose good requests rotate over the ``rotating``
+    adapters; each group repeats until the main load is done."""
+    import httpx
+
+    groups: dict[str, list[int]] = {}
+    rotated: dict[str, list] = {"statuses": [], "latencies": []}
     done = asyncio.Event()
+    wait = args.soak_request_timeout_s + args.soak_header_timeout_s + 30
 
     async def slow_client(kind: str) -> None:
+        parts = slow_parts(kind, server.port, good_body, args.soak_header_timeout_s)
         while not done.is_set():
-            results[kind].append(await slow_request(server.port, good_body, pause=0.05, stall=kind == "stall"))
+            groups.setdefault(kind, []).append(await raw_request(server.port, parts, wait))
 
-    slow_tasks = [asyncio.create_task(slow_client("stall" if i % 2 else "trickle")) for i in range(slow)]
-    seconds, statuses, latencies = await soak_load(server.url, bodies, concurrency)
-    done.set()
-    await asyncio.gather(*slow_tasks)
-    return {"seconds": seconds, "statuses": statuses, "latencies": latencies, **results}
+    async def rotating_client(client, offset: int) -> None:
+        rng, i = random.Random(offset), offset
+        while not done.is_set():
+            body = {"model": rotating[i % len(rotating)], "input": rng.sample(texts, 2)}
+            i += 1
+            started = time.perf_counter()
+            try:
+                status = (await client.post(server.url + "/v1/embeddings", json=body)).status_code
+            except httpx.TransportError:
+                status = CLOSED
+            rotated["statuses"].append(status)
+            rotated["latencies"].append(time.perf_counter() - started)
+
+    tasks = []
+    async with httpx.AsyncClient(timeout=120) as client:
+        if good_body is not None:
+            kinds = [("body-trickle", "body-stall")[i % 2] for i in range(args.soak_slow)]
+            kinds += [("header-trickle", "header-crawl")[i % 2] for i in range(args.soak_slow_headers)]
+            tasks = [asyncio.create_task(slow_client(kind)) for kind in kinds]
+            tasks += [asyncio.create_task(rotating_client(client, i)) for i in range(args.soak_rotating)]
+        seconds, statuses, latencies = await soak_load(server.url, bodies, concurrency)
+        done.set()
+        await asyncio.gather(*tasks)
+    return {"seconds": seconds, "statuses": statuses, "latencies": latencies, "groups": groups, "rotating": rotated}
 
 
-def soak(args, texts: list[str]) -> list[tuple[str, ...]]:
+def ms_percentiles(seconds: list[float]) -> dict[str, float | None]:
+    if not seconds:
+        return {"p50_ms": None, "p99_ms": None}
+    ms = np.asarray(seconds) * 1000
+    return {"p50_ms": float(np.percentile(ms, 50)), "p99_ms": float(np.percentile(ms, 99))}
+
+
+def phase_summary(result: dict, good: list[bool]) -> dict:
+    """The main load's numbers: errors on its good requests, 5xx anywhere, latency of the good ones."""
+    statuses = result["statuses"]
+    everything = [*statuses, *result["rotating"]["statuses"]]
+    return {
+        "requests": len(statuses),
+        "malformed": good.count(False),
+        "seconds": result["seconds"],
+        "good_errors": sum(1 for s, g in zip(statuses, good, strict=True) if g and s != 200),
+        "server_errors": sum(1 for s in everything if s >= 500),
+        "malformed_accepted": sum(1 for s, g in zip(statuses, good, strict=True) if not g and s == 200),
+        "malformed_closed": sum(1 for s, g in zip(statuses, good, strict=True) if not g and s == CLOSED),
+        "malformed_codes": sorted({s for s, g in zip(statuses, good, strict=True) if not g}),
+        **ms_percentiles([t for t, g in zip(result["latencies"], good, strict=True) if g]),
+    }
+
+
+def weight_bytes(model: str) -> int:
+    """Bytes of the model's weights: what one merged copy costs the server (``AdapterPool._weight_bytes``)."""
+    from cardiolora.models import load_sentence_transformer, resolve_model
+
+    st = load_sentence_transformer(resolve_model(model))
+    return sum(p.numel() * p.element_size() for p in st.parameters())
+
+
+async def rate(url: str, bodies: list) -> float:
+    """Texts/s of ``bodies`` sent one at a time (each its own batch, so single-adapter batches)."""
+    seconds, statuses, _ = await soak_load(url, bodies, 1)
+    assert all(s == 200 for s in statuses), sorted(set(statuses))
+    return sum(len(b["input"]) for b in bodies) / seconds
+
+
+def merged_vs_unmerged(merged: Server, unmerged: Server, rotating: list[str], one: str, texts, args) -> dict:
+    """Texts/s of requests rotating over ``rotating`` (more adapters than the merged copies fit), and of
+    requests all for ``one``, on the soak server (merged copies) and on one with merging off; the
+    servers alternate within each round, the median round counts."""
+    from cardiolora.serve.pool import ADMISSION_WINDOW
+
+    rng = random.Random(1)
+    n = args.soak_rotate_requests
+    names = {"rotating": [rotating[i % len(rotating)] for i in range(n)], "one": [one] * n}
+    cases = {
+        case: [{"model": m, "input": rng.sample(texts, args.per_request)} for m in ms] for case, ms in names.items()
+    }
+    for server in (merged, unmerged):  # warm-up, long enough for `one` to earn its merged copy
+        for case, bodies in cases.items():
+            count = 2 * ADMISSION_WINDOW if case == "one" and server is merged else len(bodies)
+            warm = [{"model": b["model"], "input": b["input"][:2]} for b in (bodies * 4)[:count]]
+            asyncio.run(rate(server.url, warm))
+    rates: dict[str, dict[str, list[float]]] = {c: {"merged": [], "unmerged": []} for c in cases}
+    for _ in range(args.soak_rotate_rounds):
+        for case, bodies in cases.items():
+            for label, server in (("merged", merged), ("unmerged", unmerged)):
+                rates[case][label].append(asyncio.run(rate(server.url, bodies)))
+    out = {}
+    for case, by_server in rates.items():
+        medians = {label: float(np.median(values)) for label, values in by_server.items()}
+        out[case] = {
+            **{f"{k}_texts_s": v for k, v in medians.items()},
+            "ratio": medians["merged"] / medians["unmerged"],
+        }
+        out[case]["rounds"] = by_server
+    return out
+
+
+def soak(args, model: str, texts: list[str]) -> tuple[Table, dict]:
+    import contextlib
     import json
 
-    rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        console.print("making 2 random adapters")
-        adapters = random_adapters(args.model, 2, Path(tmp))
-        extra = ["--max-body-bytes", str(SOAK_BODY_BYTES), "--request-timeout-s", str(SOAK_TIMEOUT_S)]
+        copies, n_rotate = args.soak_cache_copies, args.soak_rotate_adapters
+        console.print(f"making {2 + n_rotate} random adapters")
+        adapters = random_adapters(model, 2 + n_rotate, Path(tmp))
+        main_names = [model, "a0", "a1"]
+        rotating = [f"a{i}" for i in range(2, 2 + n_rotate)]
+        copy_bytes = weight_bytes(model)
+        cache_mb = copy_bytes * (copies + 0.5) / 1e6  # room for `copies` copies, not one more
+        extra = ["--max-body-bytes", str(SOAK_BODY_BYTES), "--request-timeout-s", str(args.soak_request_timeout_s),
+                 "--header-timeout-s", str(args.soak_header_timeout_s)]  # fmt: skip
         extra += ["--precision", args.precision] if args.precision else []
-        with Server(args.model, adapters, "torch", extra) as server:
-            names = [args.model, *adapters]
-            console.print(f"soak: {args.soak_requests} requests, {args.concurrency} clients "
-                          f"+ {args.soak_slow} slow ones (server: defaults, {' '.join(extra)})")  # fmt: skip
+        settings = {
+            "model": model, "server": extra, "merged_cache_mb": round(cache_mb, 3), "copy_mb": copy_bytes / 1e6,
+            **{k: getattr(args, k) for k in SOAK_DEFAULTS}, "concurrency": args.concurrency,
+            "per_request": args.per_request,
+        }  # fmt: skip
+        with contextlib.ExitStack() as stack:
+            # Both servers start at once; the one with merging off idles until the last measurement.
+            server = Server(model, adapters, "torch", [*extra, "--merged-cache-mb", f"{cache_mb:.3f}"])
+            stack.push(server.__exit__)
+            unmerged = Server(model, adapters, "torch", [*extra, "--merged-cache-mb", "0"])
+            stack.push(unmerged.__exit__)
+            server.wait()
+            unmerged.wait()
+            console.print(f"soak: {args.soak_requests} requests from {args.concurrency} clients, alone, then beside "
+                          f"{args.soak_slow} slow-body, {args.soak_slow_headers} slow-header and {args.soak_rotating} "
+                          f"rotating clients ({n_rotate} adapters, merged copies for {copies}); server: defaults, "
+                          f"{' '.join(extra)} --merged-cache-mb {cache_mb:.1f}")  # fmt: skip
             warm = [
-                {"model": random.Random(i).choice(names), "input": random.Random(i).sample(texts, 2)}
-                for i in range(200)
+                {"model": random.Random(i).choice(main_names), "input": random.Random(i).sample(texts, 2)}
+                for i in range(args.soak_warmup)
             ]
             asyncio.run(soak_load(server.url, warm, args.concurrency))
             before = rss_kib(server.process.pid)
-            bodies, good = malformed_mix(names, texts, args.soak_requests, bad=hostile_bodies(names, SOAK_BODY_BYTES))
-            good_body = json.dumps({"model": names[0], "input": texts[:2]}).encode()
-            result = asyncio.run(soak_run(server, bodies, args.concurrency, args.soak_slow, good_body))
+            bodies, good = malformed_mix(
+                main_names, texts, args.soak_requests, bad=hostile_bodies(main_names, SOAK_BODY_BYTES)
+            )
+            good_body = json.dumps({"model": main_names[0], "input": texts[:2]}).encode()
+            quiet = asyncio.run(soak_run(server, bodies, args.concurrency, args))
+            hostile = asyncio.run(
+                soak_run(server, bodies, args.concurrency, args, good_body, rotating=rotating, texts=texts)
+            )
             after = rss_kib(server.process.pid)
-        statuses = result["statuses"]
-        good_errors = sum(1 for s, g in zip(statuses, good, strict=True) if g and s != 200)
-        server_errors = sum(1 for s in [*statuses, *result["trickle"], *result["stall"]] if s >= 500)
-        bad_ok = sum(1 for s, g in zip(statuses, good, strict=True) if not g and s == 200)
-        closed = sum(1 for s, g in zip(statuses, good, strict=True) if not g and s == -1)
-        codes = sorted({s for s, g in zip(statuses, good, strict=True) if not g})
-        good_seconds = sorted(t for t, g in zip(result["latencies"], good, strict=True) if g)
-        p50, p99 = good_seconds[len(good_seconds) // 2], good_seconds[int(len(good_seconds) * 0.99)]
-        growth = (after - before) / before
-        trickle, stall = result["trickle"], result["stall"]
-        rows += [
-            ("requests / malformed / time", f"{len(bodies)} / {good.count(False)} / {result['seconds']:.0f} s",
-             f"{len(bodies) / result['seconds']:.0f} req/s", ""),
-            ("errors on good requests / 5xx (all)", f"{good_errors} / {server_errors}", "", "0 / 0"),
-            ("malformed answered 200 / refused by closing", f"{bad_ok} / {closed}", f"codes {codes}", "0 / -"),
-            ("good request latency p50 / p99", f"{p50 * 1000:.0f} / {p99 * 1000:.0f} ms", "", ""),
-            ("slow clients: trickled bodies answered 200", f"{trickle.count(200)} of {len(trickle)}",
-             f"others {sorted(set(trickle) - {200})}", "all"),
-            ("slow clients: stalled bodies answered 408", f"{stall.count(408)} of {len(stall)}",
-             f"others {sorted(set(stall) - {408})}", "all"),
-            ("server RSS after warm-up -> after soak", f"{before / 1024:.0f} -> {after / 1024:.0f} MiB",
-             f"{growth:+.1%}", "< +10%"),
-        ]  # fmt: skip
-    return rows
+            console.print(f"rotating over {n_rotate} adapters vs one adapter: merged copies vs merging off")
+            rotation = merged_vs_unmerged(server, unmerged, rotating, "a0", texts, args)
+    phases = {"quiet": phase_summary(quiet, good), "hostile": phase_summary(hostile, good)}
+    groups = {kind: outcomes(statuses) for kind, statuses in sorted(hostile["groups"].items())}
+    rot = hostile["rotating"]
+    rotating_summary = {
+        "requests": len(rot["statuses"]),
+        "errors": sum(1 for s in rot["statuses"] if s != 200),
+        **ms_percentiles(rot["latencies"]),
+    }
+    p99_ratio = phases["hostile"]["p99_ms"] / phases["quiet"]["p99_ms"]
+    slow_ok = all(set(counts) <= {"served", "408"} for counts in groups.values())
+    checks = {
+        "no errors on good requests": all(p["good_errors"] == 0 for p in phases.values())
+        and rotating_summary["errors"] == 0,
+        "no 5xx": all(p["server_errors"] == 0 for p in phases.values())
+        and all(int(k) < 500 for c in groups.values() for k in c if k.lstrip("-").isdigit()),
+        "every slow client answered 408 or served": slow_ok,
+        "good p99 with hostile clients within 2x": p99_ratio <= 2.0,
+        "rotating case no slower than merging off": rotation["rotating"]["ratio"] >= 0.95,
+    }
+    report = {
+        "settings": settings,
+        **phases,
+        "p99_ratio": p99_ratio,
+        "slow_clients": groups,
+        "rotating_clients": rotating_summary,
+        "rss_kib": {"after_warmup": before, "after_soak": after, "growth": (after - before) / before},
+        "merged_vs_unmerged": rotation,
+        "acceptance": checks,
+    }
+    return soak_table(report), report
+
+
+def soak_table(r: dict) -> Table:
+    s, q, h = r["settings"], r["quiet"], r["hostile"]
+    table = Table(
+        title=f"serve_load --soak: {Path(s['model']).name}, {s['soak_requests']} requests x 2 phases, "
+        f"{s['concurrency']} clients; hostile: {s['soak_slow']} slow-body, {s['soak_slow_headers']} slow-header, "
+        f"{s['soak_rotating']} rotating"
+    )
+    for column in ("measure", "without hostile clients", "with hostile clients", "aim"):
+        table.add_column(column)
+
+    def both(fn) -> tuple[str, str]:
+        return fn(q), fn(h)
+
+    def latency(p):
+        return f"{p['p50_ms']:.0f} / {p['p99_ms']:.0f} ms"
+
+    g, rot, rss = r["slow_clients"], r["rotating_clients"], r["rss_kib"]
+    rows = [
+        ("requests / malformed / time",
+         *both(lambda p: f"{p['requests']} / {p['malformed']} / {p['seconds']:.1f} s "
+                         f"({p['requests'] / p['seconds']:.0f} req/s)"), ""),
+        ("errors on good requests / 5xx (all)", *both(lambda p: f"{p['good_errors']} / {p['server_errors']}"), "0 / 0"),
+        ("malformed answered 200 / refused by closing",
+         *both(lambda p: f"{p['malformed_accepted']} / {p['malformed_closed']}, codes {p['malformed_codes']}"),
+         "0 / -"),
+        ("good request latency p50 / p99", *both(latency), ""),
+        ("p99 with / without hostile clients", "", f"{r['p99_ratio']:.2f}x", "<= 2x"),
+        ("slow bodies, trickled (within the request timeout)", "",
+         show_outcomes(g.get("body-trickle", {}), "served"), "all served"),
+        ("slow bodies, stalled (past the request timeout)", "",
+         show_outcomes(g.get("body-stall", {}), "408"), "all 408"),
+        ("slow headers, trickled (within the header timeout)", "",
+         show_outcomes(g.get("header-trickle", {}), "served"), "all served"),
+        ("slow headers, crawling (past the header timeout)", "",
+         show_outcomes(g.get("header-crawl", {}), "408"), "all 408"),
+        (f"rotating clients over {s['soak_rotate_adapters']} adapters ({s['soak_cache_copies']} copies fit): "
+         "errors, p50 / p99", "", f"{rot['errors']} of {rot['requests']}, {latency(rot) if rot['requests'] else '-'}",
+         "0"),
+        ("server RSS after warm-up -> after both phases", "",
+         f"{rss['after_warmup'] / 1024:.0f} -> {rss['after_soak'] / 1024:.0f} MiB ({rss['growth']:+.1%})", "< +10%"),
+    ]  # fmt: skip
+    for case, what, aim in (
+        ("rotating", f"{s['soak_rotate_adapters']} adapters rotating, one request at a time", ">= 1x (noise ~5%)"),
+        ("one", "one adapter, one request at a time", "> 1x (merging pays)"),
+    ):
+        m = r["merged_vs_unmerged"][case]
+        rows.append(
+            (f"{what}: merged copies / merging off (--merged-cache-mb 0)", "",
+             f"{m['merged_texts_s']:.0f} / {m['unmerged_texts_s']:.0f} texts/s = {m['ratio']:.2f}x", aim)
+        )  # fmt: skip
+    for row in rows:
+        table.add_row(*row)
+    return table
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default="minilm")
+    parser.add_argument(
+        "--model", help="A zoo name or model directory; 'tiny': a tiny random BERT built here (default: minilm; "
+        "with --smoke, tiny)."
+    )  # fmt: skip
     parser.add_argument(
         "--adapter", type=Path, help="A trained adapter for the separation check (default: the base model)."
     )
@@ -450,42 +748,97 @@ def main() -> None:
     )
     parser.add_argument("--max-batch", type=int, help="Passed to the torch server (default: serve's own).")
     parser.add_argument("--precision", choices=("auto", "fp32", "bf16"), help="Passed to the torch server.")
-    parser.add_argument("--soak", action="store_true", help="Run only the soak (see above).")
-    parser.add_argument("--soak-requests", type=int, default=10_000)
-    parser.add_argument("--soak-slow", type=int, default=4, help="Slow clients beside the --concurrency ones.")
+    parser.add_argument("--json", type=Path, metavar="FILE", help="Also write the results to FILE as JSON.")
+    soak_group = parser.add_argument_group("soak (defaults; --smoke: the short ones)")
+    soak_group.add_argument("--soak", action="store_true", help="Run only the soak (see above).")
+    soak_group.add_argument(
+        "--smoke", action="store_true", help="The soak, short (seconds, tiny model unless --model): checks it runs."
+    )
+    flags = {
+        "soak_requests": "Main-load requests per phase.",
+        "soak_warmup": "Warm-up requests before the RSS baseline.",
+        "soak_request_timeout_s": "The server's --request-timeout-s (stalled bodies get 408 after it).",
+        "soak_header_timeout_s": "The server's --header-timeout-s (crawling headers get 408 after it).",
+        "soak_slow": "Slow-body clients (half trickle, half stall).",
+        "soak_slow_headers": "Slow-header clients (half in time, half crawling past the header timeout).",
+        "soak_rotating": "Clients whose good requests rotate over --soak-rotate-adapters adapters.",
+        "soak_cache_copies": "Merged model copies the server's --merged-cache-mb holds.",
+        "soak_rotate_adapters": "Adapters the rotating clients cycle over (more than --soak-cache-copies).",
+        "soak_rotate_requests": "Requests of --per-request texts per merged-vs-merging-off measurement.",
+        "soak_rotate_rounds": "Interleaved rounds of that measurement (the median counts).",
+    }
+    for dest, help_text in flags.items():
+        kind = type(SOAK_DEFAULTS[dest])
+        soak_group.add_argument(
+            "--" + dest.replace("_", "-"),
+            type=kind,
+            metavar="S" if kind is float else "N",
+            help=f"{help_text.rstrip('.')} (default {SOAK_DEFAULTS[dest]}; --smoke {SMOKE[dest]}).",
+        )
     args = parser.parse_args()
+    args.soak = args.soak or args.smoke
+    for dest in SOAK_DEFAULTS:
+        if getattr(args, dest) is None:
+            setattr(args, dest, (SMOKE if args.smoke else SOAK_DEFAULTS)[dest])
+    args.model = args.model or ("tiny" if args.smoke else "minilm")
     args.concurrency = args.concurrency or (16 if args.soak else 8)
+    if args.soak and args.soak_rotate_adapters <= args.soak_cache_copies:
+        parser.error("--soak-rotate-adapters must exceed --soak-cache-copies (the rotation must not fit the cache)")
     global ENCODING_FORMAT
     ENCODING_FORMAT = args.encoding_format
     from cardiolora.evaluation import load_eval_set
 
     texts = load_eval_set("cardiology").sentences()
-    if args.soak:
-        table = Table(
-            title=f"serve_load --soak: {args.model}, {args.soak_requests} requests, "
-            f"{args.concurrency} + {args.soak_slow} slow clients"
-        )
-        for column in ("measure", "values", "detail", "aim"):
-            table.add_column(column)
-        for row in soak(args, texts):
-            table.add_row(*row)
-        console.print(table)
-        return
+    with tempfile.TemporaryDirectory() as tmp:
+        model = args.model
+        if model == "tiny":
+            from cardiolora.models.tiny import build_tiny_model
+
+            model = str(build_tiny_model("bert", Path(tmp) / "tiny-bert"))
+        if args.soak:
+            started = time.perf_counter()
+            table, report = soak(args, model, texts)
+            console.print(table)
+            failed = [check for check, ok in report["acceptance"].items() if not ok]
+            console.print(f"acceptance: {'met' if not failed else 'NOT MET: ' + '; '.join(failed)}"
+                          f" ({time.perf_counter() - started:.0f} s in all"
+                          f"{'; --smoke: a check that it runs, not a measurement' if args.smoke else ''})")  # fmt: skip
+        else:
+            title, rows = default_run(args, model, texts)
+            table = Table(title=title)
+            for column in ("measure", "values", "ratio / change", "aim"):
+                table.add_column(column)
+            for row in rows:
+                table.add_row(*row)
+            console.print(table)
+            report = {
+                "title": title,
+                "rows": [dict(zip(("measure", "values", "ratio", "aim"), r, strict=True)) for r in rows],
+            }
+    if args.json:
+        import json
+
+        args.json.write_text(json.dumps(report, indent=2) + "\n")
+        console.print(f"wrote {args.json}")
+
+
+def default_run(args, model: str, texts: list[str]) -> tuple[str, list[tuple[str, ...]]]:
+    """Items 1-7 of the module docstring."""
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         console.print("making 8 random adapters")
-        adapters = random_adapters(args.model, 8, Path(tmp))
+        adapters = random_adapters(model, 8, Path(tmp))
         cardio = args.adapter or adapters["a0"]
         n, per, conc = args.requests, args.per_request, args.concurrency
         console.print("plain sentence-transformers fp32 on the base model (no server running)")
-        plain = plain_sentence_transformers(args.model, texts, n, per)
-        offline = separation_offline(args.model, cardio)
+        plain = plain_sentence_transformers(model, texts, n, per)
+        offline = separation_offline(model, cardio)
         extra = ["--max-batch", str(args.max_batch)] if args.max_batch else []
         extra += ["--precision", args.precision] if args.precision else []
-        with Server(args.model, {"cardio": cardio, **adapters}, "torch", extra) as server:
+        with Server(model, {"cardio": cardio, **adapters}, "torch", extra) as server:
             console.print("served: the adapter, the base model, 8 adapters mixed; latency; separation")
             adapter = throughput(server.url, ["cardio"], texts, n, per, conc)
-            base = throughput(server.url, [args.model], texts, n, per, conc)
+            base = throughput(server.url, [model], texts, n, per, conc)
             one = throughput(server.url, ["a0"], texts, n, per, conc)
             eight = throughput(server.url, list(adapters), texts, n, per, conc)
             latency = {}
@@ -517,22 +870,15 @@ def main() -> None:
                 )
             )
         console.print("onnx-int8 backend: throughput and separation (cardio)")
-        with Server(args.model, {"cardio": cardio}, "onnx-int8") as server:
+        with Server(model, {"cardio": cardio}, "onnx-int8") as server:
             int8_rate = throughput(server.url, ["cardio"], texts, n, per, conc)
             int8_separation = separation_via(server.url, "cardio")
         rows += [
             ratio_row("onnx-int8 / torch default, adapter", int8_rate, adapter, ""),
             change_row("separation, onnx-int8 - offline fp32", int8_separation, offline),
         ]
-    table = Table(
-        title=f"serve_load: {args.model}, {args.requests} requests x {args.per_request} texts, "
-        f"{args.concurrency} clients"
-    )
-    for column in ("measure", "values", "ratio / change", "aim"):
-        table.add_column(column)
-    for row in rows:
-        table.add_row(*row)
-    console.print(table)
+    title = f"serve_load: {args.model}, {args.requests} requests x {args.per_request} texts, {args.concurrency} clients"
+    return title, rows
 
 
 if __name__ == "__main__":
