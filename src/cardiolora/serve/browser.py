@@ -6,7 +6,7 @@ Needs Playwright (the ``browser`` extra, in ``dev`` too) and a Chromium on disk:
 Playwright's own browser download is not used (there is no internet here).
 
     python -m cardiolora.serve.browser --url http://127.0.0.1:8000 --out playground.png \\
-        --model minilm --model cardio --query "irregularly irregular heart rhythm"
+        --model minilm --model cardio --query "breathless when lying flat with swollen ankles"
 """
 
 from __future__ import annotations
