@@ -52,6 +52,7 @@ def test_evaluate_writes_results_with_the_documented_keys(tiny_model_dir, write_
     assert data["separation"] == data["evaluations"][0]["separation"]
     assert data["settings"]["n_resamples"] == 200
     assert "separation" in result.output and "first" in result.output
+    assert "evaluating: first" in result.output and "evaluating: second" in result.output  # progress, set by set
     assert not list(out.parent.glob(".*"))  # no temporary files left beside the result
     # --dims keeps the first N dimensions (renormalized): other cosines, recorded in the results.
     truncated = tmp_path / "truncated.json"

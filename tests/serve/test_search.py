@@ -174,12 +174,11 @@ def test_index_build_reads_plain_text_and_markdown(tiny_model_dir, tmp_path):
     built = runner.invoke(app, ["index", "build", "-m", model, "--corpus", str(doc), "--out", str(out)])
     assert built.exit_code == 0, built.output
     rows = [json.loads(line) for line in (out / "meta.jsonl").read_text().splitlines()]
-    assert [r["text"] for r in rows] == [
-        "Valves",
-        "The mitral valve shows stenosis.",
-        "The aortic valve shows regurgitation.",
-    ]
-    assert all(r["source"] == str(doc) for r in rows)
+    # A heading is not a row of its own: it names the section of the paragraphs under it.
+    assert [r["text"] for r in rows] == ["The mitral valve shows stenosis.", "The aortic valve shows regurgitation."]
+    assert all(r["source"] == str(doc) and r["section"] == "Valves" for r in rows)
+    shown = runner.invoke(app, ["search", str(out), "mitral stenosis", "-k", "1"], env={"COLUMNS": "200"})
+    assert shown.exit_code == 0 and f"{doc} paragraph 1, Valves" in "".join(shown.stdout.split("\n"))
 
 
 def test_an_unknown_corpus_format_names_the_supported_ones(tiny_model_dir, tmp_path):

@@ -21,6 +21,7 @@ from cardiolora.cli.common import (
     eval_sets_option,
     plain,
     quiet_libraries,
+    stage_progress,
     user_errors,
 )
 from cardiolora.errors import CardioloraError, InputError
@@ -498,15 +499,17 @@ def evaluate(
         if dims > embedder.full_dimension:
             raise CardioloraError(f"--dims {dims} is more than the model's {embedder.full_dimension} dimensions")
         embedder.truncate_dim = dims
-    report = evaluate_embedder(
-        embedder,
-        sets,
-        n_resamples=n_resamples,
-        seed=seed,
-        zero_shot=zero_shot,
-        target=target,
-        normalisation_sets=norm_sets,
-    )
+    with stage_progress("evaluating") as progress:
+        report = evaluate_embedder(
+            embedder,
+            sets,
+            n_resamples=n_resamples,
+            seed=seed,
+            zero_shot=zero_shot,
+            target=target,
+            normalisation_sets=norm_sets,
+            progress=progress,
+        )
     result = report.to_dict()
     target_table = render_target(report)
     if target_table is not None:

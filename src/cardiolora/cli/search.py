@@ -179,6 +179,14 @@ def _print_built(out: Path, count: int, dimension: int) -> None:
         console.print(f"(of {check['queries']:,} stored vectors as queries, against exact search)")
 
 
+def _hit_origin(row: dict) -> str:
+    """Where a corpus row came from, as far as it says: "notes.md page 3 paragraph 2, Treatment"."""
+    parts = [str(row["source"])] if row.get("source") else []
+    parts += [f"{key} {row[key]}" for key in ("page", "paragraph") if row.get(key) is not None]
+    origin = " ".join(parts)
+    return f"{origin}, {row['section']}" if row.get("section") else origin
+
+
 def _build_index_on_ray(corpus: Path, out: Path, shards: Path, *, model, adapter, index_type, recipe, check_recall,
                         text_field, id_field, overwrite, trust_remote_code, ray_address, workers) -> None:  # fmt: skip
     """Embed on Ray into ``shards`` (resumable), then fill the index shard by shard: the vectors are
@@ -245,10 +253,14 @@ def search(
         return
     # The query, ids and corpus texts are the user's: printed literally, never read as markup.
     table = Table(title=plain(f"{query!r} in {index}"))
-    for column in ("rank", "score", "id", "text"):
+    # Rows of documents say where they came from (file, page, paragraph, section): an id alone does not.
+    where = [_hit_origin(row) for _, row in hits]
+    columns = ("rank", "score", "id", "text", *(("from",) if any(where) else ()))
+    for column in columns:
         table.add_column(column, justify="right" if column in ("rank", "score") else "left")
-    for rank, (score, row) in enumerate(hits, 1):
-        table.add_row(str(rank), f"{score:.3f}", plain(row["id"]), plain(row["text"]))
+    for rank, ((score, row), origin) in enumerate(zip(hits, where, strict=True), 1):
+        cells = [str(rank), f"{score:.3f}", plain(row["id"]), plain(row["text"])]
+        table.add_row(*cells, *((plain(origin),) if any(where) else ()))
     console.print(table)
 
 

@@ -43,6 +43,7 @@ class Block:
     source: str
     page: int | None
     paragraph: int
+    heading: bool = False  # a Markdown or HTML heading: a search index makes it the next rows' section
 
 
 @dataclass
@@ -97,13 +98,14 @@ def _read_text(path: Path) -> str:
     return read_text(path)
 
 
-def _markdown_blocks(text: str) -> list[str]:
-    """Paragraph, heading and list-item text of Markdown; code blocks, HTML and tables dropped."""
+def _markdown_blocks(text: str) -> list[tuple[str, bool]]:
+    """Paragraph, heading and list-item text of Markdown, each with whether it is a heading; code
+    blocks, HTML and tables dropped."""
     from markdown_it import MarkdownIt
 
     tokens = MarkdownIt("commonmark").parse(text)
     blocks = []
-    for token in tokens:
+    for position, token in enumerate(tokens):
         if token.type == "inline" and token.children is not None:
             parts = []
             for child in token.children:
@@ -113,21 +115,24 @@ def _markdown_blocks(text: str) -> list[str]:
                     parts.append("\n")
             text = "".join(parts)
             if text.strip():  # an image alone (or only markup) leaves nothing to read
-                blocks.append(text)
+                blocks.append((text, position > 0 and tokens[position - 1].type == "heading_open"))
     return blocks
 
 
-def _html_blocks(text: str) -> list[str]:
+def _html_blocks(text: str) -> list[tuple[str, bool]]:
     from bs4 import BeautifulSoup
 
     soup = BeautifulSoup(text, "html.parser")
     for element in soup(["script", "style", "nav", "header", "footer", "aside", "noscript", "figure", "table"]):
         element.decompose()
     blocks = [
-        element.get_text(" ", strip=True)
-        for element in soup.find_all(["p", "li", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "dd"])
+        (element.get_text(" ", strip=True), element.name in HTML_HEADINGS)
+        for element in soup.find_all(["p", "li", *HTML_HEADINGS, "blockquote", "dd"])
     ]
-    return [b for b in blocks if b]
+    return [(text, heading) for text, heading in blocks if text]
+
+
+HTML_HEADINGS = ("h1", "h2", "h3", "h4", "h5", "h6")
 
 
 def _strip_running_lines(pages: list[list[str]]) -> list[list[str]]:
@@ -197,9 +202,9 @@ def iter_blocks(path: Path, settings: CorpusSettings) -> Iterator[Block]:
     elif suffix in (".html", ".htm"):
         paragraphs = _html_blocks(text)
     else:
-        paragraphs = _paragraphs(text)
-    for index, paragraph in enumerate(paragraphs):
-        yield Block(paragraph, source, None, index)
+        paragraphs = [(paragraph, False) for paragraph in _paragraphs(text)]
+    for index, (paragraph, heading) in enumerate(paragraphs):
+        yield Block(paragraph, source, None, index, heading)
 
 
 # --------------------------------------------------------------------------------------- cleaning

@@ -226,31 +226,46 @@ def evaluate_embedder(
     zero_shot: bool = False,
     target: str | None = DEFAULT_TARGET,
     normalisation_sets: Sequence[NormalisationSet] = (),
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> EvaluationReport:
     """Evaluate one loaded embedder on every set (the model is loaded once for all of them), and on
     the concept-normalisation sets.
 
     ``zero_shot=True`` with an adapter also evaluates the base model (the adapter switched off) for
-    the retention table of every set but ``target``, and beside each normalisation result."""
+    the retention table of every set but ``target``, and beside each normalisation result.
+    ``progress(what, done, total)`` hears of each set before it is evaluated."""
     from cardiolora.evaluation.normalisation import evaluate_normalisation
 
-    def evaluate_all() -> list[dict[str, Any]]:
-        return [
-            compute_metrics(
-                eval_set,
-                pair_cosines(embedder, eval_set, batch_size),
-                n_resamples=n_resamples,
-                confidence=confidence,
-                seed=seed,
+    with_base = zero_shot and embedder.adapter is not None
+    total = len(eval_sets) * (2 if with_base else 1) + (1 if normalisation_sets else 0)
+    done = 0
+
+    def evaluate_all(who: str) -> list[dict[str, Any]]:
+        nonlocal done
+        results = []
+        for eval_set in eval_sets:
+            if progress is not None:
+                progress(f"{eval_set.name} ({who})", done, total)
+            results.append(
+                compute_metrics(
+                    eval_set,
+                    pair_cosines(embedder, eval_set, batch_size),
+                    n_resamples=n_resamples,
+                    confidence=confidence,
+                    seed=seed,
+                )
             )
-            for eval_set in eval_sets
-        ]
+            done += 1
+        return results
 
     base = None
-    if zero_shot and embedder.adapter is not None:
+    if with_base:
         with embedder.adapter_disabled():
-            base = evaluate_all()
+            base = evaluate_all("base model")
+    evaluations = evaluate_all("adapted" if embedder.adapter is not None else embedder.spec.name)
     settings = {"n_resamples": n_resamples, "confidence": confidence, "seed": seed, "ci_method": "percentile"}
+    if normalisation_sets and progress is not None:
+        progress("concept normalisation", done, total)
     normalisation = (
         evaluate_normalisation(embedder, normalisation_sets, zero_shot=zero_shot, batch_size=batch_size)["results"]
         if normalisation_sets
@@ -258,7 +273,7 @@ def evaluate_embedder(
     )
     return EvaluationReport(
         model=embedder.describe(),
-        evaluations=evaluate_all(),
+        evaluations=evaluations,
         settings=settings,
         zero_shot=base,
         target=target if base is not None else None,

@@ -37,13 +37,20 @@ def _line_texts(path: Path) -> Iterator[Record]:
 
 def _document_texts(path: Path) -> Iterator[Record]:
     """The cleaned paragraphs of a Markdown, HTML or PDF file (the readers of ``cardiolora data
-    corpus``), each with where it came from (``source``, ``page`` for a PDF, ``paragraph``)."""
+    corpus``), each with where it came from (``source``, ``page`` for a PDF, ``paragraph``, and the
+    heading above it as ``section``). Headings are not rows: a hit on "Treatment" alone tells nothing."""
     from cardiolora.data.corpus import CorpusSettings, clean_block, iter_blocks
 
+    section = None
     for block in iter_blocks(path, CorpusSettings()):
         text = clean_block(block.text)
+        if block.heading:
+            section = text or section
+            continue
         if text:
             row = {"text": text, "source": block.source, "paragraph": block.paragraph}
+            if section is not None:
+                row["section"] = section
             yield None, None, row if block.page is None else {**row, "page": block.page}
 
 
