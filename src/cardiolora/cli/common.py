@@ -142,6 +142,25 @@ TrustOption = Annotated[
 PrecisionOption = Annotated[
     str, typer.Option("--precision", help="fp32, or bf16 autocast where the CPU/GPU runs it natively.")
 ]
+# The Ray engine's options, shared by `embed` and `index build` (docs/scale.md).
+EngineOption = Annotated[
+    str,
+    typer.Option(
+        "--engine",
+        metavar="local|ray",
+        help="local: this process, every vector in memory (the default). ray: Ray Data, an actor pool of "
+        "embedders writing Parquet vector shards, resumable (docs/scale.md).",
+    ),
+]
+RayAddressOption = Annotated[
+    str | None,
+    typer.Option(
+        "--ray-address",
+        metavar="ADDRESS",
+        help="Ray: the cluster to run on (auto, HOST:6379, ray://HOST:10001). Default: a local Ray started here.",
+    ),
+]
+WorkersOption = Annotated[int, typer.Option("--workers", min=1, metavar="N", help="Ray: embedders in the pool.")]
 
 
 @contextlib.contextmanager

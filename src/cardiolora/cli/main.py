@@ -13,9 +13,12 @@ from rich.table import Table
 from cardiolora.cli.common import (
     AdapterOption,
     AdapterScaleOption,
+    EngineOption,
     ModelOption,
     PrecisionOption,
+    RayAddressOption,
     TrustOption,
+    WorkersOption,
     app,
     console,
     eval_sets_option,
@@ -148,24 +151,9 @@ def embed(
     batch_size: Annotated[int, typer.Option(min=1, metavar="N", help="Texts per forward pass.")] = 32,
     trust_remote_code: TrustOption = False,
     precision: PrecisionOption = "fp32",
-    engine: Annotated[
-        str,
-        typer.Option(
-            "--engine",
-            metavar="local|ray",
-            help="local: this process, vectors in memory (the default). ray: Ray Data, an actor pool of "
-            "embedders writing Parquet shards into the --out directory, resumable (docs/scale.md).",
-        ),
-    ] = "local",
-    ray_address: Annotated[
-        str | None,
-        typer.Option(
-            "--ray-address",
-            metavar="ADDRESS",
-            help="The Ray cluster to run on (auto, HOST:6379, ray://HOST:10001). Default: a local Ray started here.",
-        ),
-    ] = None,
-    workers: Annotated[int, typer.Option("--workers", min=1, metavar="N", help="Ray: embedders in the pool.")] = 2,
+    engine: EngineOption = "local",
+    ray_address: RayAddressOption = None,
+    workers: WorkersOption = 2,
     cpus_per_worker: Annotated[
         float | None,
         typer.Option(

@@ -11,8 +11,11 @@ from rich.table import Table
 
 from cardiolora.cli.common import (
     AdapterOption,
+    EngineOption,
     ModelOption,
+    RayAddressOption,
     TrustOption,
+    WorkersOption,
     app,
     console,
     eval_sets_option,
@@ -97,25 +100,9 @@ def index_build(
         ),
     ] = False,
     trust_remote_code: TrustOption = False,
-    engine: Annotated[
-        str,
-        typer.Option(
-            "--engine",
-            metavar="local|ray",
-            help="local: embed in this process, every vector in memory (the default). ray: embed on Ray Data into "
-            "Parquet shards (--shards), resumable, then fill the index shard by shard (docs/scale.md); --corpus may "
-            "then be a directory or glob of .jsonl, .txt or .parquet files.",
-        ),
-    ] = "local",
-    ray_address: Annotated[
-        str | None,
-        typer.Option(
-            "--ray-address",
-            metavar="ADDRESS",
-            help="Ray: the cluster to run on (auto, HOST:6379, ray://HOST:10001). Default: a local Ray started here.",
-        ),
-    ] = None,
-    workers: Annotated[int, typer.Option("--workers", min=1, metavar="N", help="Ray: embedders in the pool.")] = 2,
+    engine: EngineOption = "local",
+    ray_address: RayAddressOption = None,
+    workers: WorkersOption = 2,
     shards: Annotated[
         Path | None,
         typer.Option(
