@@ -148,6 +148,9 @@ def test_export_merges_into_a_standalone_model(tiny_config, tmp_path):
         if r.dataset_type == "cardiolora/cardiology" and r.metric_type == "roc_auc"
     )
     assert auc == round(result.metrics["final"]["cardiology"]["auc"], 4)
+    # RUN/adapter, as embed and evaluate take it, exports the same model.
+    via_adapter = SentenceTransformer(str(export_merged(result.adapter_dir, tmp_path / "via-adapter")), device="cpu")
+    assert (via_adapter.encode(texts, normalize_embeddings=True) * standalone).sum(1).min() >= 0.9999
 
 
 def test_toml_config_with_flag_overrides(tiny_model_dir, tiny_pairs, tmp_path):

@@ -13,7 +13,10 @@ from cardiolora.cli.common import AdapterScaleOption, TrustOption, app, console,
 @app.command()
 @user_errors
 def export(
-    run_dir: Annotated[Path, typer.Argument(metavar="RUN_DIR", help="A run directory from `cardiolora train`.")],
+    run_dir: Annotated[
+        Path,
+        typer.Argument(metavar="RUN_DIR", help="A run directory from `cardiolora train` (or its adapter/ directory)."),
+    ],
     out: Annotated[Path, typer.Option("--out", "-o", metavar="DIR", help="Directory for the merged model.")],
     merge: Annotated[
         bool, typer.Option("--merge", help="Accepted for compatibility and ignored: an export is always merged.")

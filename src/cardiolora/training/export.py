@@ -63,6 +63,8 @@ def export_merged(
     from cardiolora.models.adapters import merge_adapter
 
     run_dir, out = Path(run_dir), Path(out)
+    if run_dir.name == "adapter" and (run_dir.parent / "config.json").exists():
+        run_dir = run_dir.parent  # RUN/adapter, as embed, evaluate and serve take it, stands for its run
     config_file = run_dir / "config.json"
     if not config_file.exists():
         raise CardioloraError(f"{run_dir} is not a training run directory (no config.json)")
