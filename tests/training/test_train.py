@@ -262,3 +262,22 @@ def test_a_run_directory_cannot_switch_on_remote_code_for_export(tiny_config, tm
     export_merged(result.run_dir, tmp_path / "merged")
     export_merged(result.run_dir, tmp_path / "trusted", trust_remote_code=True)
     assert seen == [False, True]
+
+
+def test_a_runs_numbers_are_evaluates_numbers_past_the_training_cap(tiny_config, tiny_model_dir):
+    """Training caps texts at 16 tokens here; the run's zero-shot and final evaluations are made as
+    `cardiolora evaluate` makes them (whole texts, the saved adapter as loaded), to the last digit."""
+    from cardiolora.embedding import Embedder
+    from cardiolora.evaluation import evaluate_embedder, load_eval_set
+
+    config = tiny_config(max_seq_length=16, eval_sets=["cardiology"], eval_resamples=100)
+    run = train(config, log=lambda *_: None).run_dir
+    metrics = json.loads((run / "metrics.json").read_text())
+    model = str(tiny_model_dir("bert"))
+    eval_set = load_eval_set("cardiology")
+    for name, adapter in (("zero_shot", None), ("final", run / "adapter")):
+        embedder = Embedder.load(model, adapter=adapter)
+        assert embedder.model.max_seq_length > 16
+        expected = evaluate_embedder(embedder, [eval_set], n_resamples=100, seed=config.seed).to_dict()
+        assert metrics[name]["cardiology"]["separation"] == pytest.approx(expected["separation"], abs=1e-12), name
+        assert metrics[name]["cardiology"]["auc"] == expected["auc"], name

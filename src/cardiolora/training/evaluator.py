@@ -3,12 +3,26 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from sentence_transformers.sentence_transformer.evaluation import SentenceEvaluator
 
 from cardiolora.evaluation import EvalSet, compute_metrics, cosines_of_pairs
+
+
+@contextmanager
+def at_serving_length(model) -> Iterator[None]:
+    """``model`` at the length it was loaded with (not training's cap) for the duration: a text
+    longer than the cap is evaluated as `cardiolora evaluate` embeds it, whole."""
+    training_length = model.max_seq_length
+    model.max_seq_length = getattr(model, "cardiolora_serving_length", training_length)
+    try:
+        yield
+    finally:
+        model.max_seq_length = training_length
 
 
 class SeparationEvaluator(SentenceEvaluator):
@@ -39,6 +53,18 @@ class SeparationEvaluator(SentenceEvaluator):
             self.history = json.loads(history_path.read_text())
 
     def __call__(self, model, output_path: str | None = None, epoch: int = -1, steps: int = -1) -> dict[str, float]:
+        with at_serving_length(model):
+            metrics = self._evaluate(model)
+        if steps >= 0:  # an evaluation made again after a resume replaces the one from before
+            self.history = [h for h in self.history if h["steps"] < steps]
+        self.history.append({"epoch": epoch, "steps": steps, **metrics})
+        if self.history_path is not None:
+            from cardiolora.io import write_json_atomic
+
+            write_json_atomic(self.history_path, self.history)
+        return metrics
+
+    def _evaluate(self, model) -> dict[str, float]:
         metrics: dict[str, float] = {}
         for eval_set in self.eval_sets:
             cosines = cosines_of_pairs(
@@ -56,11 +82,4 @@ class SeparationEvaluator(SentenceEvaluator):
             for key in ("separation", "auc", "negation_accuracy"):
                 if result[key] is not None:
                     metrics[f"{eval_set.name}_{key}"] = float(result[key])
-        if steps >= 0:  # an evaluation made again after a resume replaces the one from before
-            self.history = [h for h in self.history if h["steps"] < steps]
-        self.history.append({"epoch": epoch, "steps": steps, **metrics})
-        if self.history_path is not None:
-            from cardiolora.io import write_json_atomic
-
-            write_json_atomic(self.history_path, self.history)
         return metrics

@@ -30,6 +30,7 @@ from cardiolora.models.adapters import portable_model_name, record_base_model
 from cardiolora.training.arguments import training_arguments
 from cardiolora.training.config import TrainConfig
 from cardiolora.training.dataset import TEACHER_COLUMN, build_dataset
+from cardiolora.training.evaluator import at_serving_length
 from cardiolora.training.losses import build_loss
 from cardiolora.training.model_card import model_card
 from cardiolora.training.peft_methods import peft_config
@@ -196,12 +197,14 @@ def _setup_model(config: TrainConfig, prepared: Prepared):
         from transformers import BitsAndBytesConfig
 
         model_kwargs["quantization_config"] = BitsAndBytesConfig(load_in_8bit=True)
-    return load_sentence_transformer(
-        prepared.resolved,
-        trust_remote_code=config.trust_remote_code,
-        max_seq_length=config.max_seq_length,
-        model_kwargs=model_kwargs,
+    model = load_sentence_transformer(
+        prepared.resolved, trust_remote_code=config.trust_remote_code, model_kwargs=model_kwargs
     )
+    # Loaded at the length `embed`, `evaluate` and `serve` use; every evaluation of the run is made
+    # there (see at_serving_length), so its numbers are `cardiolora evaluate`'s; training is capped.
+    model.cardiolora_serving_length = model.max_seq_length
+    model.max_seq_length = config.max_seq_length
+    return model
 
 
 def _embedder(model, prepared: Prepared, adapter_dir: Path | None = None):
@@ -210,19 +213,37 @@ def _embedder(model, prepared: Prepared, adapter_dir: Path | None = None):
     return Embedder(model, prepared.resolved.spec, prepared.resolved.source, adapter_dir)
 
 
+def _final_embedder(model, config: TrainConfig, prepared: Prepared, adapter_dir: Path):
+    """The saved adapter loaded as `cardiolora evaluate --adapter` loads it, so that the run's final
+    numbers are the ones `evaluate` prints: the trained model in memory, though its weights equal
+    the saved ones, embeds up to 4e-5 apart (kernel choice after training), enough to reorder a
+    pair and move ROC-AUC in the fourth decimal. An 8-bit model is evaluated in memory."""
+    from cardiolora.embedding import Embedder
+
+    if config.load_in_8bit:
+        return _embedder(model, prepared, adapter_dir)
+    device = model.device
+    if device.type != "cpu":
+        model.to("cpu")  # one copy on the accelerator at a time
+    return Embedder.load(
+        config.model, adapter=adapter_dir, device=str(device), trust_remote_code=config.trust_remote_code
+    )
+
+
 def _evaluate_zero_shot(model, config: TrainConfig, prepared: Prepared, log) -> EvaluationReport:
     """The base model on every evaluation set, before the adapter is added."""
     from cardiolora.evaluation import evaluate_embedder
 
     names = ", ".join(s.name for s in prepared.eval_sets)
     log(f"zero-shot evaluation of {prepared.resolved.spec.name} on {names}")
-    return evaluate_embedder(
-        _embedder(model, prepared),
-        prepared.eval_sets,
-        n_resamples=config.eval_resamples,
-        seed=config.seed,
-        normalisation_sets=prepared.normalisation_sets,
-    )
+    with at_serving_length(model):
+        return evaluate_embedder(
+            _embedder(model, prepared),
+            prepared.eval_sets,
+            n_resamples=config.eval_resamples,
+            seed=config.seed,
+            normalisation_sets=prepared.normalisation_sets,
+        )
 
 
 def _zero_shot_once(
@@ -397,16 +418,17 @@ def _finish(
     # The zoo name (or hub id), not PEFT's absolute path of the weights: the adapter moves between machines.
     record_base_model(adapter_dir, portable_model_name(config.model, prepared.resolved.path))
     log("final evaluation")
-    embedder = _embedder(model, prepared, adapter_dir)
-    final = evaluate_embedder(
-        embedder,
-        prepared.eval_sets,
-        n_resamples=config.eval_resamples,
-        seed=config.seed,
-        normalisation_sets=prepared.normalisation_sets,
-    )
-    # The target set's texts in 2-D, base and adapted (reports and `cardiolora report` plot it).
-    write_json_atomic(work_dir / "embedding_map.json", embedding_map(embedder, prepared.eval_sets[0]))
+    embedder = _final_embedder(model, config, prepared, adapter_dir)
+    with at_serving_length(model):
+        final = evaluate_embedder(
+            embedder,
+            prepared.eval_sets,
+            n_resamples=config.eval_resamples,
+            seed=config.seed,
+            normalisation_sets=prepared.normalisation_sets,
+        )
+        # The target set's texts in 2-D, base and adapted (reports and `cardiolora report` plot it).
+        write_json_atomic(work_dir / "embedding_map.json", embedding_map(embedder, prepared.eval_sets[0]))
     metrics: dict[str, Any] = {
         "schema": RUN_SCHEMA,
         "model": prepared.resolved.spec.name,
