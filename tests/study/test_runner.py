@@ -92,6 +92,28 @@ def test_a_study_runs_every_step_and_reports_everything(tiny_study):
     # Re-running does nothing but the report.
     again = _phases(config, study_dir)
     assert {p for _, p in again} == {"skipped"}
+    _report_elsewhere(study_dir)
+
+
+def _report_elsewhere(study_dir):
+    """`report STUDY --out DIR`: a whole report in a new directory, the study only read; an existing
+    DIR needs --overwrite, which replaces only a report cardiolora wrote."""
+    own = (study_dir / "report.md").stat().st_mtime_ns
+    out = study_dir.parent / "shared-report"
+    result = runner.invoke(app, ["report", str(study_dir), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert (study_dir / "report.md").stat().st_mtime_ns == own
+    html = (out / "report.html").read_text()
+    assert html.count("data:image/png;base64,") == len(FIGURES)
+    assert f"--out {out}" in (out / "report.md").read_text()
+    assert all((out / "figures" / f"{key}.png").exists() for key in FIGURES)
+    assert runner.invoke(app, ["report", str(study_dir), "--out", str(out)]).exit_code == 2
+    assert runner.invoke(app, ["report", str(study_dir), "--out", str(out), "--overwrite"]).exit_code == 0
+    foreign = study_dir.parent / "thesis"
+    foreign.mkdir()
+    (foreign / "chapter1.md").write_text("mine")
+    result = runner.invoke(app, ["report", str(study_dir), "--out", str(foreign), "--overwrite"])
+    assert result.exit_code == 2 and (foreign / "chapter1.md").read_text() == "mine"
 
 
 def test_only_runs_the_named_member_and_the_report_says_what_is_missing(tiny_study, tiny_model_dir):

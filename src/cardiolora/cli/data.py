@@ -141,12 +141,20 @@ def ontology(
         typer.Option(
             "--statement-weight",
             metavar="RELATION=PAIRS",
-            help="Pairs per bank entry of statement-paraphrase or statement-term (0 disables); repeatable.",
+            help="Pairs per bank entry of statement-paraphrase, statement-term or term-statement (0 disables); "
+            "repeatable.",
         ),
     ] = None,
     exclude_eval: ExcludeEvalOption = None,
     hard_negative_rate: Annotated[float, typer.Option(help="Share of lexically similar negatives.")] = 0.5,
     sentence_rate: Annotated[float, typer.Option(help="Share of texts placed in clinical sentences.")] = 0.3,
+    definition_negatives: Annotated[
+        bool,
+        typer.Option(
+            "--definition-negatives/--term-negatives",
+            help="A definition pair's negative: another concept's definition (same form as the positive) or its name.",
+        ),
+    ] = False,
     max_per_category: Annotated[
         int, typer.Option(min=1, metavar="N", help="ICD codes kept per 3-character category.")
     ] = 15,
@@ -164,6 +172,7 @@ def ontology(
         weights=_parse_weights(weights),
         hard_negative_rate=hard_negative_rate,
         sentence_rate=sentence_rate,
+        definition_negatives=definition_negatives,
         max_anchors_per_category=max_anchors_per_category,
         seed=seed,
     )

@@ -179,10 +179,19 @@ def report_command(
     ],
     out: Annotated[
         Path | None,
-        typer.Option("--out", "-o", metavar="DIR", help="Where a comparison of runs goes (required for runs)."),
+        typer.Option(
+            "--out",
+            "-o",
+            metavar="DIR",
+            help="Where a comparison of runs goes (required for runs); for a study, a new directory for its report "
+            "(default: inside the study).",
+        ),
     ] = None,
     overwrite: Annotated[
-        bool, typer.Option("--overwrite", help="Replace an earlier comparison at --out (only a comparison).")
+        bool,
+        typer.Option(
+            "--overwrite", help="Replace an earlier comparison or report at --out (only one cardiolora wrote)."
+        ),
     ] = False,
 ) -> None:
     """Write report.md, report.html, results.csv and figures/ for a (possibly unfinished) study, or
@@ -190,13 +199,12 @@ def report_command(
     from cardiolora.training.run_directory import is_run_directory
 
     if len(paths) == 1 and not is_run_directory(paths[0]):
-        if out is not None or overwrite:
-            raise CardioloraError("--out and --overwrite are for comparing runs; a study's report is written inside it")
+        if overwrite and out is None:
+            raise CardioloraError("--overwrite goes with --out: a study's own report is always rewritten in place")
         from cardiolora.study.report import write_report
 
-        study_dir = paths[0]
-        for name in write_report(study_dir):
-            console.print(f"wrote {plain(study_dir / name)}")
+        for path in write_report(paths[0], out, overwrite=overwrite).values():
+            console.print(f"wrote {plain(path)}")
         return
     if out is None:
         raise CardioloraError("comparing training runs needs --out DIR (the runs themselves are not written to)")

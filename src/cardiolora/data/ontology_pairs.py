@@ -56,6 +56,9 @@ class OntologyRecipe:
         hard_negative_rate: share of negatives chosen by word overlap with the anchor (BM25) among
             concepts of other categories, so that shared words stop meaning shared meaning.
         sentence_rate: share of texts placed in a clinical sentence template ("The patient has ...").
+        definition_negatives: a definition pair's negative is the negative concept's definition (the
+            positive's form: term -> which of two descriptions) rather than its name, which a model
+            can tell from a definition by form alone; concepts without one fall back to the name.
         max_anchors_per_category: at most this many anchor concepts per (most specific) category, so
             that a large category does not drown the small ones; positives still come from all.
         seed: the random seed of every choice.
@@ -64,6 +67,7 @@ class OntologyRecipe:
     weights: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
     hard_negative_rate: float = 0.5
     sentence_rate: float = 0.3
+    definition_negatives: bool = False
     max_anchors_per_category: int = 300
     seed: int = 0
 
@@ -103,6 +107,21 @@ class _NegativeSampler:
             )
             self._cache[concept.group] = [int(i) for i in results[0]]
         return self._cache[concept.group]
+
+    def with_definition(self, anchor: Concept, drawn: Concept) -> Concept:
+        """``drawn`` if it has a definition, else a lexically close (or random) one that has."""
+        if drawn.definition:
+            return drawn
+        if self.retriever is not None:
+            for i in self._lexical_neighbours(anchor):
+                candidate = self.concepts[i]
+                if candidate.definition and not (candidate.categories & anchor.categories):
+                    return candidate
+        for _ in range(50):
+            candidate = self.rng.choice(self.concepts)
+            if candidate.definition and not (candidate.categories & anchor.categories):
+                return candidate
+        return drawn if drawn.definition else replace(drawn, definition=drawn.name)
 
     def sample(self, anchor: Concept) -> Concept | None:
         if self.retriever is not None and self.rng.random() < self.hard_rate:
@@ -234,7 +253,9 @@ def build_ontology_pairs(concepts: list[Concept], recipe: OntologyRecipe | None 
                 anchor_text, template = maybe_sentence(anchor)
                 positive_text, _ = maybe_sentence(positive) if relation != "definition" else (positive, None)
                 negative_text = None
-                if negative_concept is not None:
+                if relation == "definition" and recipe.definition_negatives and negative_concept is not None:
+                    negative_text = negatives.with_definition(concept, negative_concept).definition
+                elif negative_concept is not None:
                     # Half the time the negative shares the anchor's sentence template: the template
                     # must carry no signal of similarity.
                     same_template = template if template is not None and rng.random() < 0.5 else None

@@ -8,13 +8,16 @@ that look alike but state another fact::
      "term": "Inferior ST-elevation myocardial infarction",
      "same": ["...", "..."], "different": ["...", "..."]}
 
-Two relations come from it (:class:`StatementRecipe` weights them, in pairs per entry):
+Three relations come from it (:class:`StatementRecipe` weights them, in pairs per entry):
 
 - ``statement-paraphrase``: two of the ``same`` statements (other words, other structure); the
   negative is the ``different`` statement that shares the most words with the anchor: shared words
   stop meaning shared meaning, other words for one fact are learned as one.
 - ``statement-term``: a ``same`` statement -> the entry's ``term`` (a description finds its name:
   concept normalisation); the negative is another entry's term that shares words with it (BM25).
+- ``term-statement``: the other way round, the ``term`` -> a ``same`` statement; the negative is the
+  ``different`` statement closest in words to that positive, so positive and negative have one form
+  (two sentences) and only meaning tells them apart (a term -> description ranking).
 
 No evaluation text reaches training through it: every pair passes the leak guard like any other.
 """
@@ -33,7 +36,7 @@ from cardiolora.data.records import PairRecord
 from cardiolora.errors import CardioloraError, InputError
 from cardiolora.io import iter_jsonl
 
-RELATIONS = ("statement-paraphrase", "statement-term")
+RELATIONS = ("statement-paraphrase", "statement-term", "term-statement")
 # The organ system (data.categories.BRANCHES) of each specialty: the target's statements train, the
 # others are replay (the teacher keeps them where the base model put them).
 SPECIALTY_BRANCHES = {
@@ -191,10 +194,14 @@ def statement_pairs(entries: Sequence[Statement], recipe: StatementRecipe | None
                     ranked = sorted(entry.different, key=lambda d, a=anchor: -_overlap(a, d))
                     negative = ranked[0] if rng.random() < 0.7 else rng.choice(entry.different)
                     pairs.append(record(anchor, positive, negative, relation))
-            elif relation == "statement-term" and entry.term:
+            elif relation in ("statement-term", "term-statement") and entry.term:
                 descriptions = [s for s in entry.same if entry.term.lower() not in s.lower()]
-                for anchor in rng.sample(descriptions, min(count, len(descriptions))):
-                    pairs.append(record(anchor, entry.term, close_term(entry), relation))
+                for description in rng.sample(descriptions, min(count, len(descriptions))):
+                    if relation == "statement-term":
+                        pairs.append(record(description, entry.term, close_term(entry), relation))
+                    else:
+                        negative = max(entry.different, key=lambda d, p=description: _overlap(p, d))
+                        pairs.append(record(entry.term, description, negative, relation))
     return pairs
 
 

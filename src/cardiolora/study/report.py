@@ -109,7 +109,15 @@ def _versions_line(results: StudyResults) -> str:
     return ", ".join(f"{k} {results.versions[k]}" for k in keep if k in results.versions)
 
 
-def build_markdown(results: StudyResults, rows, cells, figures: dict[str, Path], extra_stats: str) -> str:
+def build_markdown(
+    results: StudyResults,
+    rows,
+    cells,
+    figures: dict[str, Path],
+    extra_stats: str,
+    figures_root: Path | None = None,
+    out_arg: Path | None = None,
+) -> str:
     head = results.headline_set
     cfg = results.config
     finished = [r for r in rows if r["separation"] is not None]
@@ -117,7 +125,8 @@ def build_markdown(results: StudyResults, rows, cells, figures: dict[str, Path],
     out.append(
         f"Study directory `{results.study_dir}`; headline evaluation set `{head}`; transfer sets: "
         f"{', '.join(results.transfer_sets) or 'none'}; seed {cfg['seed']}. Produced by "
-        f"`cardiolora report {results.study_dir}` from the files of `cardiolora study run`. "
+        f"`cardiolora report {results.study_dir}{f' --out {out_arg}' if out_arg else ''}` from the files of "
+        "`cardiolora study run`. "
         f"{_versions_line(results)}."
     )
     missing = [r["name"] for r in rows if r["separation"] is None]
@@ -153,7 +162,7 @@ def build_markdown(results: StudyResults, rows, cells, figures: dict[str, Path],
         out += [
             f"### {FIGURES[key]}",
             "",
-            f"![{FIGURES[key]}]({path.relative_to(results.study_dir).as_posix()})",
+            f"![{FIGURES[key]}]({path.relative_to(figures_root or results.study_dir).as_posix()})",
             "",
         ]
     out += [
@@ -208,13 +217,43 @@ def markdown_to_html(markdown: str, base_dir: Path, title: str) -> str:
     return f"<!DOCTYPE html>\n<html><head>{head}</head><body>\n{body}</body></html>\n"
 
 
-def write_report(study_dir: str | Path) -> dict[str, Path]:
-    """Write results.csv, figures/*.png, report.md and report.html into ``study_dir``."""
+REPORT_MARKER = "cardiolora-report.json"
+REPORT_SCHEMA = "cardiolora.study-report/v1"
+
+
+def is_report_directory(path: str | Path) -> bool:
+    from cardiolora.io import read_json_object
+
+    return read_json_object(Path(path) / REPORT_MARKER).get("schema") == REPORT_SCHEMA
+
+
+def write_report(study_dir: str | Path, out: str | Path | None = None, *, overwrite: bool = False) -> dict[str, Path]:
+    """Write results.csv, figures/*.png, report.md and report.html into ``study_dir``, or into a new
+    directory ``out`` (the study is then only read). An existing ``out`` is replaced only with
+    ``overwrite`` and only when it is a report this function wrote (its marker file says so)."""
     study_dir = Path(study_dir)
     results = load_results(study_dir)
+    if out is None:
+        return _write_report_files(results, study_dir)
+    from cardiolora.directories import lock_directory, refuse_foreign_directory
+    from cardiolora.errors import CardioloraError
+    from cardiolora.io import atomic_directory, write_json_atomic
+
+    out = Path(out)
+    if overwrite:
+        refuse_foreign_directory(out, is_report_directory, "cardiolora study report directory")
+    elif out.exists():
+        raise CardioloraError(f"{out} exists; choose a new --out, or pass --overwrite to replace a report")
+    with lock_directory(out, what="report directory"), atomic_directory(out, replace=overwrite) as staging:
+        written = _write_report_files(results, staging, out)
+        write_json_atomic(staging / REPORT_MARKER, {"schema": REPORT_SCHEMA, "study": str(study_dir.resolve())})
+    return {name: out / name for name in written}
+
+
+def _write_report_files(results: StudyResults, target: Path, out_arg: Path | None = None) -> dict[str, Path]:
     rows = model_rows(results)
     cells = ablation_rows(results)
-    write_csv(rows + cells, study_dir / "results.csv")
+    write_csv(rows + cells, target / "results.csv")
     extra, facts = _statistics_section(results, rows)
     plt = pyplot()
     builders = {
@@ -228,16 +267,16 @@ def write_report(study_dir: str | Path) -> dict[str, Path]:
         "retention": lambda: figure_retention(results, plt),
         "embedding_map": lambda: figure_embedding_map(results, plt),
     }
-    figures = {key: save_figure(build(), study_dir / "figures" / f"{key}.png") for key, build in builders.items()}
-    markdown = build_markdown(results, rows, cells, figures, extra)
-    write_text_atomic(study_dir / "report.md", markdown)
+    figures = {key: save_figure(build(), target / "figures" / f"{key}.png") for key, build in builders.items()}
+    markdown = build_markdown(results, rows, cells, figures, extra, target, out_arg)
+    write_text_atomic(target / "report.md", markdown)
     write_text_atomic(
-        study_dir / "report.html",
-        markdown_to_html(markdown, study_dir, f"Study report: {results.config['name']}"),
+        target / "report.html",
+        markdown_to_html(markdown, target, f"Study report: {results.config['name']}"),
     )
     return {
-        "report.md": study_dir / "report.md",
-        "report.html": study_dir / "report.html",
-        "results.csv": study_dir / "results.csv",
+        "report.md": target / "report.md",
+        "report.html": target / "report.html",
+        "results.csv": target / "results.csv",
         **{f"figures/{k}.png": v for k, v in figures.items()},
     }
