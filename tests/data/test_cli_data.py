@@ -33,6 +33,11 @@ def test_corpus_then_neighbour_pairs_then_split(tmp_path):
     assert result.exit_code == 0, result.output
     assert len(pairs.read_text().splitlines()) == 3
     assert (tmp_path / "pairs.datacard.md").exists()
+    # The input may be positional, as for `data corpus` and `data split`: a corpus by its text column.
+    positional = tmp_path / "pairs-positional.jsonl"
+    result = runner.invoke(app, ["data", "pairs", str(corpus), "--out", str(positional)])
+    assert result.exit_code == 0, result.output
+    assert positional.read_text() == pairs.read_text()
 
     # Group hashes depend on the (temporary) source path, so only the totals are fixed here.
     result = runner.invoke(app, ["data", "split", str(pairs), "--out", str(tmp_path / "splits"), "--validation", "0.4"])
@@ -290,3 +295,20 @@ def test_split_writes_all_parts_or_none(tmp_path, write_jsonl):
         for suffix in (".jsonl", ".dropped.jsonl", ".datacard.json", ".datacard.md")
     )
     assert str(out / "train.jsonl") in result.stdout
+
+
+def test_pairs_input_is_positional_and_told_apart_by_its_columns(tmp_path):
+    user = tmp_path / "mine.jsonl"
+    user.write_text(json.dumps({"anchor": "Sawtooth flutter waves", "positive": "Typical atrial flutter"}) + "\n")
+    out = tmp_path / "pairs.jsonl"
+    result = runner.invoke(app, ["data", "pairs", str(user), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert json.loads(out.read_text())["anchor"] == "Sawtooth flutter waves"
+    twice = runner.invoke(
+        app, ["data", "pairs", str(user), "--user-file", str(user), "--out", str(tmp_path / "b.jsonl")]
+    )
+    assert twice.exit_code == 2 and "give the input once" in twice.stderr
+    neither = tmp_path / "neither.jsonl"
+    neither.write_text(json.dumps({"question": "x"}) + "\n")
+    result = runner.invoke(app, ["data", "pairs", str(neither), "--out", str(tmp_path / "c.jsonl")])
+    assert_clean_failure(result, tmp_path / "c.jsonl", fragments=(f"{neither}:1:", "neither a pairs row"))

@@ -10,7 +10,7 @@ from rich.table import Table
 
 from cardiolora.cli.common import app, console, plain, stage_progress, user_errors
 from cardiolora.data.categories import DEFAULT_REPLAY_RATIO
-from cardiolora.errors import CardioloraError
+from cardiolora.errors import CardioloraError, InputError
 
 data_app = typer.Typer(
     help="Build clean, deduplicated, leak-free training pairs.", no_args_is_help=True, rich_markup_mode=None
@@ -256,7 +256,15 @@ def corpus(
 @data_app.command("pairs")
 @user_errors
 def pairs(
-    out: Annotated[Path, typer.Option("--out", "-o", help="Pairs JSONL to write (data card beside it).")],
+    input_file: Annotated[
+        Path | None,
+        typer.Argument(
+            metavar="INPUT",
+            help="A sentences JSONL from `data corpus` (rows with text) or your pairs (JSONL or CSV with anchor, "
+            "positive): the same as --corpus or --user-file, told apart by their columns.",
+        ),
+    ] = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Pairs JSONL to write (data card beside it).")] = ...,
     corpus_file: Annotated[Path | None, typer.Option("--corpus", help="Sentences JSONL from `data corpus`.")] = None,
     method: Annotated[str, typer.Option(help="neighbours or paraphrase (with --corpus).")] = "neighbours",
     generator: Annotated[
@@ -296,8 +304,15 @@ def pairs(
         read_corpus,
     )
 
+    if input_file is not None:
+        if corpus_file is not None or user_file is not None:
+            raise CardioloraError("give the input once: INPUT, --corpus or --user-file")
+        if _is_pairs_file(input_file):
+            user_file = input_file
+        else:
+            corpus_file = input_file
     if (corpus_file is None) == (user_file is None):
-        raise CardioloraError("give exactly one of --corpus or --user-file")
+        raise CardioloraError("give exactly one input: INPUT, --corpus or --user-file")
     bundled_guard(exclude_eval or [])
     settings: dict = {"builder": "pairs", "method": method if corpus_file else "user-file"}
     removed: dict[str, int] = {}
@@ -337,6 +352,25 @@ def pairs(
         keep_leaks=keep_leaks,
     )
     print_datacard_summary(result)
+
+
+def _is_pairs_file(path: Path) -> bool:
+    """A CSV, or a JSONL whose first row has ``anchor``, is pairs; a JSONL with ``text`` a corpus."""
+    from cardiolora.io import iter_jsonl
+
+    if path.suffix.lower() == ".csv":
+        return True
+    if not path.is_file():
+        raise InputError("file not found", path=path)
+    for line, record in iter_jsonl(path):
+        if "anchor" in record:
+            return True
+        if "text" in record:
+            return False
+        raise InputError(
+            "neither a pairs row (anchor, positive) nor a corpus row (text)", path=path, line=line, field="anchor"
+        )
+    raise InputError("empty: no rows", path=path)
 
 
 @data_app.command("mine-negatives")
