@@ -151,6 +151,15 @@ def test_export_merges_into_a_standalone_model(tiny_config, tmp_path):
     # RUN/adapter, as embed and evaluate take it, exports the same model.
     via_adapter = SentenceTransformer(str(export_merged(result.adapter_dir, tmp_path / "via-adapter")), device="cpu")
     assert (via_adapter.encode(texts, normalize_embeddings=True) * standalone).sum(1).min() >= 0.9999
+    # An adapter on its own (received without its run) exports the same model, from the base it records.
+    import shutil
+
+    alone = shutil.copytree(result.adapter_dir, tmp_path / "received" / "cardio-adapter")
+    from_alone = SentenceTransformer(str(export_merged(alone, tmp_path / "from-alone")), device="cpu")
+    assert (from_alone.encode(texts, normalize_embeddings=True) * standalone).sum(1).min() >= 0.9999
+    with pytest.raises(CardioloraError, match="neither a training run directory"):
+        export_merged(tmp_path / "received", tmp_path / "nothing")
+    assert not (tmp_path / "nothing").exists()
 
 
 def test_toml_config_with_flag_overrides(tiny_model_dir, tiny_pairs, tmp_path):

@@ -15,9 +15,21 @@ from cardiolora.cli.common import AdapterScaleOption, TrustOption, app, console,
 def export(
     run_dir: Annotated[
         Path,
-        typer.Argument(metavar="RUN_DIR", help="A run directory from `cardiolora train` (or its adapter/ directory)."),
+        typer.Argument(
+            metavar="RUN_DIR|ADAPTER_DIR",
+            help="A run directory from `cardiolora train`, its adapter/ directory, or an adapter on its own.",
+        ),
     ],
     out: Annotated[Path, typer.Option("--out", "-o", metavar="DIR", help="Directory for the merged model.")],
+    model: Annotated[
+        str | None,
+        typer.Option(
+            "--model",
+            "-m",
+            metavar="NAME|DIR",
+            help="The base model, for an adapter that does not record it (default: the one it was trained on).",
+        ),
+    ] = None,
     merge: Annotated[
         bool, typer.Option("--merge", help="Accepted for compatibility and ignored: an export is always merged.")
     ] = False,
@@ -40,7 +52,9 @@ def export(
 
     del merge  # the flag from when it was required; merging is what export does
     quiet_libraries()
-    export_merged(run_dir, out, adapter_scale=adapter_scale, overwrite=overwrite, trust_remote_code=trust_remote_code)
+    export_merged(
+        run_dir, out, adapter_scale=adapter_scale, overwrite=overwrite, trust_remote_code=trust_remote_code, model=model
+    )
     max_seq_length = read_json_object(out / EXPORT_MARKER).get("max_seq_length")
     console.print(
         f"merged model written to {plain(out)} (texts read up to {max_seq_length} tokens, as `cardiolora embed` "

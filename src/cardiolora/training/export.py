@@ -53,24 +53,38 @@ def export_merged(
     *,
     overwrite: bool = False,
     trust_remote_code: bool = False,
+    model: str | None = None,
 ) -> Path:
     """Write base model + adapter, merged, as a sentence-transformers directory that loads without
     cardiolora (``SentenceTransformer(out)``) and embeds as the adapted model does (with its update
     multiplied by ``adapter_scale``). ``overwrite`` replaces an earlier export at ``out`` (never a
     directory that is not one), once the new one is complete. ``trust_remote_code`` is the caller's
-    decision alone: a run directory's own config.json, which may come from anyone, cannot switch it on."""
+    decision alone: a run directory's own config.json, which may come from anyone, cannot switch it on.
+
+    ``run_dir`` may also be a standalone adapter directory (one received without its run): its base
+    model is the one it records, or ``model``; the export then has sentence-transformers' card."""
     from cardiolora.models import load_sentence_transformer, resolve_model
-    from cardiolora.models.adapters import merge_adapter
+    from cardiolora.models.adapters import merge_adapter, model_for_adapter
 
     run_dir, out = Path(run_dir), Path(out)
     if run_dir.name == "adapter" and (run_dir.parent / "config.json").exists():
         run_dir = run_dir.parent  # RUN/adapter, as embed, evaluate and serve take it, stands for its run
     config_file = run_dir / "config.json"
-    if not config_file.exists():
-        raise CardioloraError(f"{run_dir} is not a training run directory (no config.json)")
-    adapter = check_adapter_dir(run_dir / "adapter")
+    if config_file.exists():
+        adapter = check_adapter_dir(run_dir / "adapter")
+        config = json.loads(config_file.read_text())
+        if model is not None:
+            from cardiolora.models.adapters import check_base_model
+
+            check_base_model(model, adapter, config["model"])
+    elif (run_dir / "adapter_config.json").exists():
+        adapter = check_adapter_dir(run_dir)
+        config = {"model": model_for_adapter(model, adapter)}
+    else:
+        raise CardioloraError(
+            f"{run_dir} is neither a training run directory (no config.json) nor an adapter (no adapter_config.json)"
+        )
     _check_out(out, overwrite)
-    config = json.loads(config_file.read_text())
     resolved = resolve_model(config["model"])
     with lock_directory(out, what="export directory"):
         _check_out(out, overwrite)  # again: another process may have written it meanwhile
@@ -90,14 +104,19 @@ def export_merged(
                 staging / EXPORT_MARKER,
                 {
                     "schema": EXPORT_SCHEMA,
-                    "run": str(run_dir.resolve()),
+                    "run": str(run_dir.resolve()) if config_file.exists() else None,
+                    "adapter": str(adapter.resolve()),
                     "model": config["model"],
                     "adapter_sha256": sha256_file(adapter / "adapter_model.safetensors"),
                     "adapter_scale": adapter_scale,
                     **lengths,
                 },
             )
-            card = _export_card(run_dir, config, {**lengths, "adapter_scale": adapter_scale})
+            card = (
+                _export_card(run_dir, config, {**lengths, "adapter_scale": adapter_scale})
+                if config_file.exists()
+                else None
+            )
             if card is not None:  # sentence-transformers wrote a card of the base model; the run's says more
                 write_text_atomic(staging / "README.md", card)
     return out
