@@ -237,7 +237,8 @@ def train(
         typer.Option(
             "--precision",
             metavar="NAME",
-            help="auto (bf16 where native), fp32, bf16 or fp16" + _default("precision"),
+            help="Of the training steps: auto (bf16 where native), fp32, bf16 or fp16; the run's evaluations are "
+            "always fp32 on whole texts, as `cardiolora evaluate`" + _default("precision"),
         ),
     ] = None,
     load_in_8bit: Annotated[
