@@ -12,7 +12,7 @@ from cardiolora.errors import CardioloraError
 from cardiolora.index import INDEX_TYPES, build_index_from_chunks
 from cardiolora.index.build import recall_at_k
 from cardiolora.index.rows import RowStore
-from cardiolora.index.search import open_faiss_index, search_vectors
+from cardiolora.index.search import open_exact_vectors, open_faiss_index, search_vectors
 from tests.index.conftest import chunked, corpus_rows
 
 # IVF-PQ on 3,000 clustered 64-dimensional vectors (PQ16x6, 76 lists, nprobe 4) measured 0.85.
@@ -43,25 +43,63 @@ def test_each_type_builds_searches_and_records_its_recipe(vectors, tmp_path, ind
     check = info["recall_check"]
     assert check["k"] == 10 and check["queries"] == 100 and 0 <= check["recall"] <= 1
     index = open_faiss_index(tmp_path / "index", info)
-    scores, found = search_vectors(index, info, vectors[:5], 3)
+    exact = open_exact_vectors(tmp_path / "index", info)
+    assert (exact is not None) == (index_type == "ivf-pq")  # only ivf-pq re-ranks
+    scores, found = search_vectors(index, info, vectors[:5], 3, exact=exact)
     store = RowStore(tmp_path / "index")
     assert len(store) == len(rows) and store[int(found[0][0])]["id"].startswith("r")
-    if index_type != "ivf-pq":  # stored vectors find themselves first (PQ codes are approximate)
-        assert list(found[:, 0]) == [0, 1, 2, 3, 4]
-        assert store[0] == rows[0] and store[len(rows) - 1] == rows[-1]
+    # Stored vectors find themselves first (ivf-pq too: its candidates are re-scored exactly).
+    assert list(found[:, 0]) == [0, 1, 2, 3, 4]
+    assert np.allclose(scores[:, 0], 1.0, atol=1e-5)
+    assert store[0] == rows[0] and store[len(rows) - 1] == rows[-1]
 
 
 def test_ivf_pq_recall_is_above_its_floor(vectors, tmp_path):
     built = build_index_from_chunks(
-        chunked(corpus_rows(len(vectors)), vectors, 1000), tmp_path / "pq", index_type="ivf-pq", check_recall=300
+        chunked(corpus_rows(len(vectors)), vectors, 1000),
+        tmp_path / "pq",
+        index_type="ivf-pq",
+        check_recall=300,
+        rerank=0,
     )
     assert built.recall >= IVF_PQ_RECALL_FLOOR
+    assert not (tmp_path / "pq" / "vectors.f32").exists() and built.info["recall_check"]["rerank"] == 0
     # The recorded check agrees with a search against exact neighbours computed here; more probes find more.
     index = open_faiss_index(tmp_path / "pq", built.info)
     queries = vectors[::10]
     truth = exact_top10(vectors, queries)
     recalls = [recall_at_k(search_vectors(index, built.info, queries, 10, p)[1], truth) for p in (1, 4, 76)]
     assert recalls[0] < recalls[1] <= recalls[2] and recalls[1] >= IVF_PQ_RECALL_FLOOR
+
+
+def test_ivf_pq_reranks_its_candidates_exactly_from_vectors_on_disk(vectors, tmp_path):
+    """The default ivf-pq keeps float32 vectors beside the codes and re-scores its best candidates:
+    recall rises above what the codes reach, with the same probes, scores are exact cosines, and
+    the index in memory stays the codes' size."""
+    rows = corpus_rows(len(vectors))
+    codes = build_index_from_chunks(chunked(rows, vectors, 1000), tmp_path / "codes", index_type="ivf-pq", rerank=0)
+    built = build_index_from_chunks(
+        chunked(rows, vectors, 1000), tmp_path / "rerank", index_type="ivf-pq", check_recall=300
+    )
+    info = built.info
+    assert info["recipe"]["rerank"] == 100 and info["exact_vectors"] == "vectors.f32"
+    assert (tmp_path / "rerank" / "vectors.f32").stat().st_size == info["float32_bytes"]
+    assert info["index_bytes"] == codes.info["index_bytes"]  # the vectors are beside the index, not in it
+    queries = vectors[1::10]
+    truth = exact_top10(vectors, queries)
+    index = open_faiss_index(tmp_path / "rerank", info)
+    exact = open_exact_vectors(tmp_path / "rerank", info)
+    scores, found = search_vectors(index, info, queries, 10, exact=exact)
+    plain = recall_at_k(search_vectors(index, info, queries, 10)[1], truth)
+    reranked = recall_at_k(found, truth)
+    assert reranked > plain and reranked >= 0.95 and built.recall >= 0.95
+    assert np.allclose(scores, np.take_along_axis(queries @ vectors.T, found, axis=1), atol=1e-6)
+    assert (np.diff(scores, axis=1) <= 0).all()
+    # A cut vectors file is refused, naming the rebuild.
+    with open(tmp_path / "rerank" / "vectors.f32", "r+b") as handle:
+        handle.truncate(1000)
+    with pytest.raises(CardioloraError, match="build the index again"):
+        open_exact_vectors(tmp_path / "rerank", info)
 
 
 def test_a_chunked_flat_build_equals_the_in_memory_one(vectors, tmp_path):

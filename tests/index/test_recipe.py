@@ -40,6 +40,8 @@ def test_small_corpora_get_fewer_lists_and_bits():
         ("ivf-pq", {"nlist": 5000}, "--nlist"),
         ("ivf-flat", {"nlist": 10, "nprobe": 11}, "--nprobe"),
         ("ivf-flat", {"nlist": True}, "--nlist"),
+        ("ivf-flat", {"rerank": 50}, "--rerank"),
+        ("ivf-pq", {"rerank": -1}, "--rerank"),
         ("annoy", {}, "--index-type"),
     ],
 )

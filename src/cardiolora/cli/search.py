@@ -76,6 +76,15 @@ def index_build(
         int | None,
         typer.Option("--nprobe", metavar="N", help="IVF cells a search probes by default (default: nlist / 16)."),
     ] = None,
+    rerank: Annotated[
+        int | None,
+        typer.Option(
+            "--rerank",
+            metavar="N",
+            help="ivf-pq: re-score the N best candidates by exact cosine from float32 vectors kept on disk "
+            "(vectors.f32, memory-mapped; 0: codes only, no file). Default 100.",
+        ),
+    ] = None,
     check_recall: Annotated[
         int,
         typer.Option(
@@ -117,7 +126,7 @@ def index_build(
     from cardiolora.embedding import Embedder
     from cardiolora.index import build_index, check_index_out, plan_recipe, read_corpus
 
-    recipe = dict(nlist=nlist, pq_m=pq_m, pq_nbits=pq_nbits, nprobe=nprobe)
+    recipe = dict(nlist=nlist, pq_m=pq_m, pq_nbits=pq_nbits, nprobe=nprobe, rerank=rerank)
     if check_recall < 0:
         raise CardioloraError(f"--check-recall must be >= 0, got {check_recall}")
     # The options checked before the corpus is read and the model loads (the dimension is not known
@@ -159,6 +168,7 @@ def _print_built(out: Path, count: int, dimension: int) -> None:
     info = json.loads((out / "index.json").read_text())
     built = info["recipe"]
     shape = built["factory"] + (f", nprobe {built['nprobe']}" if built.get("nprobe") else "")
+    shape += f", {built['rerank']} candidates re-ranked exactly" if built.get("rerank") else ""
     console.print(f"indexed {count:,} texts ({built['type']}: {shape}; {dimension} dimensions) into {plain(out)}")
     if "recall_check" in info:
         check = info["recall_check"]

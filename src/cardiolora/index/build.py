@@ -32,7 +32,6 @@ from cardiolora.errors import CardioloraError
 from cardiolora.index.recipe import (
     IVF_TYPES,
     UNKNOWN_LARGE_COUNT,
-    IndexRecipe,
     make_faiss_index,
     plan_recipe,
 )
@@ -42,6 +41,7 @@ from cardiolora.io import atomic_directory, read_json_object, sha256_file
 INDEX_SCHEMA = "cardiolora.index/1"
 ADAPTER_WEIGHTS = "adapter_model.safetensors"
 RECALL_K = 10
+EXACT_VECTORS = "vectors.f32"  # float32 rows, in row order, for an ivf-pq index's re-ranking
 # Unit norm within this: float32 rounding and bf16 encoders stay inside, an unnormalised vector does not.
 NORM_TOLERANCE = 1e-3
 # Vectors of one chunk scored against the recall queries at a time (queries x block floats in memory).
@@ -162,6 +162,7 @@ def build_index_from_chunks(
     pq_nbits: int | None = None,
     nprobe: int | None = None,
     train_size: int | None = None,
+    rerank: int | None = None,
     train_vectors: np.ndarray | None = None,
     check_recall: int = 0,
     seed: int = 0,
@@ -177,7 +178,7 @@ def build_index_from_chunks(
     (it sets the automatic type and nlist; a different number of vectors is an error); without it, the
     first chunks are read up to the training sample of a :data:`UNKNOWN_LARGE_COUNT` corpus, and if the
     input ends within them its size is known, else it is taken as that large. ``nlist``, ``pq_m``,
-    ``pq_nbits``, ``nprobe`` (the default probes recorded), ``train_size``: the IVF recipe
+    ``pq_nbits``, ``nprobe`` (the default probes recorded), ``train_size``, ``rerank``: the IVF recipe
     (:func:`~cardiolora.index.recipe.plan_recipe` fills in what is not given). ``train_vectors``: a training
     sample drawn elsewhere (else from the first chunks, see the module). ``check_recall``: recall@10 of the
     index against exact search for that many queries, seeded samples of the first chunks' stored vectors
@@ -185,7 +186,8 @@ def build_index_from_chunks(
     :func:`describe_embedder`. ``progress(rows)``: called after each chunk is added.
 
     Memory: the training sample (and the chunks it was drawn from), one chunk, the index itself (for
-    ivf-pq, its codes), 8 bytes of row offset a row; rows stream to ``meta.jsonl``.
+    ivf-pq, its codes), 8 bytes of row offset a row; rows stream to ``meta.jsonl``, and for an
+    ivf-pq index that re-ranks, vectors to ``vectors.f32`` (on disk, not held).
     """
     import faiss
 
@@ -217,7 +219,9 @@ def build_index_from_chunks(
         if first is None:
             raise CardioloraError("there are no vectors to index (every chunk is empty)")
         buffered.append(first)
-        options = dict(nlist=nlist, pq_m=pq_m, pq_nbits=pq_nbits, nprobe=nprobe, train_size=train_size, seed=seed)
+        options = dict(
+            nlist=nlist, pq_m=pq_m, pq_nbits=pq_nbits, nprobe=nprobe, train_size=train_size, rerank=rerank, seed=seed
+        )
         needs_count = count is None and (index_type is None or index_type in IVF_TYPES)
         planned = count if count is not None else (UNKNOWN_LARGE_COUNT if needs_count else 1)
         recipe = plan_recipe(planned, dimension, index_type, **options)
@@ -252,6 +256,7 @@ def build_index_from_chunks(
         del head
         with atomic_directory(out, replace=overwrite) as tmp:
             writer = RowWriter(tmp)
+            exact = open(tmp / EXACT_VECTORS, "wb") if recipe.rerank else None
             try:
                 while True:
                     chunk = buffered.pop(0) if buffered else next_chunk()
@@ -261,11 +266,15 @@ def build_index_from_chunks(
                     if tracker is not None:
                         tracker.add(vectors, index.ntotal)
                     index.add(vectors)
+                    if exact is not None:
+                        exact.write(np.ascontiguousarray(vectors, dtype="<f4").tobytes())
                     writer.write(rows)
                     if progress is not None:
                         progress(len(rows))
             finally:
                 writer.close()
+                if exact is not None:
+                    exact.close()
             total = int(index.ntotal)
             if count is not None and total != count:
                 raise CardioloraError(f"the chunks held {total:,} vectors; count said {count:,}")
@@ -281,6 +290,8 @@ def build_index_from_chunks(
                 else ("given" if train_vectors is not None else "seeded sample of the first chunks"),
                 "index_bytes": (tmp / "index.faiss").stat().st_size,
                 "float32_bytes": total * int(dimension) * 4,
+                # On disk for re-ranking, read a candidate's row at a time; not part of the index in memory.
+                "exact_vectors": EXACT_VECTORS if recipe.rerank else None,
                 "model": None,
                 "adapter": None,
                 "adapter_sha256": None,
@@ -288,21 +299,23 @@ def build_index_from_chunks(
                 "versions": package_versions(("faiss-cpu",)),
             }
             if tracker is not None:
-                info["recall_check"] = _recall_check(index, recipe, queries, tracker)
+                info["recall_check"] = _recall_check(index, info, tmp, queries, tracker)
             (tmp / "index.json").write_text(json.dumps(info, indent=2))
     return BuiltIndex(out, info)
 
 
-def _recall_check(index, recipe: IndexRecipe, queries: np.ndarray, tracker: _ExactTopK) -> dict[str, Any]:
-    import faiss
+def _recall_check(index, info: dict[str, Any], directory: Path, queries, tracker: _ExactTopK) -> dict[str, Any]:
+    """Recall@10 as searches will see it: the recipe's probes, and its re-ranking where it has one."""
+    from cardiolora.index.search import open_exact_vectors, search_vectors
 
-    params = faiss.SearchParametersIVF(nprobe=recipe.nprobe) if recipe.type in IVF_TYPES else None
-    _, found = index.search(queries, RECALL_K, params=params)
+    recipe = info["recipe"]
+    _, found = search_vectors(index, info, queries, RECALL_K, exact=open_exact_vectors(directory, info))
     return {
         "k": RECALL_K,
         "queries": len(queries),
         "queries_from": "stored vectors (seeded sample of the first chunks)",
-        "nprobe": recipe.nprobe,
+        "nprobe": recipe.get("nprobe"),
+        "rerank": recipe.get("rerank"),
         "recall": round(recall_at_k(found, tracker.ids), 4),
     }
 
@@ -328,7 +341,9 @@ def build_index(
     index_type = index_type or kind
     out = Path(out)
     # The options checked before the corpus is embedded (minutes, for a large one).
-    options = {key: recipe[key] for key in ("nlist", "pq_m", "pq_nbits", "nprobe", "train_size") if key in recipe}
+    options = {
+        key: recipe[key] for key in ("nlist", "pq_m", "pq_nbits", "nprobe", "train_size", "rerank") if key in recipe
+    }
     plan_recipe(max(len(corpus), 1), embedder.dimension, index_type, **options)
     _check_recall_option(recipe.get("check_recall", 0))
     with lock_directory(out, what="index directory"):

@@ -8,7 +8,11 @@ Types (all inner product over unit vectors, so a score is a cosine):
 - ``ivf-flat``: an inverted file of ``nlist`` k-means cells holding float32 vectors; a query scans the
   ``nprobe`` nearest cells.
 - ``ivf-pq``: the same cells holding product-quantized residuals (``pq_m`` codes of ``pq_nbits`` bits
-  a vector, plus an 8-byte id in the inverted list): the type for corpora that outgrow memory.
+  a vector, plus an 8-byte id in the inverted list): the type for corpora that outgrow memory. Its
+  ``rerank`` best candidates by code (default :data:`RERANK_DEFAULT`) are re-scored by exact cosine
+  from the float32 vectors, kept beside the index in ``vectors.f32`` on disk and memory-mapped: codes
+  of a few bytes cannot order near-duplicates, the exact vectors can, and only the candidates' rows
+  are read (``--rerank 0``: codes only, no vectors file).
 
 Automatic choice by the number of vectors ``n`` (:func:`choose_index_type`): ``flat`` below
 :data:`HNSW_FROM` (100,000: a brute-force query there costs a few milliseconds), ``hnsw`` below
@@ -40,6 +44,9 @@ TRAIN_PER_LIST = 40
 PQ_TRAIN_MIN = MIN_POINTS_PER_CENTROID * 256
 TRAIN_MAX = 1_000_000  # 1.5 GB of float32 at 384 dimensions: the most a build holds for training
 HNSW_M = 32
+# PQ candidates re-scored exactly: enough to hold a query's true top-10 behind the codes' errors
+# (benchmarks/index_scale.py, README "Large collections"), few enough to read per query from disk.
+RERANK_DEFAULT = 100
 HNSW_EF_SEARCH = 64
 HNSW_EF_CONSTRUCTION = 40
 # The count assumed when a chunked build is not told it and the input outlasts the training buffer.
@@ -59,6 +66,7 @@ class IndexRecipe:
     nprobe: int | None = None
     hnsw_m: int | None = None
     ef_search: int | None = None
+    rerank: int | None = None
     seed: int = 0
 
     @property
@@ -112,6 +120,7 @@ def plan_recipe(
     pq_nbits: int | None = None,
     nprobe: int | None = None,
     train_size: int | None = None,
+    rerank: int | None = None,
     seed: int = 0,
 ) -> IndexRecipe:
     """The recipe for ``count`` vectors of ``dimension``: the given options, checked, and the module's
@@ -125,12 +134,15 @@ def plan_recipe(
     for name, value in (("--nlist", nlist), ("--pq-m", pq_m), ("--pq-nbits", pq_nbits), ("--nprobe", nprobe)):
         _positive(name, value)
     _positive("training sample size", train_size)
+    if rerank is not None and (isinstance(rerank, bool) or not isinstance(rerank, int) or rerank < 0):
+        raise CardioloraError(f"--rerank must be a whole number >= 0, got {rerank!r}")
     ivf = index_type in IVF_TYPES
     for name, value, allowed in (
         ("--nlist", nlist, ivf),
         ("--nprobe", nprobe, ivf),
         ("--pq-m", pq_m, index_type == "ivf-pq"),
         ("--pq-nbits", pq_nbits, index_type == "ivf-pq"),
+        ("--rerank", rerank or None, index_type == "ivf-pq"),
     ):
         if value is not None and not allowed:
             kinds = "ivf-flat and ivf-pq" if name in ("--nlist", "--nprobe") else "ivf-pq"
@@ -173,7 +185,15 @@ def plan_recipe(
             f"--pq-nbits {pq_nbits} needs at least {2**pq_nbits:,} training vectors; the sample has {train_size:,}"
         )
     return IndexRecipe(
-        "ivf-pq", dimension, nlist=nlist, pq_m=pq_m, pq_nbits=pq_nbits, train_size=train_size, nprobe=nprobe, seed=seed
+        "ivf-pq",
+        dimension,
+        nlist=nlist,
+        pq_m=pq_m,
+        pq_nbits=pq_nbits,
+        train_size=train_size,
+        nprobe=nprobe,
+        rerank=RERANK_DEFAULT if rerank is None else rerank,
+        seed=seed,
     )
 
 

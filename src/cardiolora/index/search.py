@@ -6,7 +6,8 @@ between processes. IVF types map their inverted lists (``IO_FLAG_MMAP``: FAISS's
 ``OnDiskInvertedLists`` over the file; the coarse centroids and PQ codebooks are read into memory);
 flat maps its vectors (``IO_FLAG_MMAP_IFC``); HNSW maps its vectors and reads its graph into memory
 (FAISS has no mapped graph). The two flags cannot be combined (IVF lists refuse the other reader).
-Rows are read one at a time from ``meta.jsonl`` (:mod:`cardiolora.index.rows`).
+Rows are read one at a time from ``meta.jsonl`` (:mod:`cardiolora.index.rows`). An ivf-pq index
+that re-ranks maps ``vectors.f32`` too: a search reads its candidates' rows only.
 
 ``index.json`` names the adapter by its absolute path with the sha256 of its weights: a search
 finds it from any working directory, and refuses an adapter that changed since the vectors were made.
@@ -24,7 +25,7 @@ import numpy as np
 
 from cardiolora.errors import CardioloraError
 from cardiolora.evaluation.retrieval import DEFAULT_KS, RetrievalResult, evaluate_rankings
-from cardiolora.index.build import ADAPTER_WEIGHTS
+from cardiolora.index.build import ADAPTER_WEIGHTS, EXACT_VECTORS
 from cardiolora.index.recipe import IVF_TYPES, check_nprobe
 from cardiolora.index.rows import open_rows
 from cardiolora.io import sha256_file
@@ -83,14 +84,51 @@ def index_adapter(path: Path, info: dict[str, Any]) -> Path | None:
     return adapter
 
 
-def search_vectors(index, info: dict[str, Any], vectors: np.ndarray, k: int, nprobe: int | None = None):
+def open_exact_vectors(path: str | Path, info: dict[str, Any]) -> np.ndarray | None:
+    """An ivf-pq index's float32 vectors for re-ranking, memory-mapped read-only; None for an index
+    that does not re-rank. A re-ranking index without its file (or with a cut one) is refused."""
+    if not (info.get("recipe") or {}).get("rerank"):
+        return None
+    file = Path(path) / (info.get("exact_vectors") or EXACT_VECTORS)
+    expected = int(info["count"]) * int(info["dimension"]) * 4
+    if not file.is_file() or file.stat().st_size != expected:
+        raise CardioloraError(
+            f"{path} re-ranks with {file.name}, which is missing or not {expected:,} bytes: build the index again"
+        )
+    return np.memmap(file, dtype="<f4", mode="r", shape=(int(info["count"]), int(info["dimension"])))
+
+
+def search_vectors(
+    index,
+    info: dict[str, Any],
+    vectors: np.ndarray,
+    k: int,
+    nprobe: int | None = None,
+    exact: np.ndarray | None = None,
+):
     """``(scores, positions)`` of FAISS's search; ``nprobe`` (IVF only, checked) is passed per call,
-    not set on the index, so concurrent searches with different probes do not race."""
+    not set on the index, so concurrent searches with different probes do not race. With ``exact``
+    (:func:`open_exact_vectors`), the recipe's ``rerank`` best candidates by code are re-scored by
+    exact cosine and the best ``k`` of them returned: FAISS's own refinement (``IndexRefineFlat``)
+    holds every float32 vector in memory, which is what IVF-PQ is chosen to avoid."""
     import faiss
 
     check_nprobe(info, nprobe)
     params = faiss.SearchParametersIVF(nprobe=nprobe) if nprobe is not None else None
-    return index.search(np.ascontiguousarray(vectors, dtype=np.float32), k, params=params)
+    queries = np.ascontiguousarray(vectors, dtype=np.float32)
+    if exact is None:
+        return index.search(queries, k, params=params)
+    candidates = max(k, int((info.get("recipe") or {}).get("rerank") or k))
+    _, found = index.search(queries, candidates, params=params)
+    scores = np.full((len(queries), k), -np.inf, dtype=np.float32)
+    ids = np.full((len(queries), k), -1, dtype=np.int64)
+    for row, (query, ranked) in enumerate(zip(queries, found, strict=True)):
+        positions = np.sort(ranked[ranked >= 0])  # in file order: the reads go forward on disk
+        exact_scores = np.asarray(exact[positions]) @ query
+        best = np.argsort(-exact_scores, kind="stable")[:k]
+        scores[row, : len(best)] = exact_scores[best]
+        ids[row, : len(best)] = positions[best]
+    return scores, ids
 
 
 @dataclass
@@ -101,6 +139,7 @@ class SearchIndex:
     rows: Any  # a RowStore (or a list, for indexes without row offsets): len() and [position]
     embedder: Any = None
     nprobe: int | None = None
+    exact: Any = None  # an ivf-pq index's memory-mapped float32 vectors, for re-ranking
 
     @classmethod
     def open(cls, path: str | Path, embedder=None, *, nprobe: int | None = None, mmap: bool = True) -> SearchIndex:
@@ -120,7 +159,8 @@ class SearchIndex:
             raise CardioloraError(
                 f"{path} holds {info['dimension']}-dimensional vectors; the embedder makes {embedder.dimension}"
             )
-        return cls(path, info, open_faiss_index(path, info, mmap), rows, embedder, nprobe)
+        index = open_faiss_index(path, info, mmap)
+        return cls(path, info, index, rows, embedder, nprobe, open_exact_vectors(path, info))
 
     @property
     def type(self) -> str:
@@ -133,7 +173,7 @@ class SearchIndex:
             raise CardioloraError("k must be >= 1")
         vectors = self.embedder.encode(list(queries), role="query")
         nprobe = self.nprobe if nprobe is None else nprobe
-        scores, ids = search_vectors(self.index, self.info, vectors, min(k, len(self.rows)), nprobe)
+        scores, ids = search_vectors(self.index, self.info, vectors, min(k, len(self.rows)), nprobe, self.exact)
         return [
             [(float(s), self.rows[i]) for s, i in zip(srow, irow, strict=True) if i >= 0]
             for srow, irow in zip(scores, ids, strict=True)

@@ -71,11 +71,13 @@ class ServedCorpus:
         show_sources: bool = False,
         index=None,
         nprobe: int | None = None,
+        exact: np.ndarray | None = None,
     ) -> None:
         self.path, self.rows, self.info = path, rows, info
         self.show_sources = show_sources
         # An IVF index's FAISS index, searched for the model that made it (see the module); None: exact.
-        self.index, self.nprobe = index, nprobe
+        # ``exact``: an ivf-pq index's memory-mapped float32 vectors, its candidates re-ranked with them.
+        self.index, self.nprobe, self.exact = index, nprobe, exact
         self.stored_model: str | None = None
         self.texts = [row["text"] for row in rows] if index is None else []
         self.vectors: dict[str, np.ndarray] = {}
@@ -90,7 +92,7 @@ class ServedCorpus:
         ``nprobe``: the cells an IVF index's searches probe by default."""
         from cardiolora.index.build import INDEX_SCHEMA
         from cardiolora.index.rows import open_rows
-        from cardiolora.index.search import index_type, open_faiss_index
+        from cardiolora.index.search import index_type, open_exact_vectors, open_faiss_index
         from cardiolora.io import iter_jsonl
 
         path = Path(path)
@@ -98,13 +100,14 @@ class ServedCorpus:
         if info.get("schema") != INDEX_SCHEMA or not (path / "meta.jsonl").is_file():
             raise CardioloraError(f"--index {path} is not a cardiolora index directory (no index.json / meta.jsonl)")
         check_nprobe(info, nprobe, f"--index {path} ")
+        exact = None
         if index_type(info) in IVF_TYPES:
-            rows, index = open_rows(path), open_faiss_index(path, info)
+            rows, index, exact = open_rows(path), open_faiss_index(path, info), open_exact_vectors(path, info)
         else:
             rows, index = [row for _, row in iter_jsonl(path / "meta.jsonl")], None
         if not len(rows):
             raise CardioloraError(f"--index {path} holds no rows")
-        return cls(path, rows, info, show_sources, index, nprobe)
+        return cls(path, rows, info, show_sources, index, nprobe, exact=exact)
 
     @property
     def type(self) -> str:
@@ -140,7 +143,7 @@ class ServedCorpus:
         from cardiolora.index.search import search_vectors
 
         nprobe = self.nprobe if nprobe is None else nprobe
-        scores, ids = search_vectors(self.index, self.info, query[None, :], min(k, len(self.rows)), nprobe)
+        scores, ids = search_vectors(self.index, self.info, query[None, :], min(k, len(self.rows)), nprobe, self.exact)
         hits = [(float(score), int(i)) for score, i in zip(scores[0], ids[0], strict=True) if i >= 0]
         return [self._hit(rank, score, self.rows[i]) for rank, (score, i) in enumerate(hits, start=1)]
 
