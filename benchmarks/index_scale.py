@@ -11,8 +11,11 @@ of norm ``--noise`` (0.3: cosine ~0.96 to its parent), renormalised. The output 
 Queries: ``--queries`` held-out vectors made the same way (not in the index). Exact top-10 by brute force
 over all vectors. recall@10 = mean |index top-10 ∩ exact top-10| / 10 (what ``index build
 --check-recall`` prints); ``nn@10`` = share of queries whose exact nearest neighbour is in the index's
-top 10. Latency: one query a call, after a warm-up, over the memory-mapped index as ``cardiolora
-search`` opens it; build: ``build_index_from_chunks`` in chunks of ``--chunk`` vectors (the Ray path's way).
+top 10. ``--rerank``: ivf-pq is measured with its codes alone (0) and with that many candidates re-scored
+exactly from ``vectors.f32`` (written by the build, so in the page cache: a warm-cache latency; "index /
+float32" is what the index holds, "on disk / float32" adds the vectors file). Latency: one query a call,
+after a warm-up, over the memory-mapped index as ``cardiolora search`` opens it; build:
+``build_index_from_chunks`` in chunks of ``--chunk`` vectors (the Ray path's way).
 
 Measure on an idle machine: timings taken while another process runs are not measurements
 (DEVELOPERS.md). Writes the numbers as JSON (``--json``).
@@ -68,21 +71,22 @@ def exact_top10(vectors: np.ndarray, queries: np.ndarray) -> np.ndarray:
     return np.take_along_axis(tracker.ids, order, axis=1)
 
 
-def measure(index, info, queries: np.ndarray, truth: np.ndarray, nprobe: int | None) -> dict:
+def measure(index, info, queries: np.ndarray, truth: np.ndarray, nprobe: int | None, exact=None) -> dict:
     from cardiolora.index.build import recall_at_k
     from cardiolora.index.search import search_vectors
 
     for query in queries[:20]:  # warm-up: the mapped pages and the lists' first touch
-        search_vectors(index, info, query[None, :], 10, nprobe)
+        search_vectors(index, info, query[None, :], 10, nprobe, exact)
     found, times = [], []
     for query in queries:
         started = time.perf_counter()
-        _, ids = search_vectors(index, info, query[None, :], 10, nprobe)
+        _, ids = search_vectors(index, info, query[None, :], 10, nprobe, exact)
         times.append(time.perf_counter() - started)
         found.append(ids[0])
     found = np.array(found)
     return {
         "nprobe": nprobe,
+        "rerank": (info["recipe"].get("rerank") or 0) if exact is not None else 0,
         "p50_ms": float(np.percentile(times, 50) * 1000),
         "p99_ms": float(np.percentile(times, 99) * 1000),
         "recall@10": recall_at_k(found, truth),
@@ -101,6 +105,9 @@ def main() -> None:
     parser.add_argument("--nprobe", type=int, nargs="+", default=[16, 32, 64, 128, 256])
     parser.add_argument("--nlist", type=int, default=None)
     parser.add_argument("--pq-m", type=int, default=None)
+    parser.add_argument(
+        "--rerank", type=int, nargs="+", default=[0, 100], help="ivf-pq candidates re-ranked exactly (0: codes only)"
+    )
     parser.add_argument("--chunk", type=int, default=50_000)
     parser.add_argument("--threads", type=int, default=None, help="FAISS threads (default: FAISS's)")
     parser.add_argument("--seed", type=int, default=0)
@@ -109,7 +116,7 @@ def main() -> None:
     import faiss
 
     from cardiolora.index import build_index_from_chunks
-    from cardiolora.index.search import open_faiss_index
+    from cardiolora.index.search import open_exact_vectors, open_faiss_index
 
     if args.threads:
         faiss.omp_set_num_threads(args.threads)
@@ -135,7 +142,9 @@ def main() -> None:
                 (rows_of(s, min(s + args.chunk, len(vectors))), vectors[s : s + args.chunk])
                 for s in range(0, len(vectors), args.chunk)
             )
-            options = {"nlist": args.nlist, "pq_m": args.pq_m} if index_type == "ivf-pq" else {}
+            options = (
+                {"nlist": args.nlist, "pq_m": args.pq_m, "rerank": max(args.rerank)} if index_type == "ivf-pq" else {}
+            )
             with Progress(console=console, transient=True) as bar:
                 task = bar.add_task(f"building {index_type}", total=len(vectors))
                 started = time.perf_counter()
@@ -154,24 +163,31 @@ def main() -> None:
             probes = (
                 [p for p in args.nprobe if p <= (recipe.get("nlist") or 0)] if index_type.startswith("ivf") else [None]
             )
-            for nprobe in probes:
-                row = measure(index, built.info, queries, truth, nprobe)
-                results.append({
-                    "type": index_type, "factory": recipe["factory"], "build_s": seconds,
-                    "index_bytes": built.info["index_bytes"], "float32_bytes": float32_bytes,
-                    "train_size": recipe.get("train_size"), **row,
-                })  # fmt: skip
-            del index
+            exact = open_exact_vectors(built.path, built.info)
+            exact_bytes = exact.nbytes if exact is not None else 0
+            for rerank in sorted(set(args.rerank)) if exact is not None else [0]:
+                info = {**built.info, "recipe": {**recipe, "rerank": rerank}}
+                for nprobe in probes:
+                    row = measure(index, info, queries, truth, nprobe, exact if rerank else None)
+                    results.append({
+                        "type": index_type, "factory": recipe["factory"], "build_s": seconds,
+                        "index_bytes": built.info["index_bytes"], "float32_bytes": float32_bytes,
+                        "disk_bytes": built.info["index_bytes"] + exact_bytes,
+                        "train_size": recipe.get("train_size"), **row,
+                    })  # fmt: skip
+            del index, exact
     table = Table(title=f"{args.n:,} vectors, {vectors.shape[1]} dimensions, {args.queries:,} queries, one at a time")
-    for column in ("type", "recipe", "build s", "index / float32", "nprobe", "p50 ms", "p99 ms", "recall@10", "nn@10"):
+    columns = ("type", "recipe", "build s", "index / float32", "on disk / float32", "nprobe", "rerank")
+    for column in (*columns, "p50 ms", "p99 ms", "recall@10", "nn@10"):
         table.add_column(column, justify="left" if column in ("type", "recipe") else "right")
     for r in results:
-        ratio = r["index_bytes"] / r["float32_bytes"]
+        ratio, disk = r["index_bytes"] / r["float32_bytes"], r["disk_bytes"] / r["float32_bytes"]
         timings = (f"{r['p50_ms']:.2f}", f"{r['p99_ms']:.2f}")
         quality = (f"{r['recall@10']:.3f}", f"{r['nn@10']:.3f}")
         table.add_row(
-            r["type"], r["factory"], f"{r['build_s']:.1f}", f"{ratio:.3f}", str(r["nprobe"] or "-"), *timings, *quality
-        )
+            r["type"], r["factory"], f"{r['build_s']:.1f}", f"{ratio:.3f}", f"{disk:.3f}", str(r["nprobe"] or "-"),
+            str(r["rerank"] or "-"), *timings, *quality,
+        )  # fmt: skip
     console.print(table)
     if args.json:
         document = {"n": args.n, "dimension": int(vectors.shape[1]), "vectors": source, "results": results}
