@@ -60,6 +60,23 @@ def test_negation_pairs_negate(cardio_concepts):
         assert anchor_negated != any(c in pair.negative.lower() for c in cues), pair
 
 
+def test_definition_negatives_take_the_positives_form(cardio_concepts):
+    """By default a definition pair's negative is a concept's name; with ``definition_negatives`` it
+    is another concept's definition (of another category), so form cannot tell them apart."""
+    definitions = {c.definition for c in cardio_concepts if c.definition}
+    recipe = {"weights": {"definition": 1.0}, "sentence_rate": 0.0, "seed": 0}
+    named = [p for p in build_ontology_pairs(cardio_concepts, OntologyRecipe(**recipe)) if p.negative]
+    defined = [
+        p
+        for p in build_ontology_pairs(cardio_concepts, OntologyRecipe(**recipe, definition_negatives=True))
+        if p.negative
+    ]
+    assert len(defined) > 100 and all(p.positive in definitions for p in defined)
+    assert not any(p.negative in definitions for p in named)
+    assert sum(p.negative in definitions for p in defined) >= 0.95 * len(defined)
+    assert all(p.negative != p.positive for p in defined)
+
+
 def test_the_recipe_is_seeded(cardio_concepts):
     first = build_ontology_pairs(cardio_concepts[:200], OntologyRecipe(seed=3))
     again = build_ontology_pairs(cardio_concepts[:200], OntologyRecipe(seed=3))

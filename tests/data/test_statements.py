@@ -72,6 +72,16 @@ def test_term_pairs_lead_a_description_to_its_name_and_away_from_a_look_alike_na
     assert {p.negative for p in af} == {"Atrial septal aneurysm"}
 
 
+def test_term_statement_pairs_lead_a_name_to_its_description_and_away_from_a_look_alike_one():
+    pairs = statement_pairs([ENTRY, OTHER], StatementRecipe({"term-statement": 2}, seed=0))
+    af = [p for p in pairs if p.group == "card-test-af"]
+    assert len(af) == 2 and {p.anchor for p in af} == {"Atrial fibrillation"}
+    for pair in af:  # positive and negative are both sentences: only their meaning tells them apart
+        assert pair.positive in ENTRY.same and pair.negative in ENTRY.different
+    chaotic = next(p for p in af if p.positive.startswith("Irregularly"))
+    assert chaotic.negative == "Regular rhythm with a P wave before every QRS on the ECG."  # most words shared
+
+
 @pytest.mark.parametrize(
     ("change", "field"),
     [
