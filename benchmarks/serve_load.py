@@ -562,6 +562,18 @@ async def rate(url: str, bodies: list) -> float:
     return sum(len(b["input"]) for b in bodies) / seconds
 
 
+def merged_events(url: str) -> dict[str, float]:
+    """The server's merged-copy counts (``cardiolora_merged_copy_events``: hit, miss, built) from /metrics."""
+    import re
+
+    import httpx
+
+    text = httpx.get(url + "/metrics", timeout=10).text
+    return {
+        m[1]: float(m[2]) for m in re.finditer(r'^cardiolora_merged_copy_events\{event="(\w+)"\} (\S+)$', text, re.M)
+    }
+
+
 def merged_vs_unmerged(merged: Server, unmerged: Server, rotating: list[str], one: str, texts, args) -> dict:
     """Texts/s of requests rotating over ``rotating`` (more adapters than the merged copies fit), and of
     requests all for ``one``, on the soak server (merged copies) and on one with merging off; the
@@ -580,16 +592,24 @@ def merged_vs_unmerged(merged: Server, unmerged: Server, rotating: list[str], on
             warm = [{"model": b["model"], "input": b["input"][:2]} for b in (bodies * 4)[:count]]
             asyncio.run(rate(server.url, warm))
     rates: dict[str, dict[str, list[float]]] = {c: {"merged": [], "unmerged": []} for c in cases}
+    # What the merged server's copies did in each case's measured requests (hits, misses, copies built).
+    events: dict[str, dict[str, float]] = {c: {"hit": 0.0, "miss": 0.0, "built": 0.0} for c in cases}
     for _ in range(args.soak_rotate_rounds):
         for case, bodies in cases.items():
             for label, server in (("merged", merged), ("unmerged", unmerged)):
+                before = merged_events(server.url) if label == "merged" else None
                 rates[case][label].append(asyncio.run(rate(server.url, bodies)))
+                if before is not None:
+                    after = merged_events(server.url)
+                    for key in events[case]:
+                        events[case][key] += after.get(key, 0.0) - before.get(key, 0.0)
     out = {}
     for case, by_server in rates.items():
         medians = {label: float(np.median(values)) for label, values in by_server.items()}
         out[case] = {
             **{f"{k}_texts_s": v for k, v in medians.items()},
             "ratio": medians["merged"] / medians["unmerged"],
+            "merged_copy_events": events[case],
         }
         out[case]["rounds"] = by_server
     return out
@@ -724,7 +744,8 @@ def soak_table(r: dict) -> Table:
         m = r["merged_vs_unmerged"][case]
         rows.append(
             (f"{what}: merged copies / merging off (--merged-cache-mb 0)", "",
-             f"{m['merged_texts_s']:.0f} / {m['unmerged_texts_s']:.0f} texts/s = {m['ratio']:.2f}x", aim)
+             f"{m['merged_texts_s']:.0f} / {m['unmerged_texts_s']:.0f} texts/s = {m['ratio']:.2f}x (copies: "
+             + ", ".join(f"{k} {v:.0f}" for k, v in m["merged_copy_events"].items()) + ")", aim)
         )  # fmt: skip
     for row in rows:
         table.add_row(*row)

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from cardiolora.cli import app
 from cardiolora.distributed import embed_to_shards, iter_vector_shards, read_manifest
 
-ROWS_PER_SHARD = 400
+ROWS_PER_SHARD = 100  # 31 shards: a job stopped after 3 still has shards in flight and unwritten
 
 
 @pytest.fixture(scope="module")
@@ -173,3 +173,35 @@ def test_index_build_on_ray_fills_the_index_from_the_shards(local_ray, model, co
     assert (
         "recall@10" in replaced.output and json.loads((out / "index.json").read_text())["recipe"]["type"] == "ivf-flat"
     )
+
+
+@pytest.mark.slow
+def test_a_job_killed_with_sigkill_run_again_writes_every_row_exactly_once(model, corpus, reference, tmp_path):
+    """A real `kill -9` of `cardiolora embed --engine ray` (its whole process group, Ray included)
+    once a few shards are written; the same command again finishes with every row exactly once."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "shards"
+    command = [sys.executable, "-m", "cardiolora", "embed", "--engine", "ray", "--model", model, "--workers", "2",
+               "--rows-per-shard", "100", "--input", str(corpus[0]), "--out", str(out)]  # fmt: skip
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    deadline = time.monotonic() + 240
+    while len(list(out.glob("part-*.parquet"))) < 3:
+        assert process.poll() is None, process.stderr.read().decode()[-2000:]
+        assert time.monotonic() < deadline, "no shard was written in time"
+        time.sleep(0.05)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    written = len(list(out.glob("part-*.parquet")))
+    assert read_manifest(out)["status"] == "running" and written < len(read_manifest(out)["shards"])
+    again = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr[-2000:]
+    records, vectors = read_all(out)
+    assert [r["text"] for r in records] == corpus[1]
+    assert len({r["id"] for r in records}) == len(records) == 3000
+    assert float((vectors * reference).sum(axis=1).min()) >= 0.9999
+    assert not list(out.glob(".*.tmp"))

@@ -118,3 +118,23 @@ def test_rotating_over_more_adapters_than_fit_does_not_copy_the_model_every_batc
         served = pool.encode(TEXTS, name)
         assert (served * expected[name]).sum(1).min() >= 1 - FP32_TOLERANCE  # merged or not, the same vectors
     assert len(copies) <= 2, copies
+    # What /metrics reports (cardiolora_merged_copy_events): every batch a hit or a miss, each copy built.
+    stats = pool.merge_stats
+    assert stats["hit"] + stats["miss"] == 40 and stats["built"] == len(copies) and stats["hit"] >= 19
+
+
+def test_metrics_report_the_merged_copies(merged_pool):
+    from fastapi.testclient import TestClient
+
+    from cardiolora.serve import create_app
+
+    with TestClient(create_app(merged_pool)) as client:
+        for name in ("alpha", "alpha", "beta"):
+            assert client.post("/v1/embeddings", json={"model": name, "input": TEXTS[:2]}).status_code == 200
+        text = client.get("/metrics").text
+    events = {
+        line.split('"')[1]: float(line.split()[-1])
+        for line in text.splitlines()
+        if line.startswith("cardiolora_merged_copy_events{")
+    }
+    assert events == {"hit": 1.0, "miss": 2.0, "built": 2.0}

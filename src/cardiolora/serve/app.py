@@ -49,7 +49,7 @@ from cardiolora.serve.http import (
     model_gone,
     not_served_in_time,
 )
-from cardiolora.serve.metrics import prometheus_metrics
+from cardiolora.serve.metrics import prometheus_metrics, watch_merged_copies
 from cardiolora.serve.pool import AdapterNotFound, EncodingBackend, InvalidAdapterName
 
 __all__ = ["APIError", "ServeSettings", "create_app"]
@@ -65,6 +65,7 @@ def create_app(backend: EncodingBackend, settings: ServeSettings | None = None, 
     settings = settings or ServeSettings()
     registry, metrics = prometheus_metrics()
     metrics["models"].set(len(backend.names()))
+    watch_merged_copies(metrics["merged"], backend)
     batcher = MicroBatcher(
         backend.encode,
         window_ms=settings.window_ms,

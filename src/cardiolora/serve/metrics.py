@@ -28,4 +28,20 @@ def prometheus_metrics():
             "cardiolora_batch_models", "Models (adapters) per micro-batch", buckets=(1, 2, 4, 8, 16), registry=registry
         ),
         "models": Gauge("cardiolora_models_loaded", "Models served (base + adapters)", registry=registry),
+        "merged": Gauge(
+            "cardiolora_merged_copy_events",
+            "Single-model batches run by a merged copy (hit) or unmerged (miss), and merged copies built",
+            ["event"],
+            registry=registry,
+        ),
     }
+
+
+def watch_merged_copies(gauge, backend) -> None:
+    """Report an :class:`~cardiolora.serve.pool.AdapterPool`'s merged-copy counts (read when scraped);
+    a backend without merged copies (ONNX) reports none."""
+    stats = getattr(backend, "merge_stats", None)
+    if stats is None:
+        return
+    for event in stats:
+        gauge.labels(event).set_function(lambda event=event: stats[event])

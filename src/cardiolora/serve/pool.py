@@ -124,6 +124,8 @@ class AdapterPool:
     # The models of the last ADMISSION_WINDOW single-model batches: which adapters earn a copy.
     _recent: deque = field(default_factory=lambda: deque(maxlen=ADMISSION_WINDOW))
     _batches_since_build: int = ADMISSION_WINDOW
+    # Single-model batches a merged copy ran (hit) or that ran unmerged (miss), copies built: /metrics.
+    merge_stats: dict[str, int] = field(default_factory=lambda: {"hit": 0, "miss": 0, "built": 0})
 
     @classmethod
     def load(
@@ -359,7 +361,9 @@ class AdapterPool:
         self._batches_since_build += 1
         if name in self._merged:
             self._merged.move_to_end(name)
+            self.merge_stats["hit"] += 1
             return self._merged[name]
+        self.merge_stats["miss"] += 1
         if name != self.base_name and not self._is_lora(name):
             return None
         cost = self._weight_bytes()
@@ -368,6 +372,7 @@ class AdapterPool:
         while self._merged and cost * (len(self._merged) + 1) > self.merged_cache_bytes:
             self._merged.popitem(last=False)
         self._batches_since_build = 0
+        self.merge_stats["built"] += 1
         base = self.embedder
         model = merged_copy(self.model, name)
         adapter = self.adapters.get(name)
