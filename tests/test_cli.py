@@ -303,7 +303,7 @@ def test_export_needs_no_merge_flag_and_still_accepts_it(tmp_path):
     for extra in ([], ["--merge"]):
         out = tmp_path / "export"
         result = runner.invoke(app, ["export", str(tmp_path), "--out", str(out), *extra])
-        assert_clean_failure(result, out, fragments=("not a training run directory",))
+        assert_clean_failure(result, out, fragments=("neither a training run directory", "nor an adapter"))
         assert "--merge" not in result.stderr
 
 
