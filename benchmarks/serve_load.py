@@ -593,7 +593,7 @@ def merged_vs_unmerged(merged: Server, unmerged: Server, rotating: list[str], on
             asyncio.run(rate(server.url, warm))
     rates: dict[str, dict[str, list[float]]] = {c: {"merged": [], "unmerged": []} for c in cases}
     # What the merged server's copies did in each case's measured requests (hits, misses, copies built).
-    events: dict[str, dict[str, float]] = {c: {"hit": 0.0, "miss": 0.0, "built": 0.0} for c in cases}
+    events: dict[str, dict[str, float]] = {c: {"hit": 0.0, "switch": 0.0, "miss": 0.0, "built": 0.0} for c in cases}
     for _ in range(args.soak_rotate_rounds):
         for case, bodies in cases.items():
             for label, server in (("merged", merged), ("unmerged", unmerged)):

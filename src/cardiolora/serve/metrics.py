@@ -30,7 +30,8 @@ def prometheus_metrics():
         "models": Gauge("cardiolora_models_loaded", "Models served (base + adapters)", registry=registry),
         "merged": Gauge(
             "cardiolora_merged_copy_events",
-            "Single-model batches run by a merged copy (hit) or unmerged (miss), and merged copies built",
+            "Single-model batches run by a merged copy (hit), unmerged beside a copy (switch) or without one "
+            "(miss), and merged copies built",
             ["event"],
             registry=registry,
         ),

@@ -124,8 +124,10 @@ class AdapterPool:
     # The models of the last ADMISSION_WINDOW single-model batches: which adapters earn a copy.
     _recent: deque = field(default_factory=lambda: deque(maxlen=ADMISSION_WINDOW))
     _batches_since_build: int = ADMISSION_WINDOW
-    # Single-model batches a merged copy ran (hit) or that ran unmerged (miss), copies built: /metrics.
-    merge_stats: dict[str, int] = field(default_factory=lambda: {"hit": 0, "miss": 0, "built": 0})
+    # Single-model batches a merged copy ran (hit), that ran unmerged although a copy exists (switch:
+    # the last batch was another model's) or with no copy (miss), and copies built: /metrics.
+    merge_stats: dict[str, int] = field(default_factory=lambda: {"hit": 0, "switch": 0, "miss": 0, "built": 0})
+    _last_name: str | None = None
 
     @classmethod
     def load(
@@ -359,8 +361,16 @@ class AdapterPool:
         budget holds then run unmerged instead of copying the model at every batch."""
         self._recent.append(name)
         self._batches_since_build += 1
+        previous, self._last_name = self._last_name, name
         if name in self._merged:
             self._merged.move_to_end(name)
+            if previous != name:
+                # A batch for another model than the last one runs on the shared weights: switching
+                # to a copy's own weights and back cost more than the copy saves (serve_load --soak:
+                # 6 adapters rotating, 1 batch in 6 on a copy, ran at 0.88-0.92x merging off with no
+                # copy built). Copies serve runs of one model, where they pay.
+                self.merge_stats["switch"] += 1
+                return None
             self.merge_stats["hit"] += 1
             return self._merged[name]
         self.merge_stats["miss"] += 1
