@@ -31,8 +31,10 @@ the hostile groups and the ratio of the p99s; each hostile group's outcomes (ser
 answer); the server's RSS (VmRSS) growth from after a warm-up to the end; and requests rotating over
 those adapters one at a time (single-adapter batches), and all for one adapter, on that server vs a
 second one with merging off (--merged-cache-mb 0), interleaved (--soak-rotate-rounds, median).
-Aims: 0 errors, 0 5xx, every slow client served or 408, p99 ratio <= 2x, RSS < +10%, rotating >= 1x
-of merging off (one adapter: > 1x, merging pays). --smoke runs it with short durations and a tiny
+Aims: 0 errors, 0 5xx, every slow client served or 408, p99 ratio <= 2x, RSS < +10%. The merged vs
+merging-off rates are shown, not judged: two server processes with the same settings measured 0.88-0.93x
+of each other here (``--soak-cache-copies 0``, no copy in either); benchmarks/merged_copies.py judges
+the merged-copy policy in one process. --smoke runs it with short durations and a tiny
 random BERT (seconds: does it run, not how fast). --json FILE writes the results (either mode).
 
 Each server runs in its own process (`python -m cardiolora serve`); the clients are asyncio + httpx
@@ -681,7 +683,9 @@ def soak(args, model: str, texts: list[str]) -> tuple[Table, dict]:
         and all(int(k) < 500 for c in groups.values() for k in c if k.lstrip("-").isdigit()),
         "every slow client answered 408 or served": slow_ok,
         "good p99 with hostile clients within 2x": p99_ratio <= 2.0,
-        "rotating case no slower than merging off": rotation["rotating"]["ratio"] >= 0.95,
+        # Not an acceptance line: two server processes with identical settings (no copy fitting in
+        # either) measured 0.88-0.93x of each other here, more than the policy's effect. The merged-copy
+        # policy is judged in one process, request by request: benchmarks/merged_copies.py.
     }
     report = {
         "settings": settings,
@@ -738,8 +742,9 @@ def soak_table(r: dict) -> Table:
          f"{rss['after_warmup'] / 1024:.0f} -> {rss['after_soak'] / 1024:.0f} MiB ({rss['growth']:+.1%})", "< +10%"),
     ]  # fmt: skip
     for case, what, aim in (
-        ("rotating", f"{s['soak_rotate_adapters']} adapters rotating, one request at a time", ">= 1x (noise ~5%)"),
-        ("one", "one adapter, one request at a time", "> 1x (merging pays)"),
+        ("rotating", f"{s['soak_rotate_adapters']} adapters rotating, one request at a time",
+         "informational: two processes differ by ~10%; see merged_copies.py"),
+        ("one", "one adapter, one request at a time", "informational"),
     ):
         m = r["merged_vs_unmerged"][case]
         rows.append(
