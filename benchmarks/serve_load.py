@@ -742,8 +742,11 @@ def soak_table(r: dict) -> Table:
          f"{rss['after_warmup'] / 1024:.0f} -> {rss['after_soak'] / 1024:.0f} MiB ({rss['growth']:+.1%})", "< +10%"),
     ]  # fmt: skip
     for case, what, aim in (
-        ("rotating", f"{s['soak_rotate_adapters']} adapters rotating, one request at a time",
-         "informational: two processes differ by ~10%; see merged_copies.py"),
+        (
+            "rotating",
+            f"{s['soak_rotate_adapters']} adapters rotating, one request at a time",
+            "informational: two processes differ by ~10%; see merged_copies.py",
+        ),
         ("one", "one adapter, one request at a time", "informational"),
     ):
         m = r["merged_vs_unmerged"][case]
