@@ -42,6 +42,19 @@ def test_ivf_build_checks_recall_and_search_takes_nprobe(tiny_model_dir, corpus,
     assert too_many.exit_code == 2 and "--nprobe" in too_many.stderr and "nlist 4" in too_many.stderr
 
 
+def test_the_corpus_may_be_positional_as_for_data_corpus(tiny_model_dir, corpus, tmp_path):
+    model = ["--model", str(tiny_model_dir("bert"))]
+    positional = runner.invoke(app, ["index", "build", str(corpus), *model, "--out", str(tmp_path / "a")])
+    assert positional.exit_code == 0, positional.output
+    by_option = build(tiny_model_dir, corpus, tmp_path / "b")
+    assert by_option.exit_code == 0, by_option.output
+    assert (tmp_path / "a" / "meta.jsonl").read_text() == (tmp_path / "b" / "meta.jsonl").read_text()
+    for args in ([str(corpus), "--corpus", str(corpus)], []):
+        result = runner.invoke(app, ["index", "build", *args, *model, "--out", str(tmp_path / "c")])
+        assert result.exit_code == 2 and "give the corpus once" in result.stderr
+        assert not (tmp_path / "c").exists()
+
+
 def test_the_default_type_for_a_small_corpus_is_flat_and_refuses_nprobe(tiny_model_dir, corpus, tmp_path):
     out = tmp_path / "flat"
     assert build(tiny_model_dir, corpus, out).exit_code == 0

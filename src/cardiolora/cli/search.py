@@ -39,16 +39,20 @@ RetrievalSetsOption = eval_sets_option(
 @index_app.command("build")
 @user_errors
 def index_build(
+    corpus_file: Annotated[
+        Path | None,
+        typer.Argument(metavar="CORPUS", help="The texts, positionally as for `data corpus` (or --corpus)."),
+    ] = None,
     corpus: Annotated[
-        Path,
+        Path | None,
         typer.Option(
             "--corpus",
             metavar="FILE",
             help="The texts: .jsonl (a text field, optionally an id), .txt (one text a line), "
             "or .md, .html, .pdf (one text a paragraph).",
         ),
-    ],
-    out: Annotated[Path, typer.Option("--out", "-o", metavar="DIR", help="Index directory to write.")],
+    ] = None,
+    out: Annotated[Path, typer.Option("--out", "-o", metavar="DIR", help="Index directory to write.")] = ...,
     model: ModelOption = None,
     adapter: AdapterOption = None,
     index_type: Annotated[
@@ -126,6 +130,9 @@ def index_build(
     from cardiolora.embedding import Embedder
     from cardiolora.index import build_index, check_index_out, plan_recipe, read_corpus
 
+    if (corpus_file is None) == (corpus is None):
+        raise CardioloraError("give the corpus once: CORPUS or --corpus FILE")
+    corpus = corpus_file or corpus
     recipe = dict(nlist=nlist, pq_m=pq_m, pq_nbits=pq_nbits, nprobe=nprobe, rerank=rerank)
     if check_recall < 0:
         raise CardioloraError(f"--check-recall must be >= 0, got {check_recall}")
