@@ -358,17 +358,18 @@ class AdapterPool:
         (:meth:`_earns_a_copy`): with room in the budget, at once; when a copy must be evicted for
         it, only for a model used more often lately than the least recently used copy's model, and
         at most once every ADMISSION_WINDOW batches. Requests rotating over more adapters than the
-        budget holds then run unmerged instead of copying the model at every batch."""
+        budget holds then run unmerged instead of copying the model at every batch. An existing copy
+        serves a batch only when the last batch was for the same model (see the comment below)."""
         self._recent.append(name)
         self._batches_since_build += 1
         previous, self._last_name = self._last_name, name
         if name in self._merged:
             self._merged.move_to_end(name)
             if previous != name:
-                # A batch for another model than the last one runs on the shared weights: switching
-                # to a copy's own weights and back cost more than the copy saves (serve_load --soak:
-                # 6 adapters rotating, 1 batch in 6 on a copy, ran at 0.88-0.92x merging off with no
-                # copy built). Copies serve runs of one model, where they pay.
+                # A batch for another model than the last one runs on the shared weights, so no batch
+                # switches between weight sets; copies serve runs of one model, where merging pays.
+                # Not shown to matter on its own: benchmarks/merged_copies.py measures the policy
+                # as a whole (README, serving).
                 self.merge_stats["switch"] += 1
                 return None
             self.merge_stats["hit"] += 1

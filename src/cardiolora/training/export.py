@@ -70,7 +70,8 @@ def export_merged(
     if run_dir.name == "adapter" and (run_dir.parent / "config.json").exists():
         run_dir = run_dir.parent  # RUN/adapter, as embed, evaluate and serve take it, stands for its run
     config_file = run_dir / "config.json"
-    if config_file.exists():
+    from_run = config_file.exists()
+    if from_run:
         adapter = check_adapter_dir(run_dir / "adapter")
         config = json.loads(config_file.read_text())
         if model is not None:
@@ -104,7 +105,7 @@ def export_merged(
                 staging / EXPORT_MARKER,
                 {
                     "schema": EXPORT_SCHEMA,
-                    "run": str(run_dir.resolve()) if config_file.exists() else None,
+                    "run": str(run_dir.resolve()) if from_run else None,
                     "adapter": str(adapter.resolve()),
                     "model": config["model"],
                     "adapter_sha256": sha256_file(adapter / "adapter_model.safetensors"),
@@ -112,11 +113,7 @@ def export_merged(
                     **lengths,
                 },
             )
-            card = (
-                _export_card(run_dir, config, {**lengths, "adapter_scale": adapter_scale})
-                if config_file.exists()
-                else None
-            )
+            card = _export_card(run_dir, config, {**lengths, "adapter_scale": adapter_scale}) if from_run else None
             if card is not None:  # sentence-transformers wrote a card of the base model; the run's says more
                 write_text_atomic(staging / "README.md", card)
     return out
