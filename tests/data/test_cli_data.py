@@ -312,3 +312,15 @@ def test_pairs_input_is_positional_and_told_apart_by_its_columns(tmp_path):
     neither.write_text(json.dumps({"question": "x"}) + "\n")
     result = runner.invoke(app, ["data", "pairs", str(neither), "--out", str(tmp_path / "c.jsonl")])
     assert_clean_failure(result, tmp_path / "c.jsonl", fragments=(f"{neither}:1:", "neither a pairs row"))
+
+
+def test_mine_negatives_refuses_an_unknown_relation(tmp_path, write_jsonl):
+    pairs = write_jsonl("pairs.jsonl", [{"anchor": "Mitral stenosis", "positive": "Narrowed mitral valve",
+                                         "relation": "synonym"}])  # fmt: skip
+    out = tmp_path / "mined.jsonl"
+    result = runner.invoke(app, ["data", "mine-negatives", str(pairs), "--model", "minilm", "--relation", "sibling",
+                                 "--out", str(out)])  # fmt: skip
+    assert_clean_failure(result, out, fragments=("--relation sibling: no such relation", "synonym"))
+    result = runner.invoke(app, ["data", "mine-negatives", str(pairs), "--method", "bm25", "--relation", "synonym",
+                                 "--out", str(out)])  # fmt: skip
+    assert_clean_failure(result, out, fragments=("--method embedding only",))

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from cardiolora.data.leakage import LeakGuard
-from cardiolora.data.negatives import mine_bm25, mine_embedding
+from cardiolora.data.negatives import _ConceptIndex, mine_bm25, mine_embedding
 from cardiolora.data.records import PairRecord, load_pairs, write_pairs
 from cardiolora.data.splits import split_pairs
 from cardiolora.errors import CardioloraError, InputError
@@ -97,6 +97,41 @@ def test_embedding_negatives_respect_the_band(tiny_model_dir):
     assert all(p.negative and p.negative != p.positive for p in mined)
     none_pass = mine_embedding(pairs, str(tiny_model_dir("bert")), max_score=-1.0)
     assert all(p.negative is None for p in none_pass)
+
+
+def test_embedding_mining_keeps_other_relations_negatives(tiny_model_dir):
+    words = ("mitral", "aortic", "valve", "atrial", "cardiac", "troponin", "syncope", "edema")
+    pairs = [PairRecord(f"heart {w} pain", f"chest {w} murmur", "kept", relation="sibling" if i % 2 else "negation")
+             for i, w in enumerate(words)]  # fmt: skip
+    mined = mine_embedding(pairs, str(tiny_model_dir("bert")), overwrite=True, relations={"sibling"},
+                           max_score=1.0, relative_margin=0.0)  # fmt: skip
+    assert [p.negative for p in mined if p.relation == "negation"] == ["kept"] * 4
+    assert all(p.negative != "kept" for p in mined if p.relation == "sibling")
+
+
+def test_concept_filter_rejects_the_same_concept_and_its_known_relatives():
+    pairs = [
+        PairRecord("Known aortic medial fibrosis.", "Aortic medial scarring", relation="synonym", group="hp:1"),
+        PairRecord("Translamellar aortic medial fibrosis", "Aortic medial fibrosis", relation="parent", group="hp:2"),
+        PairRecord(
+            "Translamellar aortic medial fibrosis",
+            "Intralamellar aortic medial fibrosis",
+            relation="sibling",
+            group="hp:2",
+        ),  # fmt: skip
+        PairRecord("Mitral stenosis", "Narrowed mitral valve", relation="synonym", group="hp:3"),
+    ]
+    same = _ConceptIndex(pairs)
+    # the parent named through a template is the positive itself
+    assert same("Aortic medial fibrosis confirmed.", "Translamellar aortic medial fibrosis",
+                "Aortic medial fibrosis", "hp:2")  # fmt: skip
+    # a synonym of the positive's concept
+    assert same("Aortic medial scarring", "Translamellar aortic medial fibrosis", "Aortic medial fibrosis", "hp:2")
+    # another positive of the anchor's concept (its sibling) is not a negative of its parent pair
+    assert same("Intralamellar aortic medial fibrosis", "Translamellar aortic medial fibrosis",
+                "Aortic medial fibrosis", "hp:2")  # fmt: skip
+    # an unrelated concept is a fair negative
+    assert not same("Narrowed mitral valve", "Translamellar aortic medial fibrosis", "Aortic medial fibrosis", "hp:2")
 
 
 # ------------------------------------------------------------------ issue 13

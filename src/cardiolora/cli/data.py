@@ -385,6 +385,14 @@ def mine_negatives(
         float, typer.Option(help="Skip candidates within this share of the positive's score.")
     ] = 0.05,
     overwrite: Annotated[bool, typer.Option(help="Replace negatives the pairs already have.")] = False,
+    relation: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--relation",
+            help="Mine only pairs of this relation (repeatable; --method embedding), e.g. sibling; the others keep "
+            "their negatives.",
+        ),
+    ] = None,
     exclude_eval: ExcludeEvalOption = None,
 ) -> None:
     """Add a hard negative to each pair: by embedding similarity within a band, or by BM25."""
@@ -399,6 +407,17 @@ def mine_negatives(
     kwargs = {"overwrite": overwrite}
     if method == "embedding":
         kwargs.update(max_score=max_score, relative_margin=relative_margin)
+        if relation:
+            known = {p.relation for p in pairs_in}
+            unknown = sorted(set(relation) - known)
+            if unknown:
+                have = ", ".join(sorted(known))
+                raise CardioloraError(
+                    f"--relation {', '.join(unknown)}: no such relation in {pairs_file} (it has {have})"
+                )
+            kwargs["relations"] = sorted(relation)
+    elif relation:
+        raise CardioloraError("--relation works with --method embedding only")
     with console.status(f"mining negatives ({plain(method)})..."):
         mined = mine(pairs_in, method, model, **kwargs)
     settings = {"builder": "mine-negatives", "input": str(pairs_file), "method": method, "model": model, **kwargs}
