@@ -93,3 +93,24 @@ def test_a_real_decoder_evaluates_offline():
     result = evaluate_embedder(embedder, [load_eval_set("cardiology")], n_resamples=500).to_dict()
     assert result["model"]["family"] == "decoder" and result["model"]["pooling"] == "lasttoken"
     assert -2 <= result["separation"] <= 2 and 0 <= result["auc"] <= 1
+
+
+def test_truncation_curve_equals_evaluating_at_fewer_dimensions():
+    from cardiolora.embedding import Embedder
+    from cardiolora.evaluation.evaluate import truncation_curve
+    from cardiolora.evaluation.metrics import roc_auc, separation
+
+    eval_set = load_eval_set("cardiology-dev")
+    # A real model: a tiny random one scores every pair within 1e-7 of the others, where float32
+    # rounding (renormalising twice) reorders pairs.
+    embedder = Embedder.load("minilm")
+    rows = truncation_curve(embedder, eval_set, dims=(64, 16, 10_000))
+    assert [r["dims"] for r in rows] == [384, 64, 16]  # wider than the model: skipped
+    categories = np.asarray([p.category for p in eval_set.pairs])
+    for row in rows:
+        embedder.truncate_dim = row["dims"]  # what `cardiolora evaluate --dims N` does
+        cosines = pair_cosines(embedder, eval_set)
+        similar, different = cosines[categories == "similar"], cosines[categories == "different"]
+        assert row["auc"] == pytest.approx(roc_auc(similar, different), abs=1e-6)
+        assert row["separation"] == pytest.approx(separation(similar, different), abs=1e-6)
+    assert rows[0]["auc"] > rows[2]["auc"]  # sixteen dimensions lose some of minilm's meaning

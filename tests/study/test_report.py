@@ -117,3 +117,29 @@ def test_counts_are_written_as_counts_and_parameters_in_millions():
     assert fmt_value(24_172) == "24,172"  # pairs: not "0.0M"
     assert fmt_value(22_713_216) == "22.7M"
     assert fmt_value(756) == "756" and fmt_value(None) == "n/a"
+
+
+def test_truncation_section_shows_measured_models_only(tmp_path):
+    study_dir = _study(tmp_path)
+    root = study_dir / "models" / "newer"
+    for name, aucs in (("zero-shot.json", (0.7, 0.65)), ("adapted.json", (0.8, 0.75))):
+        document = json.loads((root / name).read_text())
+        document["evaluations"][0]["truncation"] = [
+            {"dims": 8, "separation": 0.2, "auc": aucs[0]},
+            {"dims": 4, "separation": 0.1, "auc": aucs[1]},
+        ]
+        (root / name).write_text(json.dumps(document))
+    write_report(study_dir)
+    report = (study_dir / "report.md").read_text()
+    section = report.split("## Fewer dimensions (Matryoshka-style truncation)\n", 1)[1].split("\n## ", 1)[0]
+    rows = [[c.strip() for c in line.strip("|").split("|")] for line in section.splitlines() if line.startswith("|")]
+    assert rows[2:] == [
+        ["newer", "8", "0.700", "0.800", "0.200", "0.200"],
+        ["newer", "4", "0.650", "0.750", "0.100", "0.100"],
+    ]  # "older" was evaluated before truncation was measured: no invented rows
+
+
+def test_no_truncation_section_without_measurements(tmp_path):
+    study_dir = _study(tmp_path)
+    write_report(study_dir)
+    assert "Fewer dimensions" not in (study_dir / "report.md").read_text()

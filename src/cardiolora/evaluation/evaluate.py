@@ -68,6 +68,33 @@ def pair_cosines(embedder: Embedder, eval_set: EvalSet, batch_size: int | None =
     return cosines_of_pairs(lambda texts: embedder.encode(texts, role="similarity", batch_size=batch_size), eval_set)
 
 
+# Dimensions a study scores its headline set at beside the full vector (those below the model's).
+TRUNCATION_DIMS = (256, 128, 64)
+
+
+def truncation_curve(embedder: Embedder, eval_set: EvalSet, dims: Sequence[int] = TRUNCATION_DIMS) -> list[dict]:
+    """Separation and ROC-AUC of ``eval_set`` at the model's full dimension and at each of ``dims``
+    below it, keeping each vector's first dimensions and renormalising them, as ``cardiolora evaluate
+    --dims N`` and the server's ``dimensions`` do (Matryoshka-style). The texts are embedded once."""
+    full = np.asarray(embedder.encode(eval_set.sentences(), role="similarity"), dtype=np.float32)
+    widths = [full.shape[1], *sorted({d for d in dims if 0 < d < full.shape[1]}, reverse=True)]
+    categories = np.asarray([p.category for p in eval_set.pairs])
+    rows = []
+    for width in widths:
+        vectors = full[:, :width]
+        vectors = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+        cosines = cosines_of_pairs(lambda _texts, v=vectors: v, eval_set)
+        similar, different = cosines[categories == "similar"], cosines[categories == "different"]
+        rows.append(
+            {
+                "dims": int(width),
+                "separation": _nan_to_none(separation(similar, different)),
+                "auc": _nan_to_none(roc_auc(similar, different)),
+            }
+        )
+    return rows
+
+
 def compute_metrics(
     eval_set: EvalSet,
     cosines: np.ndarray,

@@ -41,6 +41,7 @@ from cardiolora.study.report_tables import (
     model_rows,
     performance_table,
     retention_section,
+    truncation_section,
     write_csv,
 )
 from cardiolora.study.results import StudyResults, biggest_movers, load_results, pair_labels
@@ -154,6 +155,7 @@ def build_markdown(
     ]
     out += ["", "## Efficiency", "", efficiency_table(rows)]
     out += retention_section(results)
+    out += truncation_section(results)
     out += movers_section(results)
     if cells:
         out += ["", "## Ablation", "", ablation_table(cells)]

@@ -137,7 +137,7 @@ def retention_section(results: StudyResults) -> list[str]:
         "## Retention: the other specialties and general English",
         "",
         f"Each set the adapter is not for, base model (zero-shot) against adapted; a fall of more than "
-        f"{DEFAULT_TOLERANCE} in separation or ROC-AUC is harm.",
+        f"{DEFAULT_TOLERANCE} in separation or ROC-AUC, with its paired 95% CI below zero, is harm.",
         "",
         markdown_table(
             [
@@ -160,6 +160,33 @@ def retention_section(results: StudyResults) -> list[str]:
         else ["", "No set fell by more than the tolerance."]
     )
     return out
+
+
+def truncation_section(results: StudyResults) -> list[str]:
+    """The headline set at fewer dimensions (each vector's first N, renormalised), zero-shot and
+    adapted, for every model whose evaluations measured it."""
+    head = results.headline_set
+    lines = []
+    for model in results.models:
+        before = {r["dims"]: r for r in (model.zero_shot.get(head) or {}).get("truncation") or []}
+        after = {r["dims"]: r for r in (model.adapted.get(head) or {}).get("truncation") or []}
+        for dims in sorted(set(before) | set(after), reverse=True):
+            b, a = before.get(dims, {}), after.get(dims, {})
+            lines.append([model.name, dims, b.get("auc"), a.get("auc"), b.get("separation"), a.get("separation")])
+    if not lines:
+        return []
+    return [
+        "",
+        "## Fewer dimensions (Matryoshka-style truncation)",
+        "",
+        f"`{head}` with each vector cut to its first N dimensions and renormalised, as `cardiolora evaluate "
+        "--dims N` and the server's `dimensions` field do; the first row of a model is its full vector. "
+        "The models were not trained for truncation (no Matryoshka loss).",
+        "",
+        markdown_table(
+            ["model", "dimensions", "ROC-AUC zero-shot", "adapted", "separation zero-shot", "adapted"], lines
+        ),
+    ]
 
 
 def ablation_rows(results: StudyResults) -> list[dict[str, Any]]:

@@ -229,10 +229,11 @@ class StudyRunner:
 
     def _evaluate(self, step: Step, adapter: Path | None) -> None:
         """Evaluate one model (zero-shot or adapted) on every set of the study; the headline set is
-        also scored as a retrieval task (``retrieval`` in its evaluation: MRR@10, Recall@k...), in
-        the same step because the model is loaded here anyway."""
+        also scored as a retrieval task (``retrieval`` in its evaluation: MRR@10, Recall@k...) and at
+        fewer dimensions (``truncation``), in the same step because the model is loaded here anyway."""
         from cardiolora.embedding import Embedder
         from cardiolora.evaluation import evaluate_embedder, load_eval_set
+        from cardiolora.evaluation.evaluate import truncation_curve
         from cardiolora.evaluation.retrieval import evaluate_eval_set_retrieval
 
         embedder = Embedder.load(step.model, adapter=adapter, trust_remote_code=self._trust_remote_code(step.model))
@@ -249,10 +250,12 @@ class StudyRunner:
         report.command = f"cardiolora study run ({self.config.name}): {step.label}"
         headline = sets[0]  # evaluation.sets[0]: the set the report's tables are about
         retrieval = evaluate_eval_set_retrieval(embedder, headline).to_dict()
+        truncation = truncation_curve(embedder, headline)
         document = report.to_dict()
         for evaluation in document["evaluations"]:
             if evaluation["eval_set"]["name"] == headline.name:
                 evaluation["retrieval"] = retrieval
+                evaluation["truncation"] = truncation
         if adapter is not None and step.cell is None:
             # Beside the adapted evaluation, before it: a finished step always has its map.
             from cardiolora.evaluation.embedding_map import embedding_map
