@@ -3,9 +3,11 @@
 Two miners:
 - ``embedding``: sentence-transformers' ``mine_hard_negatives`` with a similarity band: candidates
   scoring above ``max_score`` with the anchor, or within ``relative_margin`` of the positive's score,
-  are skipped, so paraphrases of the positive are not taken as negatives. Where pairs carry a concept
-  ``group`` (ontology and statement pairs do), a candidate that is a positive of the anchor's own
-  concept is skipped too: a synonym the band let through is still the same concept, a false negative.
+  are skipped, so paraphrases of the positive are not taken as negatives. A candidate that names the
+  anchor's or the positive's concept is skipped too (:class:`_ConceptIndex`: the same term in a
+  template, a synonym, or, where pairs carry a concept ``group`` as ontology and statement pairs
+  do, any positive of the concept's pairs): a synonym the band let through is still a false negative.
+  ``relations`` limits mining to some relations and keeps the others' negatives.
 - ``bm25``: the top BM25 match of the anchor among the other pairs' positives (bm25s), skipping
   texts equal to the anchor or positive after normalization.
 """
