@@ -1,0 +1,136 @@
+"""Where a training step's time goes, and what the levers issue 24 names buy, side by side in one run.
+
+    .venv/bin/python benchmarks/train_step_levers.py --model minilm --data data/cardio-recommended.jsonl
+
+Each variant runs in a fresh process: the default step of `cardiolora train` written as a plain loop
+(LoRA r 16 on all linear layers, batch 64 of anchor / positive / negative texts capped at 64 tokens,
+bf16 autocast, InfoNCE over the batch; the cached teacher and the cosine term cost next to nothing
+and are left out), timed per step after ``--warmup`` steps:
+
+- ``eager``: the loop as it is;
+- ``compile``: the encoder under ``torch.compile(dynamic=True)`` (inductor); its first steps include
+  the compilation, reported apart;
+- ``fp32``: no autocast;
+- ``qv``: LoRA on the attention query and value only (a recipe change, not a free speed-up).
+
+It prints, per variant, seconds per step (mean over the timed steps), the first steps' seconds, and
+for the eager loop the split into tokenizing, forward, backward and optimizer, then each variant's
+speed as a ratio of eager.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+VARIANTS = ("eager", "compile", "fp32", "qv")
+
+
+def _worker(spec: dict) -> dict:
+    import random
+
+    import torch
+    import transformers
+    from peft import LoraConfig
+    from sentence_transformers import SentenceTransformer
+
+    from cardiolora.data import load_pairs
+    from cardiolora.models import resolve_model
+
+    transformers.utils.logging.set_verbosity_error()
+    torch.manual_seed(0)
+    pairs = [p for p in load_pairs(spec["data"]) if p.negative]
+    random.Random(0).shuffle(pairs)
+    model = SentenceTransformer(str(resolve_model(spec["model"]).path), device="cpu")
+    model.max_seq_length = 64
+    targets = ["query", "value"] if spec["variant"] == "qv" else "all-linear"
+    model.add_adapter(LoraConfig(r=16, lora_alpha=32, lora_dropout=0.0, target_modules=targets))
+    if spec["variant"] == "compile":
+        # sentence-transformers 6 calls the Transformer module's ``model``; compiling ``auto_model``
+        # would compile nothing that runs.
+        model[0].model = torch.compile(model[0].model, dynamic=True)
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
+    autocast = spec["variant"] != "fp32"
+    batch = spec["batch_size"]
+    parts = {"tokenize": 0.0, "forward": 0.0, "backward": 0.0, "optimizer": 0.0}
+    steps = []
+    for step in range(spec["warmup"] + spec["steps"]):
+        rows = pairs[step * batch : (step + 1) * batch]
+        t0 = time.perf_counter()
+        features = [model.tokenize([getattr(p, side) for p in rows]) for side in ("anchor", "positive", "negative")]
+        t1 = time.perf_counter()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+            a, pos, neg = (torch.nn.functional.normalize(model(f)["sentence_embedding"], dim=-1) for f in features)
+            scores = a @ torch.cat([pos, neg]).T / 0.3
+            loss = torch.nn.functional.cross_entropy(scores.float(), torch.arange(len(rows)))
+        t2 = time.perf_counter()
+        loss.backward()
+        t3 = time.perf_counter()
+        optimizer.step()
+        optimizer.zero_grad()
+        t4 = time.perf_counter()
+        steps.append(t4 - t0)
+        if step >= spec["warmup"]:
+            for name, seconds in zip(parts, (t1 - t0, t2 - t1, t3 - t2, t4 - t3), strict=True):
+                parts[name] += seconds / spec["steps"]
+    timed = steps[spec["warmup"] :]
+    return {
+        "variant": spec["variant"],
+        "seconds_per_step": sum(timed) / len(timed),
+        "first_steps_seconds": sum(steps[: spec["warmup"]]),
+        "parts": parts,
+    }
+
+
+def _run(spec: dict) -> dict:
+    done = subprocess.run(
+        [sys.executable, __file__, "--worker", json.dumps(spec)], capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"{spec['variant']} failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", default="minilm")
+    parser.add_argument("--data", default="data/cardio-recommended.jsonl")
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--warmup", type=int, default=5)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--variant", action="append", choices=VARIANTS, help="Run only these (repeatable).")
+    parser.add_argument("--out", help="Write the results as JSON here too.")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        print(json.dumps(_worker(json.loads(args.worker))))
+        return
+    from rich.progress import track
+
+    base = {"model": args.model, "data": args.data, "steps": args.steps, "warmup": args.warmup,
+            "batch_size": args.batch_size}  # fmt: skip
+    variants = args.variant or list(VARIANTS)
+    results = [_run({**base, "variant": v}) for v in track(variants, description="variants, one process each")]
+    eager = next((r for r in results if r["variant"] == "eager"), None)
+    print(f"{args.model}, batch {args.batch_size}, {args.steps} timed steps after {args.warmup}:")
+    for r in results:
+        ratio = f"{eager['seconds_per_step'] / r['seconds_per_step']:.2f}x eager" if eager else ""
+        print(f"  {r['variant']:8s} {r['seconds_per_step']:.3f} s/step  (first {args.warmup}: "
+              f"{r['first_steps_seconds']:.1f} s)  {ratio}")  # fmt: skip
+    if eager:
+        split = ", ".join(f"{k} {v:.3f} s" for k, v in eager["parts"].items())
+        print(f"  eager step: {split}")
+    if args.out:
+        from cardiolora.io import write_json_atomic
+
+        write_json_atomic(args.out, {"settings": base, "results": results})
+
+
+if __name__ == "__main__":
+    main()
