@@ -10,12 +10,10 @@ per second and the warm-up seconds of each, and compiled over eager.
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
-import subprocess
-import sys
 import time
+
+from fresh_process import parse_or_work, run_fresh, variant_parser
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -52,27 +50,17 @@ def _worker(spec: dict) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", default="minilm")
-    parser.add_argument("--data", default="data/cardio-recommended.jsonl")
-    parser.add_argument("--batch-size", type=int, default=16)
+    parser = variant_parser(__doc__, batch_size=16)
     parser.add_argument("--requests", type=int, default=200)
-    parser.add_argument("--warmup", type=int, default=5)
-    parser.add_argument("--worker", help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.worker:
-        print(json.dumps(_worker(json.loads(args.worker))))
+    args = parse_or_work(parser, _worker)
+    if args is None:
         return
     base = {"model": args.model, "data": args.data, "batch_size": args.batch_size, "requests": args.requests,
             "warmup": args.warmup}  # fmt: skip
     results = []
     for compiled in (False, True):
-        done = subprocess.run([sys.executable, __file__, "--worker", json.dumps({**base, "compile": compiled})],
-                              capture_output=True, text=True, check=False)  # fmt: skip
-        if done.returncode != 0:
-            raise SystemExit(done.stderr[-3000:])
-        results.append(json.loads(done.stdout.strip().splitlines()[-1]))
         label = "compiled" if compiled else "eager"
+        results.append(run_fresh(__file__, {**base, "compile": compiled}, label))
         print(
             f"{label:9s} {results[-1]['texts_per_second']:.1f} texts/s (warm-up {results[-1]['warmup_seconds']:.1f} s)"
         )

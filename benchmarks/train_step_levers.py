@@ -20,12 +20,10 @@ speed as a ratio of eager.
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
-import subprocess
-import sys
 import time
+
+from fresh_process import parse_or_work, run_fresh, variant_parser
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -88,35 +86,23 @@ def _worker(spec: dict) -> dict:
     }
 
 
-def _run(spec: dict) -> dict:
-    done = subprocess.run(
-        [sys.executable, __file__, "--worker", json.dumps(spec)], capture_output=True, text=True, check=False
-    )
-    if done.returncode != 0:
-        raise SystemExit(f"{spec['variant']} failed:\n{done.stderr[-3000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", default="minilm")
-    parser.add_argument("--data", default="data/cardio-recommended.jsonl")
+    parser = variant_parser(__doc__, batch_size=64)
     parser.add_argument("--steps", type=int, default=20)
-    parser.add_argument("--warmup", type=int, default=5)
-    parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--variant", action="append", choices=VARIANTS, help="Run only these (repeatable).")
     parser.add_argument("--out", help="Write the results as JSON here too.")
-    parser.add_argument("--worker", help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.worker:
-        print(json.dumps(_worker(json.loads(args.worker))))
+    args = parse_or_work(parser, _worker)
+    if args is None:
         return
     from rich.progress import track
 
     base = {"model": args.model, "data": args.data, "steps": args.steps, "warmup": args.warmup,
             "batch_size": args.batch_size}  # fmt: skip
     variants = args.variant or list(VARIANTS)
-    results = [_run({**base, "variant": v}) for v in track(variants, description="variants, one process each")]
+    results = [
+        run_fresh(__file__, {**base, "variant": v}, v)
+        for v in track(variants, description="variants, one process each")
+    ]
     eager = next((r for r in results if r["variant"] == "eager"), None)
     print(f"{args.model}, batch {args.batch_size}, {args.steps} timed steps after {args.warmup}:")
     for r in results:
