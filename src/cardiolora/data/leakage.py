@@ -56,6 +56,12 @@ def _exact_key(key: str) -> str:
     return key.replace(" ", "")
 
 
+def spelling_key(text: str) -> str:
+    """What the guard compares exactly: ``text``'s :func:`guard_key` without spaces ("First degree
+    AV block" and "first-degree AV block" are one key)."""
+    return _exact_key(guard_key(text))
+
+
 def minhash_of(shingles: Iterable[bytes], num_perm: int = NUM_PERM):
     from datasketch import MinHash
 
@@ -97,12 +103,12 @@ class LeakGuard:
 
     def add_terms(self, terms: Iterable[str]) -> None:
         """Evaluation terms: an ontology concept with one of them as name or synonym is left out."""
-        self._terms.update(_exact_key(guard_key(t)) for t in terms if guard_key(t))
+        self._terms.update(spelling_key(t) for t in terms if guard_key(t))
 
     def add_pairs(self, pairs: Iterable[tuple[str, str]]) -> None:
         """Evaluation pairs: no training pair may join their two sides."""
         for left, right in pairs:
-            sides = ({_exact_key(guard_key(left))}, {_exact_key(guard_key(right))})
+            sides = ({spelling_key(left)}, {spelling_key(right)})
             index = len(self._sides)
             self._sides.append(sides)
             for key in (*sides[0], *sides[1]):
@@ -165,10 +171,10 @@ class LeakGuard:
         return core is not None and self._key_leaks(guard_key(core))
 
     def _keys_of(self, text: str) -> set[str]:
-        keys = {_exact_key(guard_key(text))}
+        keys = {spelling_key(text)}
         core = template_core(text)
         if core is not None:
-            keys.add(_exact_key(guard_key(core)))
+            keys.add(spelling_key(core))
         return keys
 
     def joins_evaluation_pair(self, pair: PairRecord) -> bool:
@@ -188,14 +194,14 @@ class LeakGuard:
 
     def is_evaluation_concept(self, names: Iterable[str]) -> bool:
         """True if any of a concept's ``names`` (its name and synonyms) is an evaluation term."""
-        return any(_exact_key(guard_key(name)) in self._terms for name in names)
+        return any(spelling_key(name) in self._terms for name in names)
 
     def expand_with_concepts(self, concepts: Iterable) -> None:
         """Widen each evaluation pair's sides with every name and synonym of the ontology concepts
         that one of its texts names (objects with ``name`` and ``synonyms``)."""
         for concept in concepts:
             names = [concept.name, *concept.synonyms]
-            keys = {_exact_key(guard_key(n)) for n in names} - {""}
+            keys = {spelling_key(n) for n in names} - {""}
             hits = set().union(*(self._pairs_of_key.get(k, set()) for k in keys))
             for index in hits:
                 for side in self._sides[index]:

@@ -17,9 +17,10 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from dataclasses import replace
 
+from cardiolora.data.leakage import spelling_key
 from cardiolora.data.negation import template_core
 from cardiolora.data.records import PairRecord
-from cardiolora.data.text import guard_key, normalize_for_match
+from cardiolora.data.text import normalize_for_match
 from cardiolora.errors import CardioloraError
 
 MINERS = ("embedding", "bm25")
@@ -65,7 +66,8 @@ class _ConceptIndex:
 
     @staticmethod
     def key(text: str) -> str:
-        return guard_key(template_core(text) or text).replace(" ", "")
+        # The leak guard's spelling key, of the term a template holds where it holds one.
+        return spelling_key(template_core(text) or text)
 
     def __call__(self, candidate: str, anchor: str, positive: str, group: str | None) -> bool:
         """True if ``candidate`` names the concept of ``anchor`` or of ``positive``."""
