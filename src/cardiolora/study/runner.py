@@ -250,12 +250,14 @@ class StudyRunner:
         report.command = f"cardiolora study run ({self.config.name}): {step.label}"
         headline = sets[0]  # evaluation.sets[0]: the set the report's tables are about
         retrieval = evaluate_eval_set_retrieval(embedder, headline).to_dict()
-        truncation = truncation_curve(embedder, headline)
+        # Only a model's own evaluations: the report shows truncation per model, not per ablation cell.
+        truncation = truncation_curve(embedder, headline) if step.cell is None else None
         document = report.to_dict()
         for evaluation in document["evaluations"]:
             if evaluation["eval_set"]["name"] == headline.name:
                 evaluation["retrieval"] = retrieval
-                evaluation["truncation"] = truncation
+                if truncation is not None:
+                    evaluation["truncation"] = truncation
         if adapter is not None and step.cell is None:
             # Beside the adapted evaluation, before it: a finished step always has its map.
             from cardiolora.evaluation.embedding_map import embedding_map
