@@ -87,6 +87,27 @@ def test_default_targets_are_every_linear_layer_and_attention_is_the_zoos(tiny_c
     assert resolve_targets(["all-linear"], spec) == "all-linear"
 
 
+def test_training_on_a_cpu_uses_plain_attention_and_records_it(tiny_config, tiny_model_dir):
+    """PyTorch's CPU flash-attention backward is slow: ``auto`` trains with transformers' eager
+    attention there; an explicit choice is kept; a model without sdpa says so before training."""
+    import torch
+
+    from cardiolora.training.prepare import resolve_attention
+
+    expected = None if torch.cuda.is_available() else "eager"
+    assert resolve_attention("auto") == expected
+    assert resolve_attention("auto", requires_remote_code=True) is None
+    assert resolve_attention("sdpa") == "sdpa"
+    result = train(tiny_config(), log=lambda *_: None)
+    assert result.metrics["training"]["attention"] == (expected or "sdpa")
+    result = train(tiny_config(attention="sdpa", out=str(result.run_dir.parent / "sdpa")), log=lambda *_: None)
+    assert result.metrics["training"]["attention"] == "sdpa"
+    with pytest.raises(CardioloraError, match="cannot train with attention 'sdpa'"):
+        train(tiny_config(attention="sdpa", model=str(tiny_model_dir("mpnet")), out=str(result.run_dir.parent / "m")),
+              log=lambda *_: None)  # fmt: skip
+    assert not (result.run_dir.parent / "m").exists()  # refused input leaves nothing behind
+
+
 def test_all_linear_stands_alone():
     with pytest.raises(CardioloraError, match="all-linear"):
         build_config({"data": "x.jsonl", "out": "runs/x", "peft": {"target_modules": ["all-linear", "query"]}})

@@ -180,6 +180,11 @@ class TrainConfig(_Strict):
     # ``auto``: bf16 autocast where the machine runs bf16 natively (CUDA, or a CPU with AMX /
     # AVX-512 BF16), else fp32.
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
+    # The attention kernel while training. ``auto``: transformers' plain ("eager") attention on a CPU,
+    # the model's default elsewhere. PyTorch's CPU flash-attention backward (sdpa's kernel) took a
+    # third of a minilm step for a tenth of its forward; at 64 tokens the plain softmax is cheaper
+    # (benchmarks/train_step_levers.py). Evaluation and serving keep the model's default.
+    attention: Literal["auto", "eager", "sdpa"] = "auto"
     load_in_8bit: bool = False
     eval_steps: int | None = Field(None, ge=1)
     early_stopping_patience: int | None = Field(None, ge=1)

@@ -43,6 +43,21 @@ def resolve_precision(precision: str) -> str:
     return "bf16" if bf16_supported("cuda" if torch.cuda.is_available() else "cpu") else "fp32"
 
 
+def resolve_attention(attention: str, *, requires_remote_code: bool = False) -> str | None:
+    """The ``attn_implementation`` to load the model with for training, or None for the model's own.
+
+    ``auto`` is ``eager`` on a CPU, where PyTorch's flash-attention backward is slow, and the model's
+    default on CUDA (whose fused kernels are fast); a model with its own code keeps its own.
+    """
+    if attention != "auto":
+        return attention
+    import torch
+
+    if torch.cuda.is_available() or requires_remote_code:
+        return None
+    return "eager"
+
+
 def check_hardware(config: TrainConfig) -> None:
     """Refuse settings this machine cannot run (8-bit and fp16 need CUDA; bf16 needs native support)."""
     import torch

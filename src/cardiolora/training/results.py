@@ -24,13 +24,16 @@ class TrainingStats:
     total_parameters: int
     world_size: int
     precision: str
+    # The attention kernel the model trained with (transformers' ``attn_implementation``); runs from
+    # before it was recorded read as "unrecorded".
+    attention: str = "unrecorded"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TrainingStats:
-        return cls(**{f.name: values[f.name] for f in fields(cls)})
+        return cls(**{f.name: values[f.name] for f in fields(cls) if f.name in values})
 
 
 @dataclass

@@ -34,7 +34,14 @@ from cardiolora.training.evaluator import at_serving_length
 from cardiolora.training.losses import build_loss
 from cardiolora.training.model_card import model_card
 from cardiolora.training.peft_methods import peft_config
-from cardiolora.training.prepare import Prepared, is_main_process, prepare, resolve_precision, world_size
+from cardiolora.training.prepare import (
+    Prepared,
+    is_main_process,
+    prepare,
+    resolve_attention,
+    resolve_precision,
+    world_size,
+)
 from cardiolora.training.results import TrainingStats, TrainResult
 from cardiolora.training.run_directory import (
     RUN_MARKER,
@@ -170,6 +177,7 @@ def _run(
         total_parameters=total,
         world_size=world_size(),
         precision=precision,
+        attention=str(getattr(model[0].auto_model.config, "_attn_implementation", None) or "unrecorded"),
     )
     return _finish(model, config, prepared, work_dir, zero_shot, stats, evaluator.history, log)
 
@@ -197,9 +205,20 @@ def _setup_model(config: TrainConfig, prepared: Prepared):
         from transformers import BitsAndBytesConfig
 
         model_kwargs["quantization_config"] = BitsAndBytesConfig(load_in_8bit=True)
-    model = load_sentence_transformer(
-        prepared.resolved, trust_remote_code=config.trust_remote_code, model_kwargs=model_kwargs
-    )
+    attention = resolve_attention(config.attention, requires_remote_code=prepared.resolved.spec.requires_remote_code)
+    if attention is not None:
+        model_kwargs["attn_implementation"] = attention
+    try:
+        model = load_sentence_transformer(
+            prepared.resolved, trust_remote_code=config.trust_remote_code, model_kwargs=model_kwargs
+        )
+    except ValueError as exc:
+        if attention is None or "attention implementation" not in str(exc):
+            raise
+        raise CardioloraError(
+            f"model {prepared.resolved.spec.name!r} cannot train with attention {attention!r} "
+            f"(transformers: {str(exc).split('.')[0]}); use --set attention=eager or auto"
+        ) from None
     # Loaded at the length `embed`, `evaluate` and `serve` use; every evaluation of the run is made
     # there (see at_serving_length), so its numbers are `cardiolora evaluate`'s; training is capped.
     model.cardiolora_serving_length = model.max_seq_length
