@@ -4,13 +4,16 @@
 
 Each variant runs in a fresh process: the default step of `cardiolora train` written as a plain loop
 (LoRA r 16 on all linear layers, batch 64 of anchor / positive / negative texts capped at 64 tokens,
-bf16 autocast, transformers' eager attention as ``attention=auto`` picks on a CPU, InfoNCE over the
-batch; the cached teacher and the cosine term cost next to nothing and are left out), timed per step
-after ``--warmup`` steps:
+bf16 autocast, transformers' eager attention as ``attention=auto`` picks on a CPU, the model in
+training mode as the trainer puts it, so the base model's own dropout runs; InfoNCE over the batch;
+the cached teacher and the cosine term cost next to nothing and are left out), timed per step after
+``--warmup`` steps:
 
 - ``default``: the loop as it is;
 - ``sdpa``: the model's default attention (PyTorch's scaled-dot-product kernels), as plain
   sentence-transformers loads it;
+- ``no-dropout``: the base model's dropout layers (hidden and attention, 0.1 in BERT) set to 0
+  (a recipe change);
 - ``compile``: the encoder under ``torch.compile(dynamic=True)`` (inductor); its first steps include
   the compilation, reported apart;
 - ``fp32``: no autocast;
@@ -30,7 +33,7 @@ from fresh_process import parse_or_work, run_fresh, variant_parser
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-VARIANTS = ("default", "sdpa", "compile", "fp32", "qv")
+VARIANTS = ("default", "sdpa", "no-dropout", "compile", "fp32", "qv")
 
 
 def _worker(spec: dict) -> dict:
@@ -55,6 +58,13 @@ def _worker(spec: dict) -> dict:
     model.max_seq_length = 64
     targets = ["query", "value"] if spec["variant"] == "qv" else "all-linear"
     model.add_adapter(LoraConfig(r=16, lora_alpha=32, lora_dropout=0.0, target_modules=targets))
+    # transformers loads a model in eval mode; the trainer trains it in training mode, where dropout
+    # runs (and where sdpa's CPU kernels differ): timing the other mode times another step.
+    model.train()
+    if spec["variant"] == "no-dropout":
+        for module in model.modules():
+            if isinstance(module, torch.nn.Dropout):
+                module.p = 0.0
     if spec["variant"] == "compile":
         # sentence-transformers 6 calls the Transformer module's ``model``; compiling ``auto_model``
         # would compile nothing that runs.

@@ -108,6 +108,24 @@ def test_training_on_a_cpu_uses_plain_attention_and_records_it(tiny_config, tiny
     assert not (result.run_dir.parent / "m").exists()  # refused input leaves nothing behind
 
 
+def test_base_dropout_sets_the_models_own_dropout_not_the_adapters(tiny_config, tiny_model_dir):
+    import torch
+
+    from cardiolora.models import load_sentence_transformer, resolve_model
+    from cardiolora.training.trainer import set_dropout
+
+    model = load_sentence_transformer(resolve_model(str(tiny_model_dir("bert"))))
+    rates = {m.p for m in model.modules() if isinstance(m, torch.nn.Dropout)}
+    assert rates and rates != {0.0}
+    assert set_dropout(model, 0.0) == sum(isinstance(m, torch.nn.Dropout) for m in model.modules())
+    assert {m.p for m in model.modules() if isinstance(m, torch.nn.Dropout)} == {0.0}
+    result = train(tiny_config(base_dropout=0.0, peft={"dropout": 0.2}), log=lambda *_: None)
+    assert json.loads((result.adapter_dir / "adapter_config.json").read_text())["lora_dropout"] == 0.2
+    assert json.loads((result.run_dir / "config.json").read_text())["base_dropout"] == 0.0
+    with pytest.raises(CardioloraError, match="base_dropout"):
+        tiny_config(base_dropout=1.5)
+
+
 def test_all_linear_stands_alone():
     with pytest.raises(CardioloraError, match="all-linear"):
         build_config({"data": "x.jsonl", "out": "runs/x", "peft": {"target_modules": ["all-linear", "query"]}})

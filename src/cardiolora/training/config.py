@@ -185,6 +185,9 @@ class TrainConfig(_Strict):
     # third of a minilm step for a tenth of its forward; at 64 tokens the plain softmax is cheaper
     # (benchmarks/train_step_levers.py). Evaluation and serving keep the model's default.
     attention: Literal["auto", "eager", "sdpa"] = "auto"
+    # The base model's own dropout (hidden and attention; 0.1 in BERT) while training, or None to keep
+    # the model's. Not the adapter's dropout (``peft.dropout``).
+    base_dropout: float | None = Field(None, ge=0.0, lt=1.0)
     load_in_8bit: bool = False
     eval_steps: int | None = Field(None, ge=1)
     early_stopping_patience: int | None = Field(None, ge=1)

@@ -219,11 +219,25 @@ def _setup_model(config: TrainConfig, prepared: Prepared):
             f"model {prepared.resolved.spec.name!r} cannot train with attention {attention!r} "
             f"(transformers: {str(exc).split('.')[0]}); use --set attention=eager or auto"
         ) from None
+    if config.base_dropout is not None:
+        set_dropout(model, config.base_dropout)
     # Loaded at the length `embed`, `evaluate` and `serve` use; every evaluation of the run is made
     # there (see at_serving_length), so its numbers are `cardiolora evaluate`'s; training is capped.
     model.cardiolora_serving_length = model.max_seq_length
     model.max_seq_length = config.max_seq_length
     return model
+
+
+def set_dropout(model, probability: float) -> int:
+    """Every dropout layer of ``model`` set to ``probability``; returns how many. Called before the
+    adapter is added, so the adapter's own dropout (``peft.dropout``) is not among them. BERT-family
+    attention reads its dropout rate from such a module's ``p``, so it is covered too."""
+    import torch
+
+    layers = [module for module in model.modules() if isinstance(module, torch.nn.Dropout)]
+    for layer in layers:
+        layer.p = probability
+    return len(layers)
 
 
 def _embedder(model, prepared: Prepared, adapter_dir: Path | None = None):
