@@ -124,6 +124,8 @@ def test_base_dropout_sets_the_models_own_dropout_not_the_adapters(tiny_config, 
     assert json.loads((result.run_dir / "config.json").read_text())["base_dropout"] == 0.0
     with pytest.raises(CardioloraError, match="base_dropout"):
         tiny_config(base_dropout=1.5)
+    assert build_config({"data": "x.jsonl", "out": "runs/x"}).base_dropout == 0.0  # off by default
+    assert tiny_config(base_dropout="model").base_dropout is None  # the model's own
 
 
 def test_all_linear_stands_alone():
