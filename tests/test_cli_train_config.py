@@ -58,6 +58,8 @@ SET_VALUES = {
     "teacher_texts": ("none", None),
     "cache_teacher": ("false", False),
     "precision": ("fp32", "fp32"),
+    "attention": ("eager", "eager"),
+    "base_dropout": ("0.05", 0.05),
     "load_in_8bit": ("true", True),
     "eval_steps": ("10", 10),
     "early_stopping_patience": ("2", 2, "eval_steps=10"),

@@ -15,14 +15,22 @@ from cardiolora.evaluation import EvalSet, compute_metrics, cosines_of_pairs
 
 @contextmanager
 def at_serving_length(model) -> Iterator[None]:
-    """``model`` at the length it was loaded with (not training's cap) for the duration: a text
-    longer than the cap is evaluated as `cardiolora evaluate` embeds it, whole."""
+    """``model`` at the length and with the attention kernel it was loaded with (not training's cap
+    and kernel) for the duration: a text longer than the cap is evaluated as `cardiolora evaluate`
+    embeds it, whole, and by the same kernels, to the last digit."""
     training_length = model.max_seq_length
     model.max_seq_length = getattr(model, "cardiolora_serving_length", training_length)
+    transformer = model[0].auto_model
+    training_attention = transformer.config._attn_implementation
+    serving_attention = getattr(model, "cardiolora_serving_attention", training_attention)
+    if serving_attention != training_attention:
+        transformer.set_attn_implementation(serving_attention)
     try:
         yield
     finally:
         model.max_seq_length = training_length
+        if serving_attention != training_attention:
+            transformer.set_attn_implementation(training_attention)
 
 
 class SeparationEvaluator(SentenceEvaluator):

@@ -205,20 +205,25 @@ def _setup_model(config: TrainConfig, prepared: Prepared):
         from transformers import BitsAndBytesConfig
 
         model_kwargs["quantization_config"] = BitsAndBytesConfig(load_in_8bit=True)
+    model = load_sentence_transformer(
+        prepared.resolved, trust_remote_code=config.trust_remote_code, model_kwargs=model_kwargs
+    )
+    # Loaded with the attention `evaluate` and `serve` get; training switches kernels, and every
+    # evaluation of the run switches back (at_serving_length), so its numbers stay evaluate's.
+    transformer = model[0].auto_model
+    model.cardiolora_serving_attention = transformer.config._attn_implementation
     attention = resolve_attention(config.attention, requires_remote_code=prepared.resolved.spec.requires_remote_code)
-    if attention is not None:
-        model_kwargs["attn_implementation"] = attention
-    try:
-        model = load_sentence_transformer(
-            prepared.resolved, trust_remote_code=config.trust_remote_code, model_kwargs=model_kwargs
-        )
-    except ValueError as exc:
-        if attention is None or "attention implementation" not in str(exc):
-            raise
-        raise CardioloraError(
-            f"model {prepared.resolved.spec.name!r} cannot train with attention {attention!r} "
-            f"(transformers: {str(exc).split('.')[0]}); use --set attention=eager or auto"
-        ) from None
+    if attention is not None and attention != model.cardiolora_serving_attention:
+        try:
+            transformer.set_attn_implementation(attention)
+        except ValueError:
+            pass  # judged below, like a model that keeps its kernel with only a warning
+        switched = transformer.config._attn_implementation == attention
+        if not switched and config.attention != "auto":
+            raise CardioloraError(
+                f"model {prepared.resolved.spec.name!r} cannot train with attention {attention!r} "
+                f"(it runs {model.cardiolora_serving_attention!r} only); use --set attention=auto"
+            )
     if config.base_dropout is not None:
         set_dropout(model, config.base_dropout)
     # Loaded at the length `embed`, `evaluate` and `serve` use; every evaluation of the run is made
