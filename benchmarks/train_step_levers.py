@@ -2,8 +2,8 @@
 
     .venv/bin/python benchmarks/train_step_levers.py --model minilm --data data/cardio-recommended.jsonl
 
-Each variant runs in a fresh process: the default step of `cardiolora train` written as a plain loop
-(LoRA r 16 on all linear layers, batch 64 of anchor / positive / negative texts capped at 64 tokens,
+Each variant runs in a fresh process: the step of `cardiolora train` as it was before
+``base_dropout = 0`` became its default, written as a plain loop (LoRA r 16 on all linear layers, batch 64 of anchor / positive / negative texts capped at 64 tokens,
 bf16 autocast, transformers' eager attention as ``attention=auto`` picks on a CPU, the model in
 training mode as the trainer puts it, so the base model's own dropout runs; InfoNCE over the batch;
 the cached teacher and the cosine term cost next to nothing and are left out), timed per step after
@@ -13,7 +13,7 @@ the cached teacher and the cosine term cost next to nothing and are left out), t
 - ``sdpa``: the model's default attention (PyTorch's scaled-dot-product kernels), as plain
   sentence-transformers loads it;
 - ``no-dropout``: the base model's dropout layers (hidden and attention, 0.1 in BERT) set to 0
-  (a recipe change);
+  (a recipe change; ``cardiolora train``'s default since 2026-12-07, after this benchmark chose it);
 - ``compile``: the encoder under ``torch.compile(dynamic=True)`` (inductor); its first steps include
   the compilation, reported apart;
 - ``fp32``: no autocast;
