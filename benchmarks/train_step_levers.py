@@ -3,11 +3,11 @@
     .venv/bin/python benchmarks/train_step_levers.py --model minilm --data data/cardio-recommended.jsonl
 
 Each variant runs in a fresh process: the step of `cardiolora train` as it was before
-``base_dropout = 0`` became its default, written as a plain loop (LoRA r 16 on all linear layers,
-batch 64 of anchor / positive / negative texts capped at 64 tokens, bf16 autocast, transformers'
-eager attention as ``attention=auto`` picks on a CPU, the model in training mode as the trainer puts it, so the base model's own dropout runs; InfoNCE over the batch;
-the cached teacher and the cosine term cost next to nothing and are left out), timed per step after
-``--warmup`` steps:
+``base_dropout = 0`` became its default, written as a plain loop (LoRA r 16 on all linear layers, batch 64 of
+anchor / positive / negative texts capped at 64 tokens, bf16 autocast, transformers' eager attention
+as ``attention=auto`` picks on a CPU, the model in training mode as the trainer puts it, so the base
+model's own dropout runs; InfoNCE over the batch; the cached teacher and the cosine term cost next
+to nothing and are left out), timed per step after ``--warmup`` steps:
 
 - ``default``: the loop as it is;
 - ``sdpa``: the model's default attention (PyTorch's scaled-dot-product kernels), as plain
