@@ -23,11 +23,11 @@ import argparse
 import json
 import os
 import resource
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
+
+from fresh_process import run_fresh
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -89,13 +89,6 @@ def _worker(spec: dict) -> dict:
             "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}  # fmt: skip
 
 
-def _run(spec: dict) -> dict:
-    done = subprocess.run([sys.executable, __file__, "--worker", json.dumps(spec)], capture_output=True, text=True)
-    if done.returncode != 0:
-        raise SystemExit(f"worker {spec['kind']} failed:\n{done.stderr[-3000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="minilm")
@@ -151,7 +144,7 @@ def main() -> None:
         results = {}
         for name, spec in runs.items():
             with console.status(f"training: {name}"):
-                results[name] = _run({**spec, "out": str(Path(tmp) / name.split()[0])})
+                results[name] = run_fresh(__file__, {**spec, "out": str(Path(tmp) / name.split()[0])}, name)
 
     names = list(results)
     table = Table(title=f"{args.model}: {args.steps} steps, each run in a fresh process")

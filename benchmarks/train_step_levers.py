@@ -46,6 +46,7 @@ def _worker(spec: dict) -> dict:
 
     from cardiolora.data import load_pairs
     from cardiolora.models import resolve_model
+    from cardiolora.training.trainer import set_dropout
 
     transformers.utils.logging.set_verbosity_error()
     torch.manual_seed(0)
@@ -57,14 +58,12 @@ def _worker(spec: dict) -> dict:
     )
     model.max_seq_length = 64
     targets = ["query", "value"] if spec["variant"] == "qv" else "all-linear"
+    if spec["variant"] == "no-dropout":
+        set_dropout(model, 0.0)  # before the adapter, as `cardiolora train` does
     model.add_adapter(LoraConfig(r=16, lora_alpha=32, lora_dropout=0.0, target_modules=targets))
     # transformers loads a model in eval mode; the trainer trains it in training mode, where dropout
     # runs (and where sdpa's CPU kernels differ): timing the other mode times another step.
     model.train()
-    if spec["variant"] == "no-dropout":
-        for module in model.modules():
-            if isinstance(module, torch.nn.Dropout):
-                module.p = 0.0
     if spec["variant"] == "compile":
         # sentence-transformers 6 calls the Transformer module's ``model``; compiling ``auto_model``
         # would compile nothing that runs.

@@ -88,7 +88,7 @@ def test_default_targets_are_every_linear_layer_and_attention_is_the_zoos(tiny_c
 
 
 def test_training_on_a_cpu_uses_plain_attention_and_records_it(tiny_config, tiny_model_dir):
-    """PyTorch's CPU flash-attention backward is slow: ``auto`` trains with transformers' eager
+    """PyTorch's sdpa kernels slow a CPU training step: ``auto`` trains with transformers' eager
     attention there; an explicit choice is kept; a model without sdpa says so before training."""
     import torch
 

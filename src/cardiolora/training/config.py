@@ -181,9 +181,8 @@ class TrainConfig(_Strict):
     # AVX-512 BF16), else fp32.
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
     # The attention kernel while training. ``auto``: transformers' plain ("eager") attention on a CPU,
-    # the model's default elsewhere. PyTorch's CPU flash-attention backward (sdpa's kernel) took a
-    # third of a minilm step for a tenth of its forward; at 64 tokens the plain softmax is cheaper
-    # (benchmarks/train_step_levers.py). Evaluation and serving keep the model's default.
+    # the model's default elsewhere. PyTorch's sdpa kernels made a minilm training step on this CPU
+    # 1.10x slower (benchmarks/train_step_levers.py). Evaluation and serving keep the model's default.
     attention: Literal["auto", "eager", "sdpa"] = "auto"
     # The base model's own dropout (hidden and attention; 0.1 in BERT) while training; ``"model"`` (None)
     # keeps the model's. Not the adapter's dropout (``peft.dropout``). Off by default since 2026-12-07:

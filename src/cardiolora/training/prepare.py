@@ -44,10 +44,10 @@ def resolve_precision(precision: str) -> str:
 
 
 def resolve_attention(attention: str, *, requires_remote_code: bool = False) -> str | None:
-    """The ``attn_implementation`` to load the model with for training, or None for the model's own.
+    """The ``attn_implementation`` to train with, or None for the model's own.
 
-    ``auto`` is ``eager`` on a CPU, where PyTorch's flash-attention backward is slow, and the model's
-    default on CUDA (whose fused kernels are fast); a model with its own code keeps its own.
+    ``auto`` is ``eager`` on a CPU, where PyTorch's sdpa kernels made a training step slower, and the
+    model's default on CUDA (whose fused kernels are fast); a model with its own code keeps its own.
     """
     if attention != "auto":
         return attention

@@ -177,7 +177,7 @@ def _run(
         total_parameters=total,
         world_size=world_size(),
         precision=precision,
-        attention=str(getattr(model[0].auto_model.config, "_attn_implementation", None) or "unrecorded"),
+        attention=model[0].auto_model.config._attn_implementation,
     )
     return _finish(model, config, prepared, work_dir, zero_shot, stats, evaluator.history, log)
 
