@@ -74,7 +74,7 @@ def _worker(spec: dict) -> dict:
 
 
 def main() -> None:
-    parser = variant_parser(__doc__, batch_size=16)
+    parser = variant_parser(__doc__, batch_size=None)
     parser.add_argument("--requests", type=int, default=100, help="Timed batches per variant and size.")
     parser.add_argument("--variant", action="append", choices=VARIANTS, help="Repeatable (default: sdpa, eager).")
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[8, 16, 32, 64])

@@ -21,16 +21,18 @@ def run_fresh(script: str, spec: dict, label: str) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def variant_parser(doc: str, batch_size: int):
-    """The arguments every fresh-process benchmark takes: model, data, warm-up, batch size, and the
-    hidden ``--worker SPEC`` of :func:`run_fresh`."""
+def variant_parser(doc: str, batch_size: int | None):
+    """The arguments every fresh-process benchmark takes: model, data, warm-up, batch size (left out
+    when ``batch_size`` is None: the benchmark takes its own sizes), and the hidden ``--worker SPEC``
+    of :func:`run_fresh`."""
     import argparse
 
     parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     parser.add_argument("--model", default="minilm")
     parser.add_argument("--data", default="data/cardio-recommended.jsonl")
     parser.add_argument("--warmup", type=int, default=5)
-    parser.add_argument("--batch-size", type=int, default=batch_size)
+    if batch_size is not None:
+        parser.add_argument("--batch-size", type=int, default=batch_size)
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     return parser
 
