@@ -17,7 +17,10 @@ to nothing and are left out), timed per step after ``--warmup`` steps:
 - ``compile``: the encoder under ``torch.compile(dynamic=True)`` (inductor); its first steps include
   the compilation, reported apart;
 - ``fp32``: no autocast;
-- ``qv``: LoRA on the attention query and value only (a recipe change, not a free speed-up).
+- ``qv``: LoRA on the attention query and value only (a recipe change, not a free speed-up);
+- ``upper-half``: the base model's dropout off (as ``no-dropout``) and LoRA on every linear layer of
+  the upper half of the encoder's layers only (PEFT's ``layers_to_transform``): backward stops where
+  the lowest adapted layer begins (a recipe change; compare it with ``no-dropout``, today's default step).
 
 It prints, per variant, seconds per step (mean over the timed steps), the first steps' seconds, and
 for the default loop the split into tokenizing, forward, backward and optimizer, then each variant's
@@ -33,7 +36,7 @@ from fresh_process import parse_or_work, run_fresh, variant_parser
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-VARIANTS = ("default", "sdpa", "no-dropout", "compile", "fp32", "qv")
+VARIANTS = ("default", "sdpa", "no-dropout", "compile", "fp32", "qv", "upper-half")
 
 
 def _worker(spec: dict) -> dict:
@@ -58,9 +61,17 @@ def _worker(spec: dict) -> dict:
     )
     model.max_seq_length = 64
     targets = ["query", "value"] if spec["variant"] == "qv" else "all-linear"
-    if spec["variant"] == "no-dropout":
+    if spec["variant"] in ("no-dropout", "upper-half"):
         set_dropout(model, 0.0)  # before the adapter, as `cardiolora train` does
-    model.add_adapter(LoraConfig(r=16, lora_alpha=32, lora_dropout=0.0, target_modules=targets))
+    layers = None
+    if spec["variant"] == "upper-half":
+        n_layers = model[0].auto_model.config.num_hidden_layers
+        layers = list(range(n_layers // 2, n_layers))
+        # PEFT takes layers_to_transform with module names only, not the all-linear keyword
+        targets = sorted({n.split(".")[-1] for n, m in model.named_modules() if isinstance(m, torch.nn.Linear)})
+    model.add_adapter(
+        LoraConfig(r=16, lora_alpha=32, lora_dropout=0.0, target_modules=targets, layers_to_transform=layers)
+    )
     # transformers loads a model in eval mode; the trainer trains it in training mode, where dropout
     # runs (and where sdpa's CPU kernels differ): timing the other mode times another step.
     model.train()
@@ -122,7 +133,7 @@ def main() -> None:
     print(f"{args.model}, batch {args.batch_size}, {args.steps} timed steps after {args.warmup}:")
     for r in results:
         ratio = f"{default['seconds_per_step'] / r['seconds_per_step']:.2f}x default" if default else ""
-        print(f"  {r['variant']:8s} {r['seconds_per_step']:.3f} s/step  (first {args.warmup}: "
+        print(f"  {r['variant']:10s} {r['seconds_per_step']:.3f} s/step  (first {args.warmup}: "
               f"{r['first_steps_seconds']:.1f} s)  {ratio}")  # fmt: skip
     if default:
         split = ", ".join(f"{k} {v:.3f} s" for k, v in default["parts"].items())

@@ -128,6 +128,25 @@ def test_base_dropout_sets_the_models_own_dropout_not_the_adapters(tiny_config, 
     assert tiny_config(base_dropout="model").base_dropout is None  # the model's own
 
 
+@pytest.mark.parametrize("architecture", ["bert", "qwen2"])
+def test_upper_layers_adapt_only_the_top_of_the_stack(tiny_config, tiny_model_dir, architecture):
+    from cardiolora.training.peft_methods import lower_layers_pattern
+
+    assert lower_layers_pattern(6, 1.0) is None
+    assert lower_layers_pattern(6, 0.5) == r".*\b(layer|layers|h|block|blocks)\.(0|1|2)\..*"
+    assert lower_layers_pattern(12, 0.25) == r".*\b(layer|layers|h|block|blocks)\.(0|1|2|3|4|5|6|7|8)\..*"
+    assert lower_layers_pattern(2, 0.1) == r".*\b(layer|layers|h|block|blocks)\.(0)\..*"  # one layer stays
+    model = str(tiny_model_dir(architecture))
+    result = train(tiny_config(model=model, peft={"upper_layers": 0.5}), log=lambda *_: None)
+    adapted = {n.split(".lora_A")[0] for n in _adapter_tensor_names(result.adapter_dir) if ".lora_A" in n}
+    layer_of = {int(part) for n in adapted for part in n.split(".") if part.isdigit()}
+    assert adapted and layer_of == {1}  # the tiny models have two layers: only the upper one adapted
+    whole = train(tiny_config(model=model, out=str(result.run_dir.parent / "all")), log=lambda *_: None)
+    assert result.metrics["training"]["trainable_parameters"] * 2 == whole.metrics["training"]["trainable_parameters"]
+    with pytest.raises(CardioloraError, match="upper_layers"):
+        tiny_config(peft={"upper_layers": 0})
+
+
 def test_all_linear_stands_alone():
     with pytest.raises(CardioloraError, match="all-linear"):
         build_config({"data": "x.jsonl", "out": "runs/x", "peft": {"target_modules": ["all-linear", "query"]}})

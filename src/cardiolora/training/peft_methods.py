@@ -83,8 +83,29 @@ PEFT_METHODS: dict[str, PeftMethod] = {
 }
 
 
-def peft_config(settings: PeftSettings, targets: str | list[str], total_steps: int):
+def lower_layers_pattern(num_layers: int, upper_layers: float) -> str | None:
+    """A regex of the modules in the layers below the upper ``upper_layers`` fraction of ``num_layers``
+    (at least one layer stays adapted), or None when every layer is adapted. It matches the layer
+    lists of encoders (``encoder.layer.N``) and decoders (``layers.N``, ``h.N``, ``blocks.N``).
+
+    PEFT's own ``layers_to_transform`` refuses the ``all-linear`` keyword, so the lower layers are
+    excluded by name instead."""
+    adapted = max(1, round(num_layers * upper_layers))
+    if adapted >= num_layers:
+        return None
+    lower = "|".join(str(i) for i in range(num_layers - adapted))
+    return rf".*\b(layer|layers|h|block|blocks)\.({lower})\..*"
+
+
+def peft_config(settings: PeftSettings, targets: str | list[str], total_steps: int, num_layers: int | None = None):
     """The PEFT config of ``settings.method`` on ``targets`` (module names, or ``"all-linear"``),
-    for a run of ``total_steps`` optimizer steps."""
-    exclude = UNUSED_LINEAR if targets == "all-linear" else None
+    for a run of ``total_steps`` optimizer steps, on a model of ``num_layers`` layers (needed when
+    ``settings.upper_layers`` leaves the lower layers out)."""
+    patterns = [UNUSED_LINEAR] if targets == "all-linear" else []
+    if settings.upper_layers < 1.0:
+        if not num_layers:
+            raise ValueError("peft.upper_layers needs the model's number of layers (config.num_hidden_layers)")
+        lower = lower_layers_pattern(num_layers, settings.upper_layers)
+        patterns += [lower] if lower else []
+    exclude = "|".join(f"(?:{p})" for p in patterns) if patterns else None
     return PEFT_METHODS[settings.method].build(settings, targets, exclude, total_steps)

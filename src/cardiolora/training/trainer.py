@@ -349,12 +349,15 @@ def _setup_adapter(model, config: TrainConfig, prepared: Prepared, rows: int, lo
     total_steps = config.max_steps or int(steps_per_epoch * config.epochs)
     spec = prepared.resolved.spec
     targets = resolve_targets(config.peft.target_modules, spec)
+    num_layers = getattr(model[0].auto_model.config, "num_hidden_layers", None)
     try:
-        model.add_adapter(peft_config(config.peft, targets, total_steps))
+        model.add_adapter(peft_config(config.peft, targets, total_steps, num_layers))
     except ValueError as exc:  # PEFT: a target module this model does not have, and the like
         raise CardioloraError(f"peft.target_modules {targets!r} do not fit {spec.name}: {exc}") from None
     trainable, total = count_parameters(model)
     where = targets if isinstance(targets, str) else ", ".join(targets)
+    if config.peft.upper_layers < 1.0 and num_layers:
+        where += f" of the upper {max(1, round(num_layers * config.peft.upper_layers))} of {num_layers} layers"
     log(
         f"trainable parameters: {trainable:,} of {total:,} ({100 * trainable / total:.2f}%), "
         f"{config.peft.method} on {where}"
