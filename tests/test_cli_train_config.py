@@ -28,6 +28,7 @@ SET_VALUES = {
     "peft.alpha": ("8", 8),
     "peft.dropout": ("0.05", 0.05),
     "peft.target_modules": ('["query", "value"]', ["query", "value"]),
+    "peft.upper_layers": ("0.5", 0.5),
     "loss.name": ("triplet", "triplet"),
     "loss.temperature": ("0.05", 0.05),
     "loss.symmetric": ("true", True),
