@@ -86,6 +86,9 @@ def test_ontology_bad_options_fail_before_work(tmp_path):
                           fragments=("unknown relation 'cousin'",))  # fmt: skip
     assert_clean_failure(runner.invoke(app, ["data", "ontology", "--exclude-eval", str(tmp_path / "x.jsonl"),
                                               "--out", str(out)]), out, fragments=("file not found",))  # fmt: skip
+    for bad, fragment in (("four-seven", "FEWEST-MOST"), ("5-3", "1 <= fewest <= most"), ("0-2", "1 <= fewest")):
+        assert_clean_failure(runner.invoke(app, ["data", "ontology", "--disease-findings", bad, "--out", str(out)]),
+                             out, fragments=(fragment,))  # fmt: skip
 
 
 # ------------------------------------------------------------------ issue 13: hostile names and files

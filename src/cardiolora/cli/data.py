@@ -56,6 +56,14 @@ def _parse_weights(
     return weights
 
 
+def _parse_range(text: str, flag: str = "--disease-findings") -> tuple[int, int]:
+    low, sep, high = text.partition("-")
+    try:
+        return (int(low), int(high)) if sep else (int(low), int(low))
+    except ValueError:
+        raise CardioloraError(f"{flag} takes FEWEST-MOST (two whole numbers, e.g. 4-7), got {text!r}") from None
+
+
 def print_datacard_summary(result) -> None:
     """The counts of a built dataset; paths and relation names (a user file's) printed literally."""
     card = result.card
@@ -128,6 +136,14 @@ def ontology(
             help="Pairs per disease of presentation, presentation-pair or finding-swap (0 disables); repeatable.",
         ),
     ] = None,
+    disease_findings: Annotated[
+        str,
+        typer.Option(
+            "--disease-findings",
+            metavar="FEWEST-MOST",
+            help="Findings in one described patient, e.g. 4-7 (more findings: longer, vignette-like descriptions).",
+        ),
+    ] = "2-4",
     statements: Annotated[
         bool,
         typer.Option(
@@ -182,7 +198,7 @@ def ontology(
         from cardiolora.data.diseases import DiseaseRecipe
 
         parsed = _parse_weights(disease_weights, DiseaseRecipe().weights, DISEASE_RELATIONS, "--disease-weight")
-        disease_recipe = DiseaseRecipe(weights=parsed, seed=seed)
+        disease_recipe = DiseaseRecipe(weights=parsed, findings=_parse_range(disease_findings), seed=seed)
     if statements or statement_weights:
         from cardiolora.data.statements import RELATIONS as STATEMENT_RELATIONS
         from cardiolora.data.statements import StatementRecipe
