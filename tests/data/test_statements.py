@@ -82,6 +82,21 @@ def test_term_statement_pairs_lead_a_name_to_its_description_and_away_from_a_loo
     assert chaotic.negative == "Regular rhythm with a P wave before every QRS on the ECG."  # most words shared
 
 
+def test_vignette_pairs_join_several_statements_and_vet_each_before_joining():
+    pairs = statement_pairs([ENTRY, OTHER], StatementRecipe({"vignette-term": 4}, seed=0))
+    af = [p for p in pairs if p.group == "card-test-af"]
+    assert len(af) == 4 and {p.positive for p in af} == {"Atrial fibrillation"}
+    for pair in af:
+        parts = [s for s in ENTRY.same if s in pair.anchor]
+        assert len(parts) in (2, 3) and len(pair.anchor) == len(" ".join(parts))
+        assert pair.negative == "Atrial septal aneurysm"
+    # A statement the guard calls a leak is never joined into a longer text where it would hide.
+    leaky = ENTRY.same[0]
+    vetted = statement_pairs([ENTRY], StatementRecipe({"vignette-term": 4}, seed=0), leaks=lambda s: s == leaky)
+    assert vetted and all(leaky not in p.anchor for p in vetted)
+    assert not statement_pairs([ENTRY], StatementRecipe({"vignette-term": 4}), leaks=lambda s: s != leaky)
+
+
 @pytest.mark.parametrize(
     ("change", "field"),
     [

@@ -157,8 +157,8 @@ def ontology(
         typer.Option(
             "--statement-weight",
             metavar="RELATION=PAIRS",
-            help="Pairs per bank entry of statement-paraphrase, statement-term or term-statement (0 disables); "
-            "repeatable.",
+            help="Pairs per bank entry of statement-paraphrase, statement-term, term-statement or vignette-term "
+            "(0 disables); repeatable.",
         ),
     ] = None,
     exclude_eval: ExcludeEvalOption = None,

@@ -205,7 +205,7 @@ def build_ontology_dataset(
 
         report("the clinical statement bank", steps - 1)
         statement_pairs = statement_dataset_pairs(
-            statements, branch, replay_branches if replay_ratio > 0 else [], replay_ratio
+            statements, branch, replay_branches if replay_ratio > 0 else [], replay_ratio, guard.leaks
         )
     report("duplicates, leak guard, data card", steps - 1)
     settings = {

@@ -8,13 +8,16 @@ that look alike but state another fact::
      "term": "Inferior ST-elevation myocardial infarction",
      "same": ["...", "..."], "different": ["...", "..."]}
 
-Three relations come from it (:class:`StatementRecipe` weights them, in pairs per entry):
+Its relations (:class:`StatementRecipe` weights them, in pairs per entry):
 
 - ``statement-paraphrase``: two of the ``same`` statements (other words, other structure); the
   negative is the ``different`` statement that shares the most words with the anchor: shared words
   stop meaning shared meaning, other words for one fact are learned as one.
 - ``statement-term``: a ``same`` statement -> the entry's ``term`` (a description finds its name:
   concept normalisation); the negative is another entry's term that shares words with it (BM25).
+- ``vignette-term``: two or three of an entry's ``same`` statements joined into one longer text ->
+  the entry's ``term``, as a clinical summary that says one thing several ways; the negative as for
+  ``statement-term``. Off by default (docs/recipes.md row `vignette`).
 - ``term-statement``: the other way round, the ``term`` -> a ``same`` statement; the negative is the
   ``different`` statement closest in words to that positive, so positive and negative have one form
   (two sentences) and only meaning tells them apart (a term -> description ranking).
@@ -27,7 +30,7 @@ from __future__ import annotations
 import itertools
 import random
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -36,7 +39,7 @@ from cardiolora.data.records import PairRecord
 from cardiolora.errors import CardioloraError, InputError
 from cardiolora.io import iter_jsonl
 
-RELATIONS = ("statement-paraphrase", "statement-term", "term-statement")
+RELATIONS = ("statement-paraphrase", "statement-term", "term-statement", "vignette-term")
 # The organ system (data.categories.BRANCHES) of each specialty: the target's statements train, the
 # others are replay (the teacher keeps them where the base model put them).
 SPECIALTY_BRANCHES = {
@@ -154,8 +157,13 @@ def _overlap(a: str, b: str) -> float:
     return len(left & right) / max(1, len(left | right))
 
 
-def statement_pairs(entries: Sequence[Statement], recipe: StatementRecipe | None = None) -> list[PairRecord]:
-    """The pairs of :data:`RELATIONS` from ``entries`` (duplicates are left for the build's dedup)."""
+def statement_pairs(
+    entries: Sequence[Statement], recipe: StatementRecipe | None = None, leaks: Callable[[str], bool] | None = None
+) -> list[PairRecord]:
+    """The pairs of :data:`RELATIONS` from ``entries`` (duplicates are left for the build's dedup).
+
+    ``leaks`` (the build's leak guard) vets each statement before ``vignette-term`` joins it to others:
+    joined into a longer text, a statement near an evaluation text would no longer look near it."""
     import bm25s
 
     recipe = recipe or StatementRecipe()
@@ -194,6 +202,13 @@ def statement_pairs(entries: Sequence[Statement], recipe: StatementRecipe | None
                     ranked = sorted(entry.different, key=lambda d, a=anchor: -_overlap(a, d))
                     negative = ranked[0] if rng.random() < 0.7 else rng.choice(entry.different)
                     pairs.append(record(anchor, positive, negative, relation))
+            elif relation == "vignette-term" and entry.term:
+                descriptions = [
+                    s for s in entry.same if entry.term.lower() not in s.lower() and not (leaks and leaks(s))
+                ]
+                for _ in range(count if len(descriptions) >= 2 else 0):
+                    joined = " ".join(rng.sample(descriptions, rng.randint(2, min(3, len(descriptions)))))
+                    pairs.append(record(joined, entry.term, close_term(entry), relation))
             elif relation in ("statement-term", "term-statement") and entry.term:
                 descriptions = [s for s in entry.same if entry.term.lower() not in s.lower()]
                 for description in rng.sample(descriptions, min(count, len(descriptions))):
@@ -206,15 +221,19 @@ def statement_pairs(entries: Sequence[Statement], recipe: StatementRecipe | None
 
 
 def statement_dataset_pairs(
-    recipe: StatementRecipe, branch: str, replay_branches: Iterable[str], replay_ratio: float
+    recipe: StatementRecipe,
+    branch: str,
+    replay_branches: Iterable[str],
+    replay_ratio: float,
+    leaks: Callable[[str], bool] | None = None,
 ) -> list[PairRecord]:
     """The bank's pairs of ``branch`` and, ``replay_ratio`` times as many, of the replay branches."""
     entries = load_bundled_statements()
     if not entries:
         raise CardioloraError("no statement bank is bundled (resources/training/statements/)")
-    target = statement_pairs([e for e in entries if e.branch == branch], recipe)
+    target = statement_pairs([e for e in entries if e.branch == branch], recipe, leaks)
     replay_set = set(replay_branches)
-    others = statement_pairs([e for e in entries if e.branch in replay_set], recipe)
+    others = statement_pairs([e for e in entries if e.branch in replay_set], recipe, leaks)
     if replay_ratio <= 0 or not others:
         return target
     rng = random.Random(recipe.seed)
