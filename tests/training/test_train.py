@@ -147,6 +147,17 @@ def test_upper_layers_adapt_only_the_top_of_the_stack(tiny_config, tiny_model_di
         tiny_config(peft={"upper_layers": 0})
 
 
+def test_upper_layers_refuse_a_model_whose_layers_it_cannot_find(tiny_config, monkeypatch):
+    import re
+
+    import cardiolora.training.trainer as trainer
+
+    monkeypatch.setattr(trainer, "LAYER_NAME", re.compile(r"\bno-such-layer\.\d+\."))
+    with pytest.raises(CardioloraError, match="not named as lists cardiolora knows"):
+        train(tiny_config(peft={"upper_layers": 0.5}), log=lambda *_: None)
+    train(tiny_config(out=str(tiny_config().out) + "-all"), log=lambda *_: None)  # every layer: no check
+
+
 def test_all_linear_stands_alone():
     with pytest.raises(CardioloraError, match="all-linear"):
         build_config({"data": "x.jsonl", "out": "runs/x", "peft": {"target_modules": ["all-linear", "query"]}})

@@ -15,6 +15,7 @@ Example::
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -83,6 +84,12 @@ PEFT_METHODS: dict[str, PeftMethod] = {
 }
 
 
+# A module inside one of a transformer's numbered layers (encoders' ``layer.N``, decoders' ``layers.N``,
+# GPT-2's ``h.N``, others' ``block(s).N``).
+_LAYER_LIST = r"\b(layer|layers|h|block|blocks)\."
+LAYER_NAME = re.compile(_LAYER_LIST + r"\d+\.")
+
+
 def lower_layers_pattern(num_layers: int, upper_layers: float) -> str | None:
     """A regex of the modules in the layers below the upper ``upper_layers`` fraction of ``num_layers``
     (at least one layer stays adapted), or None when every layer is adapted. It matches the layer
@@ -94,7 +101,7 @@ def lower_layers_pattern(num_layers: int, upper_layers: float) -> str | None:
     if adapted >= num_layers:
         return None
     lower = "|".join(str(i) for i in range(num_layers - adapted))
-    return rf".*\b(layer|layers|h|block|blocks)\.({lower})\..*"
+    return rf".*{_LAYER_LIST}({lower})\..*"
 
 
 def peft_config(settings: PeftSettings, targets: str | list[str], total_steps: int, num_layers: int | None = None):

@@ -33,7 +33,7 @@ from cardiolora.training.dataset import TEACHER_COLUMN, build_dataset
 from cardiolora.training.evaluator import at_serving_length
 from cardiolora.training.losses import build_loss
 from cardiolora.training.model_card import model_card
-from cardiolora.training.peft_methods import peft_config
+from cardiolora.training.peft_methods import LAYER_NAME, peft_config
 from cardiolora.training.prepare import (
     Prepared,
     is_main_process,
@@ -354,6 +354,13 @@ def _setup_adapter(model, config: TrainConfig, prepared: Prepared, rows: int, lo
         model.add_adapter(peft_config(config.peft, targets, total_steps, num_layers))
     except ValueError as exc:  # PEFT: a target module this model does not have, and the like
         raise CardioloraError(f"peft.target_modules {targets!r} do not fit {spec.name}: {exc}") from None
+    if config.peft.upper_layers < 1.0 and not any(
+        LAYER_NAME.search(name) for name, _ in model.named_parameters() if "lora_" in name or "ia3_" in name
+    ):
+        raise CardioloraError(
+            f"peft.upper_layers: the layers of {spec.name} are not named as lists cardiolora knows "
+            "(layer.N, layers.N, h.N, block.N, blocks.N); adapt every layer (peft.upper_layers = 1)"
+        )
     trainable, total = count_parameters(model)
     where = targets if isinstance(targets, str) else ", ".join(targets)
     if config.peft.upper_layers < 1.0 and num_layers:
