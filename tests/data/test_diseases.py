@@ -89,15 +89,20 @@ def test_a_presentation_describes_without_naming(builder):
     assert all(p.group == LONG_QT.group and p.branch == "cardiovascular" for p in pairs)
 
 
-def test_a_recipe_sets_how_many_findings_describe_a_patient():
+def test_a_recipe_sets_how_many_findings_describe_a_patient(builder):
     def counts(findings):
-        builder = DiseasePairBuilder([MARFAN], DiseaseRecipe(findings=findings, seed=1))
+        builder.recipe = DiseaseRecipe(findings=findings, seed=1)
         return {len(builder._draw_findings(MARFAN)) for _ in range(30)}
 
-    usable = len(DiseasePairBuilder([MARFAN], DiseaseRecipe()).usable(MARFAN))
-    assert usable >= 4
-    assert counts((2, 3)) == {2, 3}
-    assert counts((4, 7)) == set(range(4, usable + 1))  # never more than the disease has
+    recipe, state = builder.recipe, builder.rng.getstate()  # the shared builder is left as it was
+    try:
+        usable = len(builder.usable(MARFAN))
+        assert usable >= 4
+        assert counts((2, 3)) == {2, 3}
+        assert counts((4, 7)) == set(range(4, usable + 1))  # never more than the disease has
+    finally:
+        builder.recipe = recipe
+        builder.rng.setstate(state)
 
 
 def test_a_finding_swap_negative_keeps_the_frame_and_changes_one_finding(builder):
