@@ -27,6 +27,7 @@ No evaluation text reaches training through it: every pair passes the leak guard
 
 from __future__ import annotations
 
+import functools
 import itertools
 import random
 import re
@@ -174,6 +175,7 @@ def statement_pairs(
         retriever = bm25s.BM25()
         retriever.index(bm25s.tokenize([e.term for e in named], show_progress=False), show_progress=False)
 
+    @functools.cache  # one BM25 query per entry, however many of its pairs take the answer
     def close_term(entry: Statement) -> str | None:
         """Another entry's term sharing words with this one's, of another category where possible."""
         if retriever is None:
@@ -192,6 +194,8 @@ def statement_pairs(
             return PairRecord(anchor, positive, negative, source="statements", relation=relation, group=entry.id,
                               category=entry.category, branch=entry.branch)  # fmt: skip
 
+        # The statements that describe the term without naming it: the anchors of its term pairs.
+        unnamed = [s for s in entry.same if entry.term and entry.term.lower() not in s.lower()]
         for relation, weight in recipe.weights.items():
             count = int(weight) + (1 if rng.random() < weight - int(weight) else 0)
             if relation == "statement-paraphrase":
@@ -203,15 +207,12 @@ def statement_pairs(
                     negative = ranked[0] if rng.random() < 0.7 else rng.choice(entry.different)
                     pairs.append(record(anchor, positive, negative, relation))
             elif relation == "vignette-term" and entry.term:
-                descriptions = [
-                    s for s in entry.same if entry.term.lower() not in s.lower() and not (leaks and leaks(s))
-                ]
+                descriptions = [s for s in unnamed if not (leaks and leaks(s))]
                 for _ in range(count if len(descriptions) >= 2 else 0):
                     joined = " ".join(rng.sample(descriptions, rng.randint(2, min(3, len(descriptions)))))
                     pairs.append(record(joined, entry.term, close_term(entry), relation))
             elif relation in ("statement-term", "term-statement") and entry.term:
-                descriptions = [s for s in entry.same if entry.term.lower() not in s.lower()]
-                for description in rng.sample(descriptions, min(count, len(descriptions))):
+                for description in rng.sample(unnamed, min(count, len(unnamed))):
                     if relation == "statement-term":
                         pairs.append(record(description, entry.term, close_term(entry), relation))
                     else:
