@@ -19,7 +19,7 @@ to nothing and are left out), timed per step after ``--warmup`` steps:
 - ``fp32``: no autocast;
 - ``qv``: LoRA on the attention query and value only (a recipe change, not a free speed-up);
 - ``upper-half``: the base model's dropout off (as ``no-dropout``) and LoRA on every linear layer of
-  the upper half of the encoder's layers only (PEFT's ``layers_to_transform``): backward stops where
+  the upper half of the encoder's layers only (``peft.upper_layers = 0.5``): backward stops where
   the lowest adapted layer begins (a recipe change; compare it with ``no-dropout``, today's default step).
 
 It prints, per variant, seconds per step (mean over the timed steps), the first steps' seconds, and
@@ -49,6 +49,8 @@ def _worker(spec: dict) -> dict:
 
     from cardiolora.data import load_pairs
     from cardiolora.models import resolve_model
+    from cardiolora.training.config import PeftSettings
+    from cardiolora.training.peft_methods import peft_config
     from cardiolora.training.trainer import set_dropout
 
     transformers.utils.logging.set_verbosity_error()
@@ -63,15 +65,12 @@ def _worker(spec: dict) -> dict:
     targets = ["query", "value"] if spec["variant"] == "qv" else "all-linear"
     if spec["variant"] in ("no-dropout", "upper-half"):
         set_dropout(model, 0.0)  # before the adapter, as `cardiolora train` does
-    layers = None
-    if spec["variant"] == "upper-half":
-        n_layers = model[0].auto_model.config.num_hidden_layers
-        layers = list(range(n_layers // 2, n_layers))
-        # PEFT takes layers_to_transform with module names only, not the all-linear keyword
-        targets = sorted({n.split(".")[-1] for n, m in model.named_modules() if isinstance(m, torch.nn.Linear)})
-    model.add_adapter(
-        LoraConfig(r=16, lora_alpha=32, lora_dropout=0.0, target_modules=targets, layers_to_transform=layers)
-    )
+    if spec["variant"] == "upper-half":  # built as `cardiolora train --set peft.upper_layers=0.5` builds it
+        settings = PeftSettings(r=16, alpha=32, dropout=0.0, upper_layers=0.5)
+        layers = model[0].auto_model.config.num_hidden_layers
+        model.add_adapter(peft_config(settings, "all-linear", spec["steps"], layers))
+    else:
+        model.add_adapter(LoraConfig(r=16, lora_alpha=32, lora_dropout=0.0, target_modules=targets))
     # transformers loads a model in eval mode; the trainer trains it in training mode, where dropout
     # runs (and where sdpa's CPU kernels differ): timing the other mode times another step.
     model.train()

@@ -50,7 +50,7 @@ class PeftSettings(_Strict):
     target_modules: list[str] = Field(default_factory=lambda: ["all-linear"], min_length=1)
     # The fraction of the encoder's layers, counted from the output, that get adapters (1: all).
     # Below the lowest adapted layer nothing trains, so backward stops there and the forward keeps
-    # no activations for it: at 0.5 a minilm CPU step ran 1.52x faster (benchmarks/train_step_levers.py,
+    # no activations for it: at 0.5 a minilm CPU step ran 1.44x-1.52x faster (benchmarks/train_step_levers.py,
     # variant upper-half). A recipe change, judged on the dev sets in docs/recipes.md.
     upper_layers: float = Field(1.0, gt=0.0, le=1.0)
 
